@@ -102,7 +102,10 @@ class BattleTable:
 
 
 def battles_from_jsonl(lines: Iterable[str]) -> BattleTable:
-    """Parse JSON Lines text (one battle object per line; blank lines skipped) into a table."""
+    """Parse JSON Lines text (one battle object per line) into a table.
+
+    Blank lines are skipped, and so are rows marked ``"excluded": true`` or ``"blind": false``
+    (as ``stillhouse arena export --all`` writes them), which never count towards ratings."""
 
     def rows() -> Iterable[tuple[int, Mapping[str, Any]]]:
         for line, text in enumerate(lines, start=1):
@@ -112,6 +115,8 @@ def battles_from_jsonl(lines: Iterable[str]) -> BattleTable:
                 row = json.loads(text)
             except json.JSONDecodeError as error:
                 raise InputError("bad_battle_row", f"line {line}: not valid JSON ({error.msg})") from None
+            if isinstance(row, Mapping) and (row.get("excluded") is True or row.get("blind") is False):
+                continue  # an export with --all: votes the ledger leaves out of ratings
             yield line, row
 
     return _encode(rows())
@@ -310,4 +315,5 @@ def _fisher_cov(theta, games, pa, pb, m, ridge) -> np.ndarray:
     np.add.at(hess, (pb, pb), w)
     np.add.at(hess, (pa, pb), -w)
     np.add.at(hess, (pb, pa), -w)
-    return np.linalg.pinv(hess + ridge * np.eye(m))
+    centre = np.eye(m) - 1.0 / m  # ratings are centred: drop the (free) common-shift direction
+    return centre @ np.linalg.pinv(hess + ridge * np.eye(m)) @ centre

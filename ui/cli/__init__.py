@@ -20,6 +20,7 @@ from core.errors import StillhouseError
 COMMAND_MODULES = (
     "ui.cli.models_cmd",
     "ui.cli.app_cmd",
+    "ui.cli.arena_cmd",
 )
 
 app = typer.Typer(
