@@ -1,0 +1,103 @@
+"""Turn ledger rows written by other parts of stillhouse into report entries.
+
+Obligations, similarity results and votes are stored as the pre-flight, the
+similarity scorer and the arena wrote them; these readers accept the shapes those
+writers use (strings or dicts, scores at the top level or nested) and keep what a
+reader of the report needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .report_data import ArenaEntry, ObligationEntry, SimilarityEntry
+
+_MAX_SCORES = 10
+
+
+def _first(row: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        if row.get(name) not in (None, ""):
+            return row[name]
+    return None
+
+
+def obligations_from(items: list[Any]) -> list[ObligationEntry]:
+    """Pre-flight obligations (plain strings or dicts) as report entries, duplicates dropped."""
+    entries: list[ObligationEntry] = []
+    for item in items:
+        if isinstance(item, str):
+            entry = ObligationEntry(text=item)
+        elif isinstance(item, dict):
+            text = _first(item, "text", "message", "description", "obligation", "what")
+            entry = ObligationEntry(
+                kind=str(_first(item, "kind", "type", "category") or "obligation"),
+                text=str(text if text is not None else item),
+                license=_first(item, "license", "licence", "license_id"),
+                clause=_first(item, "clause", "section"))
+        else:
+            entry = ObligationEntry(text=str(item))
+        if entry not in entries:
+            entries.append(entry)
+    return entries
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def _scores(result: dict[str, Any]) -> dict[str, Any]:
+    """Numeric scores: top-level numbers, then numbers inside scores/metrics/summary dicts."""
+    found: dict[str, Any] = {}
+    nested = [result] + [result[k] for k in ("scores", "metrics", "summary", "observed")
+                         if isinstance(result.get(k), dict)]
+    for source in nested:
+        for key, value in source.items():
+            if "p_value" in key or key in ("p", "seed"):
+                continue
+            number = _number(value)
+            if number is not None and key not in found:
+                found[key] = number
+            if len(found) >= _MAX_SCORES:
+                return found
+    return found
+
+
+def _p_value(result: dict[str, Any]) -> float | None:
+    for source in (result, result.get("risk") if isinstance(result.get("risk"), dict) else {}):
+        value = _first(source, "p_value", "combined_p_value", "min_p_value", "p")
+        if _number(value) is not None:
+            return float(value)
+    return None
+
+
+def similarity_entry(row: dict[str, Any]) -> SimilarityEntry:
+    """One stored similarity result as evidence for the report."""
+    result = row.get("result") or {}
+    risk = row.get("risk") or result.get("risk")
+    if isinstance(risk, dict):
+        risk = risk.get("level") or risk.get("name")
+    return SimilarityEntry(reference=row.get("reference"), candidate=row.get("candidate"),
+                           risk=None if risk is None else str(risk), p_value=_p_value(result),
+                           scores=_scores(result), at=row.get("created_at"))
+
+
+def arena_entries(votes: list[dict[str, Any]], models: set[str]) -> list[ArenaEntry]:
+    """Win / loss / tie counts from counted votes, for the report's models only."""
+    tally: dict[str, ArenaEntry] = {}
+    for vote in votes:
+        pair = (vote["model_a"], vote["model_b"])
+        for side, name in zip(("model_a", "model_b"), pair, strict=True):
+            if name not in models:
+                continue
+            entry = tally.setdefault(name, ArenaEntry(model=name))
+            entry.battles += 1
+            if vote["vote"] == side:
+                entry.wins += 1
+            elif vote["vote"] in ("model_a", "model_b"):
+                entry.losses += 1
+            else:
+                entry.ties += 1
+    return [tally[name] for name in sorted(tally)]

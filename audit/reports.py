@@ -1,0 +1,250 @@
+"""Provenance reports: build the facts of a run or model from the ledger, write them out, check them.
+
+    from audit.store import Store
+    from audit.reports import build_report, export_report, verify_report
+
+    store = Store()
+    data = build_report(store, run_id="3f2a9c1d0b7e")      # or model="my-student"
+    export_report(data, "pdf", Path("report.pdf"))        # pdf | html | json | cyclonedx
+    check = verify_report(store, Path("report.pdf"))       # still matches the ledger?
+
+A ledger that fails ``verify`` still exports, with a red banner naming the broken row.
+A bad output path raises ``InputError`` and leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.errors import InputError, NotFoundError
+
+from .report_data import (
+    PUBLISHED_CONTEXT,
+    DatasetEntry,
+    FindingEntry,
+    Integrity,
+    ModelEntry,
+    ObligationEntry,
+    OverrideEntry,
+    ReportData,
+    SimilarityEntry,
+    Subject,
+    TrainingEntry,
+    Verdict,
+    seal,
+)
+from .report_sources import arena_entries, obligations_from, similarity_entry
+from .report_verify import ReportCheck, verify_report
+
+FORMATS = ("pdf", "html", "json", "cyclonedx")
+__all__ = ["FORMATS", "ReportCheck", "build_report", "export_report", "render_report",
+           "verify_report", "write_report"]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _find_run_for_model(store: Any, model: str) -> str | None:
+    """The latest run whose outputs include a model of this name."""
+    for run in reversed(store.runs()):
+        outputs = store.run(run["run_id"])["outputs"]
+        if any(o.get("name") == model and o.get("kind") in ("model", "checkpoint") for o in outputs):
+            return run["run_id"]
+    return None
+
+
+def _model_entry(ref: dict[str, Any], registered: dict[str, dict[str, Any]], role: str) -> ModelEntry:
+    known = registered.get(ref.get("name") or "", {})
+    details = {**(known.get("details") or {}), **(ref.get("details") or {})}
+    config = known.get("config") or {}
+    return ModelEntry(
+        role=role, name=ref.get("name") or "unnamed",
+        license=ref.get("license") or known.get("license") or "unknown",
+        source=known.get("source") or details.get("source"),
+        hf_id=known.get("hf_id") or details.get("hf_id"), revision=details.get("revision"),
+        weights_sha256=ref.get("sha256") or known.get("weights_sha256"),
+        parameters=details.get("parameters") or config.get("num_parameters"),
+        base_model=details.get("base_model"), registered_at=known.get("registered_at"))
+
+
+def _dataset_entry(ref: dict[str, Any], registered: list[dict[str, Any]]) -> DatasetEntry:
+    known = next((d for d in registered if ref.get("sha256") and d["merkle_root"] == ref["sha256"]),
+                 None) or next((d for d in registered if d["name"] == ref.get("name")), {})
+    details = ref.get("details") or {}
+    return DatasetEntry(
+        role=ref.get("role") or "train_data", name=ref.get("name") or known.get("name") or "unnamed",
+        license=ref.get("license") or known.get("license") or "unknown",
+        source=known.get("source") or details.get("source"),
+        collected=known.get("collected") or details.get("collected"),
+        records=ref.get("records") if ref.get("records") is not None else known.get("records"),
+        merkle_root=ref.get("sha256") or known.get("merkle_root"),
+        registered_at=known.get("registered_at"))
+
+
+def _lineage(store: Any, run: dict[str, Any]) -> tuple[list[ModelEntry], list[DatasetEntry]]:
+    registered = {m["name"]: m for m in store.models()}
+    datasets_known = store.datasets()
+    models: list[ModelEntry] = []
+    datasets: list[DatasetEntry] = []
+    for ref in [*run["inputs"], *run["outputs"]]:
+        if ref.get("kind") == "dataset":
+            datasets.append(_dataset_entry(ref, datasets_known))
+        elif ref.get("kind") in ("model", "checkpoint"):
+            role = ref.get("role") or ("student" if ref["direction"] == "output" else "teacher")
+            if ref["direction"] == "output" and role not in ("teacher", "student_base"):
+                role = "student"
+            models.append(_model_entry(ref, registered, role))
+    teachers = [m.name for m in models if m.role == "teacher"]
+    for m in models:
+        if m.role == "student" and not m.base_model and teachers:
+            m.base_model = teachers[0]
+    return models, datasets
+
+
+def _verdict_and_findings(run: dict[str, Any]) -> tuple[Verdict, list, list, list]:
+    preflights = run.get("preflights") or []
+    result = (preflights[-1].get("result") or {}) if preflights else {}
+    request = (preflights[-1].get("request") or {}) if preflights else {}
+    code = preflights[-1]["verdict"] if preflights else "unknown"
+    code = code if code in ("allowed", "allowed_with_conditions", "needs_review", "blocked") else "unknown"
+    overrides = [OverrideEntry(reason=o["reason"], at=o.get("created_at"), verdict=o.get("verdict"),
+                               run_id=o.get("run_id")) for o in run.get("overrides") or []]
+    verdict = Verdict(code=code, use=request.get("use") or result.get("use"),
+                      overridden=bool(overrides))
+    findings = [FindingEntry(severity=f.get("severity") or "info", license=f.get("license") or "",
+                             clause=f.get("clause") or "", message=f.get("message") or "")
+                for f in run.get("findings") or []]
+    obligations: list[ObligationEntry] = obligations_from(result.get("obligations") or [])
+    return verdict, findings, obligations, overrides
+
+
+def _integrity(store: Any) -> Integrity:
+    result = store.verify()
+    return Integrity(ledger_head=result.head_hash, ledger_rows=result.rows, verify_ok=result.ok,
+                     first_bad_row=result.first_bad_row, problem=result.problem)
+
+
+def _training(run: dict[str, Any]) -> TrainingEntry:
+    return TrainingEntry(run_id=run["run_id"], kind=run.get("kind") or "distill",
+                         status=run.get("status"), started_at=run.get("started_at"),
+                         finished_at=run.get("finished_at"), seed=run.get("seed"),
+                         code_version=run.get("code_version"), config=run.get("config") or {})
+
+
+def _resolve_subject(store: Any, run_id: str | None, model: str | None) -> tuple[str | None, str | None]:
+    if not run_id and not model:
+        raise InputError("report_subject", "say what the report is about: --run RUN_ID or --model NAME")
+    if run_id:
+        store.run(run_id)  # NotFoundError names the ledger
+        return run_id, model
+    assert model is not None
+    found = _find_run_for_model(store, model)
+    if found is None and model not in {m["name"] for m in store.models()}:
+        known = sorted({m["name"] for m in store.models()})
+        raise NotFoundError("unknown_model", f"no model {model!r} in the ledger {store.path}",
+                            hint=f"known: {', '.join(known)}" if known else "the ledger has no models")
+    return found, model
+
+
+def build_report(store: Any, run_id: str | None = None, model: str | None = None) -> ReportData:
+    """Everything the ledger knows about a run (or the latest run that made ``model``)."""
+    run_id, model = _resolve_subject(store, run_id, model)
+    if run_id:
+        run = store.run(run_id)
+        models, datasets = _lineage(store, run)
+        verdict, findings, obligations, overrides = _verdict_and_findings(run)
+        training, metrics = _training(run), run.get("metrics") or {}
+        students = [m.name for m in models if m.role == "student"]
+        model = model or (students[0] if students else None)
+    else:
+        known = next(m for m in store.models() if m["name"] == model)
+        models = [_model_entry({"name": model}, {model: known}, "student")]
+        datasets, findings, obligations, overrides = [], [], [], []
+        verdict, training, metrics = Verdict(code="unknown"), None, {}
+    names = {m.name for m in models} | ({model} if model else set())
+    similarity: list[SimilarityEntry] = []
+    for name in sorted(names):
+        for row in store.similarity_results(model=name):
+            entry = similarity_entry(row)
+            if entry not in similarity:
+                similarity.append(entry)
+    data = ReportData(
+        generated_at=_now(), subject=Subject(run_id=run_id, model=model), verdict=verdict,
+        models=models, datasets=datasets, findings=findings, obligations=obligations,
+        overrides=overrides, training=training, metrics=metrics, similarity=similarity,
+        arena=arena_entries(store.votes(include_excluded=False), names),
+        integrity=_integrity(store), references=list(PUBLISHED_CONTEXT))
+    return seal(data)
+
+
+def render_report(data: ReportData, format: str) -> bytes:
+    """The report in one format, as bytes."""
+    if format not in FORMATS:
+        raise InputError("bad_format", f"unknown report format {format!r}",
+                         hint=f"choose one of {', '.join(FORMATS)}")
+    if not data.integrity.content_sha256:
+        seal(data)
+    if format == "json":
+        import json
+
+        return (json.dumps(data.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n").encode()
+    if format == "cyclonedx":
+        from .report_cyclonedx import render_cyclonedx
+
+        return render_cyclonedx(data).encode("utf-8")
+    from .lineage import render_lineage
+
+    png = render_lineage(data, "png")
+    if format == "html":
+        from .report_html import render_html
+
+        return render_html(data, png).encode("utf-8")
+    from .report_pdf import render_pdf
+
+    return render_pdf(data, png)
+
+
+def _check_out_path(out: Path) -> None:
+    if out.is_dir():
+        raise InputError("out_is_folder", f"output path is a folder: {out}", hint="give a file name")
+    if not out.parent.is_dir():
+        raise InputError("missing_folder", f"output folder does not exist: {out.parent}")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise InputError("not_writable", f"cannot write to {out}", hint="check the folder's permissions")
+
+
+def export_report(data: ReportData, format: str, out: str | Path) -> Path:
+    """Write the report to ``out`` atomically: a complete file, or no file and an InputError."""
+    from core.paths import atomic_file
+
+    out = Path(out).expanduser()
+    _check_out_path(out)
+    payload = render_report(data, format)  # render first: a failure here writes nothing
+    try:
+        with atomic_file(out, "wb") as handle:
+            handle.write(payload)
+    except PermissionError as error:
+        raise InputError("not_writable", f"cannot write to {out}: {error.strerror}") from None
+    except OSError as error:
+        raise InputError("write_failed", f"could not write {out}: {error.strerror or error}") from None
+    return out
+
+
+def write_report(store: Any, format: str, out: str | Path, *, run_id: str | None = None,
+                 model: str | None = None) -> tuple[ReportData, Path]:
+    """Build, export and record in the ledger that a report was exported (CLI and app use this)."""
+    from core.hashing import sha256_file
+
+    data = build_report(store, run_id=run_id, model=model)
+    path = export_report(data, format, out)
+    store.record_report(format=format, path=path.resolve(), sha256=sha256_file(path),
+                        run_id=data.subject.run_id, model=data.subject.model,
+                        details={"content_sha256": data.integrity.content_sha256,
+                                 "ledger_head": data.integrity.ledger_head,
+                                 "verify_ok": data.integrity.verify_ok})
+    return data, path
+
