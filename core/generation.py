@@ -55,12 +55,22 @@ class GenerationParams(BaseModel):
     top_p: float = Field(default=1.0, description="Nucleus sampling mass, in (0, 1].")
     seed: int | None = Field(default=None, description="Seed for sampling; same seed, same text.")
     stop: list[str] = Field(default_factory=list, description="Strings that end the answer.")
+    top_logprobs: int = Field(
+        default=0, description="Per generated token, return the k most likely tokens' log-probs (0: none)."
+    )
 
     @field_validator("max_new_tokens")
     @classmethod
     def _positive_tokens(cls, value: int) -> int:
         if value < 1:
             raise InputError("bad_max_new_tokens", f"--max-new-tokens must be at least 1, got {value}")
+        return value
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _top_logprobs(cls, value: int) -> int:
+        if not 0 <= value <= 20:
+            raise InputError("bad_top_logprobs", f"top_logprobs must be in [0, 20], got {value}")
         return value
 
     @field_validator("temperature")

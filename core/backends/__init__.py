@@ -43,6 +43,19 @@ class GenerationResult(BaseModel):
     top_logprobs: list[list[tuple[int, float]]] | None = Field(
         default=None, description="Per generated token, the top-k (token id, log-prob) pairs."
     )
+    prompt_tokens: int | None = Field(default=None, description="Tokens in the prompt, when known.")
+
+
+class StreamChunk(BaseModel):
+    """A piece of a streamed answer: new text, how many tokens it covers, and the end."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(default="", description="New text since the last chunk (may be empty).")
+    tokens: int = Field(default=0, description="Generated tokens this chunk accounts for.")
+    finish_reason: str | None = Field(
+        default=None, description="Set on the last chunk: stop (EOS or stop string) or length."
+    )
 
 
 @runtime_checkable
@@ -81,3 +94,14 @@ def _vllm_usable() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def stream_chunks(backend: Backend, request: ChatRequest, params: GenerationParams) -> Iterator[StreamChunk]:
+    """Chunks with token counts from any backend: its own ``stream_chunks`` or one chunk per delta."""
+    native = getattr(backend, "stream_chunks", None)
+    if native is not None:
+        yield from native(request, params)
+        return
+    for delta in backend.stream(request, params):
+        yield StreamChunk(text=delta, tokens=1)
+    yield StreamChunk(finish_reason="stop")

@@ -1,0 +1,327 @@
+"""Continuous batching for a transformers causal LM: one scheduler thread, many callers.
+
+    engine = BatchEngine(model, eos_ids={2}, decode=decode)
+    job = engine.submit(prompt_ids, params, max_new_tokens=64)
+    for chunk in job.chunks():            # StreamChunk(text, tokens, finish_reason)
+        ...
+
+Callers in any thread ``submit`` tokenized prompts. The scheduler thread keeps one
+left-padded batch and its KV cache. Each step it (1) prefills whatever arrived since
+the last step as one padded group and splices those rows into the running batch's
+cache (so a request that arrives while others decode joins them at the next step),
+(2) runs one decode step for every row, (3) samples each row with its own
+parameters and seeded generator, and (4) drops finished rows from the cache and
+trims padding columns no row needs any more, so the batch never carries dead rows.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.backends import GenerationResult, StreamChunk
+from core.backends.text import TextTracker
+from core.errors import BackendError
+from core.generation import GenerationParams
+
+_STOP = object()
+
+
+@dataclass(eq=False)
+class Job:
+    """One request in flight: its prompt, parameters and an outbox of chunks."""
+
+    prompt_ids: list[int]
+    params: GenerationParams
+    max_new_tokens: int
+    tracker: TextTracker
+    generator: Any = None
+    outbox: queue.Queue = field(default_factory=queue.Queue)
+    top_logprobs: list[list[tuple[int, float]]] = field(default_factory=list)
+    cancelled: bool = False
+    finish_reason: str | None = None
+
+    def chunks(self) -> Iterator[StreamChunk]:
+        """Chunks as the scheduler produces them; raises the scheduler's error if it failed."""
+        try:
+            while True:
+                item = self.outbox.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.finish_reason is not None:
+                    return
+        finally:
+            self.cancelled = True  # a consumer that stops early frees its row
+
+    def result(self) -> GenerationResult:
+        """Wait for the whole answer."""
+        for _ in self.chunks():
+            pass
+        return GenerationResult(
+            text=self.tracker.text, tokens=len(self.tracker.ids), finish_reason=self.finish_reason or "stop",
+            token_ids=list(self.tracker.ids), prompt_tokens=len(self.prompt_ids),
+            top_logprobs=self.top_logprobs if self.params.top_logprobs else None,
+        )
+
+
+class _Batch:
+    """The running batch: rows, KV cache, attention mask, next positions, last tokens."""
+
+    def __init__(self, jobs, cache, mask, positions, last):
+        self.jobs, self.cache, self.mask, self.positions, self.last = jobs, cache, mask, positions, last
+
+
+class BatchEngine:
+    """Scheduler thread that batches every waiting and running request into one forward pass."""
+
+    def __init__(
+        self, model, *, eos_ids: set[int], pad_id: int, decode: Callable[[list[int]], str],
+        max_batch: int = 64, gather_s: float = 0.01,
+    ) -> None:
+        self.model = model
+        self.eos_ids = eos_ids
+        self.pad_id = pad_id
+        self.decode = decode
+        self.max_batch = max_batch
+        self.gather_s = gather_s
+        self._inbox: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.steps = 0  # decode steps run, for tests and benchmarks
+        self.peak_rows = 0  # largest batch seen
+
+    # -- callers -----------------------------------------------------------------
+    def submit(self, prompt_ids: list[int], params: GenerationParams, max_new_tokens: int) -> Job:
+        import torch
+
+        generator = None
+        if params.temperature > 0 and params.seed is not None:
+            generator = torch.Generator(device="cpu").manual_seed(params.seed)
+        job = Job(prompt_ids=list(prompt_ids), params=params, max_new_tokens=max_new_tokens,
+                  tracker=TextTracker(self.decode, params.stop), generator=generator)
+        self._ensure_thread()
+        self._inbox.put(job)
+        return job
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._inbox.put(_STOP)
+            self._thread.join(timeout=30)
+
+    def _ensure_thread(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="stillhouse-batcher", daemon=True)
+                self._thread.start()
+
+    # -- scheduler thread ---------------------------------------------------------
+    def _loop(self) -> None:
+        import torch
+
+        batch: _Batch | None = None
+        while True:
+            arrived = self._collect(block=batch is None)
+            if arrived is None:
+                self._fail(batch.jobs if batch else [], BackendError("backend_closed", "backend closed"))
+                return
+            try:
+                with torch.inference_mode():
+                    batch = self._step(batch, arrived)
+            except Exception as exc:  # one bad step fails its rows, never the thread
+                jobs = (batch.jobs if batch else []) + arrived
+                self._fail(jobs, BackendError("generation_failed", f"generation failed: {exc}"))
+                batch = None
+
+    def _collect(self, *, block: bool) -> list[Job] | None:
+        """New jobs; when idle, wait for one, then gather arrivals for up to ``gather_s``."""
+        jobs: list[Job] = []
+        try:
+            item = self._inbox.get() if block else self._inbox.get_nowait()
+        except queue.Empty:
+            return jobs
+        deadline = time.monotonic() + (self.gather_s if block else 0)
+        while True:
+            if item is _STOP:
+                self._fail(jobs, BackendError("backend_closed", "backend closed"))
+                return None
+            jobs.append(item)
+            try:
+                item = self._inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return [j for j in jobs if not j.cancelled]
+
+    def _step(self, batch: _Batch | None, arrived: list[Job]) -> _Batch | None:
+        room = self.max_batch - (len(batch.jobs) if batch else 0)
+        if len(arrived) > room:  # the rest wait for a free row, first come first served
+            for job in arrived[room:]:
+                self._inbox.put(job)
+            arrived = arrived[:room]
+        if arrived and (batch is None or _mergeable(batch.cache)):
+            fresh = self._prefill(arrived)
+            batch = fresh if batch is None else _merge(batch, fresh)
+        elif arrived:
+            for job in arrived:  # this cache cannot take new rows: they wait for the next batch
+                self._inbox.put(job)
+        if batch is None:
+            return None
+        self.peak_rows = max(self.peak_rows, len(batch.jobs))
+        batch = self._drop_finished(batch)
+        if batch is not None:
+            batch = self._decode_step(batch)
+            batch = self._drop_finished(batch)
+        return batch
+
+    def _prefill(self, jobs: list[Job]) -> _Batch:
+        import torch
+        from transformers import DynamicCache
+
+        width = max(len(j.prompt_ids) for j in jobs)
+        ids = torch.full((len(jobs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(jobs), width), dtype=torch.long)
+        for row, job in enumerate(jobs):
+            ids[row, width - len(job.prompt_ids):] = torch.tensor(job.prompt_ids)
+            mask[row, width - len(job.prompt_ids):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        device = self.model.device
+        cache = DynamicCache(config=self.model.config)
+        out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                         position_ids=positions.to(device), cache=cache,
+                         use_cache=True, logits_to_keep=1)
+        batch = _Batch(jobs, cache, mask.to(device),
+                       positions[:, -1].to(device) + 1, None)
+        batch.last = self._sample(batch.jobs, out.logits[:, -1, :])
+        return batch
+
+    def _decode_step(self, batch: _Batch) -> _Batch:
+        import torch
+
+        ones = torch.ones((len(batch.jobs), 1), dtype=batch.mask.dtype, device=batch.mask.device)
+        mask = torch.cat([batch.mask, ones], dim=1)
+        out = self.model(input_ids=batch.last[:, None], attention_mask=mask,
+                         position_ids=batch.positions[:, None], cache=batch.cache,
+                         use_cache=True, logits_to_keep=1)
+        self.steps += 1
+        batch.mask, batch.positions = mask, batch.positions + 1  # the cache grew in place
+        batch.last = self._sample(batch.jobs, out.logits[:, -1, :])
+        return batch
+
+    def _sample(self, jobs: list[Job], logits) -> Any:
+        """Pick each row's next token, record it, and push the new text to its outbox."""
+        import torch
+
+        logits = logits.float()
+        chosen = logits.argmax(dim=-1)
+        want_top = max((j.params.top_logprobs for j in jobs), default=0)
+        if want_top or any(j.params.temperature > 0 for j in jobs):
+            logprobs = torch.log_softmax(logits, dim=-1)
+        if want_top:
+            top_vals, top_ids = logprobs.topk(want_top, dim=-1)
+        for row, job in enumerate(jobs):
+            if job.params.temperature > 0:
+                chosen[row] = _sample_row(logits[row], job.params, job.generator)
+            if job.params.top_logprobs:
+                k = job.params.top_logprobs
+                job.top_logprobs.append(list(zip(top_ids[row, :k].tolist(), top_vals[row, :k].tolist(),
+                                                 strict=True)))
+        for job, token in zip(jobs, chosen.tolist(), strict=True):
+            self._advance(job, token)
+        return chosen.to(self.model.device)
+
+    def _advance(self, job: Job, token: int) -> None:
+        if job.finish_reason is not None:
+            return
+        if token in self.eos_ids:
+            if job.top_logprobs:
+                job.top_logprobs.pop()  # the EOS is not part of the answer
+            self._finish(job, "stop", 0)
+            return
+        delta = job.tracker.add(token)
+        if job.tracker.stopped:
+            self._finish(job, "stop", 1)
+        elif len(job.tracker.ids) >= job.max_new_tokens:
+            self._finish(job, "length", 1, delta)
+        elif delta:
+            job.outbox.put(StreamChunk(text=delta, tokens=1))
+        else:
+            job.outbox.put(StreamChunk(text="", tokens=1))
+
+    def _finish(self, job: Job, reason: str, tokens: int, delta: str = "") -> None:
+        job.finish_reason = reason
+        job.outbox.put(StreamChunk(text=delta + job.tracker.finish(), tokens=tokens, finish_reason=reason))
+
+    def _drop_finished(self, batch: _Batch) -> _Batch | None:
+        import torch
+
+        keep = [i for i, j in enumerate(batch.jobs) if j.finish_reason is None and not j.cancelled]
+        if len(keep) == len(batch.jobs):
+            return batch
+        if not keep:
+            return None
+        index = torch.tensor(keep, device=batch.mask.device)
+        for layer in batch.cache.layers:
+            layer.batch_select_indices(index)
+        batch.jobs = [batch.jobs[i] for i in keep]
+        batch.mask, batch.positions, batch.last = batch.mask[index], batch.positions[index], batch.last[index]
+        if _mergeable(batch.cache):  # cut padding columns that no remaining row attends to
+            used = batch.mask.any(dim=0).nonzero()
+            start = int(used[0]) if len(used) else 0
+            if start > 0:
+                for layer in batch.cache.layers:
+                    layer.keys, layer.values = layer.keys[..., start:, :], layer.values[..., start:, :]
+                batch.mask = batch.mask[:, start:]
+        return batch
+
+    def _fail(self, jobs: list[Job], error: BaseException) -> None:
+        for job in jobs:
+            if job.finish_reason is None:
+                job.finish_reason = "error"
+                job.outbox.put(error)
+
+
+def _sample_row(logits, params: GenerationParams, generator) -> int:
+    """Temperature and nucleus (top-p) sampling for one row, with its own generator."""
+    import torch
+
+    probs = torch.softmax(logits / params.temperature, dim=-1)
+    if params.top_p < 1.0:
+        sorted_probs, order = probs.sort(descending=True)
+        outside = sorted_probs.cumsum(-1) - sorted_probs >= params.top_p
+        sorted_probs[outside] = 0.0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _mergeable(cache) -> bool:
+    """Rows can be added or padding trimmed only on plain (non-sliding) dynamic layers."""
+    from transformers.cache_utils import DynamicLayer
+
+    return all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
+def _merge(batch: _Batch, fresh: _Batch) -> _Batch:
+    """Splice freshly prefilled rows into the running batch, left-padding the shorter cache."""
+    import torch
+
+    width = max(batch.mask.shape[1], fresh.mask.shape[1])
+
+    def pad(tensor, dim_from_end: int):
+        missing = width - tensor.shape[-dim_from_end]
+        if missing == 0:
+            return tensor
+        shape = list(tensor.shape)
+        shape[-dim_from_end] = missing
+        return torch.cat([tensor.new_zeros(shape), tensor], dim=-dim_from_end)
+
+    for old, new in zip(batch.cache.layers, fresh.cache.layers, strict=True):
+        old.keys = torch.cat([pad(old.keys, 2), pad(new.keys, 2)], dim=0)
+        old.values = torch.cat([pad(old.values, 2), pad(new.values, 2)], dim=0)
+    batch.mask = torch.cat([pad(batch.mask, 1), pad(fresh.mask, 1)], dim=0)
+    batch.positions = torch.cat([batch.positions, fresh.positions])
+    batch.last = torch.cat([batch.last, fresh.last])
+    batch.jobs = batch.jobs + fresh.jobs
+    return batch
