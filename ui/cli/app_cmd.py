@@ -1,23 +1,85 @@
-"""``stillhouse app``: serve the web app."""
+"""``stillhouse app``: the main job. Prepare, distill if needed, record, serve.
+
+    stillhouse app                       # default teacher vs its quick-distilled student
+    stillhouse app --no-distill --student ./my-student --port 8080
+
+1. Prepares the teacher (the bundled default is converted from GGUF once).
+2. If the student is not cached yet (and ``--no-distill`` is not given), distills it
+   from the teacher with the preset (``quick`` by default), progress in the terminal.
+3. Everything goes into the ledger (``--db``, default ``$STILLHOUSE_HOME/ledger.duckdb``).
+4. Serves the web app on http://HOST:PORT with teacher vs student.
+
+A second start finds the student cached and is serving within seconds.
+"""
 
 from __future__ import annotations
 
 import typer
 
+from core.errors import NotFoundError
+
 
 def serve_app(
+    teacher: str = typer.Option("smollm2-135m-instruct", "--teacher", help="Teacher model name, folder or HF id."),
+    student: str | None = typer.Option(
+        None, "--student", help="Student model name or folder; default: the teacher's quick-distilled student."),
+    db: str | None = typer.Option(None, "--db", help="Ledger file (default $STILLHOUSE_DB or "
+                                  "$STILLHOUSE_HOME/ledger.duckdb)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(7860, "--port", help="Port to listen on."),
-    model: str = typer.Option("smollm2-135m-instruct", "--model", help="Model to chat with."),
+    no_distill: bool = typer.Option(False, "--no-distill", help="Never distill: fail if the student is missing."),
+    preset: str = typer.Option("quick", "--preset", help="Distillation preset used when the student is missing."),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="Most tokens per chat answer."),
 ) -> None:
-    """Serve the chat page on http://HOST:PORT."""
+    """Prepare the teacher, distill the student if none is cached, then serve the app."""
     from core.models import offline_env
 
     offline_env()
-    from ui.chat_page import build_chat_page
+    from ui.app import AppConfig
 
-    print(f"stillhouse: serving on http://{host}:{port}", flush=True)
-    build_chat_page(model).queue().launch(server_name=host, server_port=port, show_error=True)
+    config = AppConfig(teacher=teacher, student=student or _default_student(teacher, preset), db_path=db,
+                       max_new_tokens=max_new_tokens)
+    student_name = ensure_student(config, preset=preset, distill=not no_distill)
+    config = config.model_copy(update={"student": student_name})
+
+    from ui.app import build_app, launch_app
+
+    demo = build_app(config)
+    print(f"stillhouse: ledger {config.ledger_path()}", flush=True)
+    print(f"stillhouse: serving {config.teacher} vs {student_name} on http://{host}:{port}", flush=True)
+    launch_app(demo, host=host, port=port)
+
+
+def _default_student(teacher: str, preset: str) -> str:
+    """The name core.distill gives the student of ``teacher`` under ``preset``."""
+    from core.distill.config import load_preset
+
+    return load_preset(preset, [f"teacher={teacher}"]).student_name
+
+
+def ensure_student(config, *, preset: str, distill: bool) -> str:
+    """Prepare the teacher; distill the student with ``preset`` unless it is already there."""
+    from core.models import prepare_model, resolve_model
+
+    print(f"stillhouse: preparing teacher {config.teacher}", flush=True)
+    prepare_model(resolve_model(config.teacher), progress=True)
+    try:
+        resolve_model(config.student)
+        return config.student
+    except NotFoundError:
+        if not distill:
+            raise NotFoundError("missing_student", f"student '{config.student}' is not cached and --no-distill "
+                                "was given", hint="drop --no-distill, or run `stillhouse distill` first") from None
+    from audit.store import Store
+    from core.distill.config import load_preset
+    from core.distill.run import distill as run_distill
+
+    print(f"stillhouse: no student cached: distilling {config.student} from {config.teacher} "
+          f"with the '{preset}' preset (once; later starts reuse it)", flush=True)
+    dconfig = load_preset(preset, [f"teacher={config.teacher}", f"student_name={config.student}"])
+    result = run_distill(dconfig, recorder=Store(config.ledger_path()), progress=True)
+    print(f"stillhouse: student saved in {result.student_dir} (run {result.run_id})", flush=True)
+    return result.student_name
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,143 @@
+"""The stillhouse web app: one Gradio Blocks with a tab per job.
+
+    config = AppConfig(teacher="smollm2-135m-instruct", student="smollm2-student-quick")
+    demo = build_app(config)
+    launch_app(demo, host="127.0.0.1", port=7860)
+
+Tabs live in ``ui/tabs/`` (one file each); every handler reads its widgets, calls
+a service function (``ui.services`` glue over ``core`` and ``audit``) and renders.
+Chat and blind voting are open to anyone; Distill, registration, overrides and
+report export ask for the admin password (``STILLHOUSE_ADMIN_PASSWORD``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.models import DEFAULT_TEACHER
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+DEFAULT_STUDENT = "smollm2-135m-instruct-student-quick"
+
+
+def _env_password() -> str | None:
+    return os.environ.get("STILLHOUSE_ADMIN_PASSWORD") or None
+
+
+class AppConfig(BaseModel):
+    """Everything the app needs to start: which models, which ledger, who is admin."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    teacher: str = Field(default=DEFAULT_TEACHER, description="Teacher model name, folder or HF id.")
+    student: str = Field(default=DEFAULT_STUDENT, description="Student model name, folder or HF id.")
+    db_path: str | None = Field(
+        default=None, description="Ledger file; None means $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb."
+    )
+    admin_password: str | None = Field(
+        default_factory=_env_password, repr=False,
+        description="Password for the admin tabs (from STILLHOUSE_ADMIN_PASSWORD); None disables admin login.",
+    )
+    admin_users: list[str] = Field(
+        default_factory=lambda: [u for u in os.environ.get("STILLHOUSE_ADMIN_USERS", "").split(",") if u],
+        description="Hugging Face user names that are admins when signed in with OAuth on a Space.",
+    )
+    max_new_tokens: int = Field(default=128, ge=1, description="Most tokens per answer in Arena and Battle.")
+    temperature: float = Field(default=0.7, ge=0, description="Sampling temperature for chat; 0 is greedy.")
+    votes_per_session: int | None = Field(
+        default=200, ge=1, description="Most votes one browser session may cast per day; None = no cap.")
+    votes_per_ip: int | None = Field(
+        default=1000, ge=1, description="Most votes one (hashed) IP address may cast per day; None = no cap.")
+    bootstrap: int = Field(default=200, ge=0, description="Bootstrap rounds for the leaderboard's intervals.")
+    title: str = Field(default="stillhouse", description="Name shown in the header and browser tab.")
+    preload: bool = Field(default=True, description="Load teacher and student in the background at start.")
+
+    def ledger_path(self) -> Path:
+        """The ledger file this app writes to."""
+        if self.db_path:
+            return Path(self.db_path).expanduser()
+        from audit.store import default_db_path
+
+        return Path(default_db_path())
+
+
+HEADER = """
+<div class="sh-header">
+  <div class="sh-brand"><b>{title}</b></div>
+  <div class="sh-tagline">Distill a teacher into a student, compare them side by side, vote blind,
+  and keep a tamper-evident ledger of what was made from what.</div>
+  <div class="sh-models">Teacher <code>{teacher}</code> · Student <code>{student}</code></div>
+</div>
+"""
+
+CSS = """
+.sh-header {padding: 14px 18px; border-radius: 12px; margin-bottom: 6px;
+  background: linear-gradient(90deg, #3b1f0e 0%, #7a4a1d 60%, #b7791f 100%); color: #fff8ec;}
+.sh-header, .sh-header * {color: #fff8ec !important;}
+.sh-header code {background: rgba(255,255,255,0.15); color: #fff8ec; padding: 1px 6px; border-radius: 6px;}
+.sh-brand {font-size: 1.7em; letter-spacing: 0.04em;}
+.sh-tagline {opacity: 0.9; margin-top: 2px;}
+.sh-models {margin-top: 6px; font-size: 0.95em;}
+.sh-stats {font-variant-numeric: tabular-nums; opacity: 0.85;}
+.sh-locked {padding: 10px 14px; border-radius: 10px; background: #fff4e5; color: #7a4a1d;
+  border: 1px solid #f0c58a;}
+"""
+
+
+def theme() -> gr.themes.Base:
+    """The app's look: warm amber on stone, rounded."""
+    import gradio as gr
+
+    return gr.themes.Soft(primary_hue="amber", secondary_hue="orange", neutral_hue="stone",
+                          radius_size="lg", font=[gr.themes.Font(f) for f in ("ui-sans-serif", "system-ui", "sans-serif")])
+
+
+def build_app(config: AppConfig) -> gr.Blocks:
+    """The whole app: header, admin login, and the seven tabs."""
+    import gradio as gr
+
+    from ui.services import AppServices
+    from ui.tabs import arena, audit, battle, distill, leaderboard, reports, similarity
+    from ui.tabs.login import attach_oauth, build_login
+
+    services = AppServices(config)
+    with gr.Blocks(title=f"{config.title}: distillation with a ledger", fill_width=False) as demo:
+        gr.HTML(HEADER.format(title=config.title, teacher=services.teacher_label(),
+                              student=services.student_label()))
+        admin = build_login(services)
+        with gr.Tabs():
+            with gr.Tab("Arena", id="arena"):
+                arena.build(services)
+            with gr.Tab("Battle", id="battle"):
+                battle.build(services)
+            with gr.Tab("Leaderboard", id="leaderboard") as board_tab:
+                leaderboard.build(services, board_tab)
+            with gr.Tab("Distill", id="distill"):
+                distill.build(services, admin)
+            with gr.Tab("Audit", id="audit") as audit_tab:
+                audit.build(services, admin, audit_tab)
+            with gr.Tab("Similarity", id="similarity"):
+                similarity.build(services, admin)
+            with gr.Tab("Reports", id="reports"):
+                reports.build(services, admin)
+        attach_oauth(demo, services, admin)
+    demo.services = services  # type: ignore[attr-defined]  # for launch_app's warm-up
+    return demo
+
+
+def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
+    """Serve ``demo`` with the app's theme; ``block=False`` returns at once (tests, soak)."""
+    services = getattr(demo, "services", None)
+    if services is not None and services.config.preload:
+        services.warm_up()
+    return demo.queue(default_concurrency_limit=8).launch(
+        server_name=host, server_port=port, show_error=True, theme=theme(), css=CSS,
+        prevent_thread_lock=not block, quiet=True, footer_links=["api"], ssr_mode=False,
+        run_history=False,
+    )

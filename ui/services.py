@@ -1,0 +1,229 @@
+"""Thin glue between the tabs and the engine: what one running app holds.
+
+``AppServices`` owns the loaded teacher and student backends (loaded once, shared
+by every browser session; the backends are thread-safe), the ledger ``Store``, the
+blind ``BattleService`` and the admin check. It holds no business logic and no SQL:
+everything it does is a call into ``core`` or ``audit``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from functools import cached_property, partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from core.errors import StillhouseError
+from core.generation import ChatMessage, ChatRequest, GenerationParams
+from core.specs import ModelSpec
+
+if TYPE_CHECKING:
+    from audit.store import Store
+    from core.backends import Backend
+    from ui.app import AppConfig
+
+
+class AppServices:
+    """The shared state of one app: backends, ledger, battles, admin."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._backends: dict[str, Backend] = {}
+
+    # -- models -----------------------------------------------------------
+    @cached_property
+    def teacher_spec(self) -> ModelSpec:
+        from core.models import resolve_model
+
+        return resolve_model(self.config.teacher)
+
+    @cached_property
+    def student_spec(self) -> ModelSpec:
+        from core.models import resolve_model
+
+        return resolve_model(self.config.student)
+
+    def teacher_label(self) -> str:
+        return self.teacher_spec.name
+
+    def student_label(self) -> str:
+        return self.student_spec.name
+
+    def backend(self, role: str) -> Backend:
+        """The loaded backend for ``teacher`` or ``student`` (loaded on first use)."""
+        spec = self.teacher_spec if role == "teacher" else self.student_spec
+        with self._lock:
+            if role not in self._backends:
+                from core.backends import backend_for
+
+                self._backends[role] = backend_for(spec)
+            return self._backends[role]
+
+    def backends_by_name(self) -> dict[str, Backend]:
+        """Both backends keyed by model name (what the blind battles draw from)."""
+        return {self.teacher_label(): self.backend("teacher"), self.student_label(): self.backend("student")}
+
+    def warm_up(self) -> threading.Thread:
+        """Load both models in the background so the first chat does not wait."""
+
+        def load() -> None:
+            for role in ("teacher", "student"):
+                try:
+                    self.backend(role)
+                except Exception:  # surfaced again, as gr.Error, on first use
+                    pass
+
+        thread = threading.Thread(target=load, name="stillhouse-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def params(self, *, max_new_tokens: int | None = None, temperature: float | None = None,
+               seed: int | None = None) -> GenerationParams:
+        return GenerationParams(
+            max_new_tokens=max_new_tokens or self.config.max_new_tokens,
+            temperature=self.config.temperature if temperature is None else temperature, seed=seed,
+        )
+
+    def arena_turn(self, prompt: str, history_a: list, history_b: list,
+                   params: GenerationParams) -> Iterator[ArenaTurn]:
+        """Stream one prompt to teacher and student at once (core.compare), as chat histories."""
+        from core.compare import compare
+
+        request_a = _chat_request(history_a, prompt)
+        request_b = _chat_request(history_b, prompt)
+        user = {"role": "user", "content": prompt}
+        turn = ArenaTurn(history_a=[*history_a, user, _assistant("")],
+                         history_b=[*history_b, user, _assistant("")])
+        for event in compare(request_a, self.backend("teacher"), self.backend("student"), params,
+                             request_b=request_b):
+            for side, history, attr in (("a", turn.history_a, "stats_a"), ("b", turn.history_b, "stats_b")):
+                state = getattr(event, side)
+                history[-1] = _assistant(state.text)
+                setattr(turn, attr, _stats(state))
+            yield turn
+
+    # -- ledger -----------------------------------------------------------
+    @cached_property
+    def store(self) -> Store:
+        from audit.store import Store
+
+        path = self.config.ledger_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return Store(path)
+
+    # -- battles ------------------------------------------------------------
+    @cached_property
+    def vote_policy(self) -> Any:
+        from audit.votes import VotePolicy
+
+        return VotePolicy(max_votes_per_session_per_day=self.config.votes_per_session,
+                          max_votes_per_ip_per_day=self.config.votes_per_ip)
+
+    @cached_property
+    def battles(self) -> Any:
+        """The blind battle service; every vote goes through audit.votes into the ledger."""
+        from audit.votes import record_vote
+        from core.battle import BattlePolicy, BattleService
+
+        policy = BattlePolicy(params=self.params())
+        return BattleService(self.backends_by_name(), policy,
+                             record=partial(record_vote, self.store, policy=self.vote_policy))
+
+    # -- leaderboard -----------------------------------------------------------
+    @cached_property
+    def scratch(self) -> Path:
+        """A temp folder for the pictures and files this app hands to browsers."""
+        return Path(tempfile.mkdtemp(prefix="stillhouse-app-"))
+
+    def scratch_file(self, suffix: str) -> Path:
+        return self.scratch / f"{uuid.uuid4().hex[:12]}{suffix}"
+
+    def leaderboard(self) -> LeaderboardView:
+        """Vote counts, the ratings table and the intervals plot, from the ledger."""
+        from audit.votes import ratings_from_store
+        from core.arena_plot import plot_ratings
+
+        votes = self.store.votes()
+        counted = sum(1 for v in votes if not v.get("excluded"))
+        counts = (f"**{len(votes)}** votes recorded · **{counted}** counted · "
+                  f"{len(votes) - counted} kept but left out (an answer named a model or was empty)")
+        try:
+            ratings = ratings_from_store(self.store, bootstrap=self.config.bootstrap, seed=0)
+        except StillhouseError as error:
+            return LeaderboardView(counts=f"{counts}\n\n*No ratings yet: {error.message}.*", rows=[], plot=None)
+        rows = [[r.rank, r.model, round(r.rating), f"{r.lower:.0f} to {r.upper:.0f}", r.battles] for r in ratings]
+        plot = plot_ratings(ratings, self.scratch_file(".png"))
+        return LeaderboardView(counts=counts, rows=rows, plot=str(plot))
+
+    # -- access -------------------------------------------------------------
+    def is_admin_password(self, secret: str | None) -> bool:
+        """True when ``secret`` is the admin password (constant-time compare)."""
+        expected = self.config.admin_password
+        if not expected or not secret:
+            return False
+        return hmac.compare_digest(_digest(secret), _digest(expected))
+
+    def is_admin_user(self, username: str | None) -> bool:
+        """True when a Hugging Face user signed in with OAuth is listed as an admin."""
+        return bool(username) and username in self.config.admin_users
+
+
+class LeaderboardView(BaseModel):
+    """What the Leaderboard tab shows."""
+
+    counts: str = Field(description="Vote counts, Markdown.")
+    rows: list[list] = Field(description="Rank, model, rating, interval, battles.")
+    plot: str | None = Field(description="PNG of the ratings with intervals, if any.")
+
+
+class ArenaTurn(BaseModel):
+    """Both chat histories and speed lines after one streamed update."""
+
+    history_a: list[dict] = Field(description="Teacher's chat history, Gradio messages format.")
+    history_b: list[dict] = Field(description="Student's chat history, Gradio messages format.")
+    stats_a: str = Field(default="waiting for the first token…", description="Teacher's speed line.")
+    stats_b: str = Field(default="waiting for the first token…", description="Student's speed line.")
+
+
+def _assistant(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+def _chat_request(history: list[dict], prompt: str) -> ChatRequest:
+    turns = [ChatMessage(role=m["role"], content=_plain(m["content"])) for m in history
+             if m.get("role") in ("user", "assistant")]
+    return ChatRequest(messages=[*turns, ChatMessage(role="user", content=prompt)]).check()
+
+
+def _plain(content: Any) -> str:
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return str(content)
+
+
+def _stats(side: Any) -> str:
+    if side.ttft_s is None:
+        return "waiting for the first token…"
+    line = f"TTFT **{side.ttft_s:.2f} s** · **{side.tokens_per_s or 0:.1f}** tokens/s · {side.tokens} tokens"
+    return line + (" · done" if side.done else "")
+
+
+def client_ids(request: Any) -> tuple[str, str | None]:
+    """The browser session id and client IP of a Gradio request (first X-Forwarded-For hop on a Space)."""
+    if request is None:
+        return "anonymous", None
+    forwarded = (request.headers.get("x-forwarded-for") or "").split(",")[0].strip()
+    host = request.client.host if request.client else None
+    return request.session_hash or "anonymous", forwarded or host
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()

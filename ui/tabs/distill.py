@@ -1,0 +1,11 @@
+"""Distill: (being built)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ui.services import AppServices
+
+
+def build(services: AppServices, admin: gr.State) -> None:
+    gr.Markdown("Distill arrives with its engine.")
