@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "ui.cli.models_cmd",
     "ui.cli.app_cmd",
     "ui.cli.arena_cmd",
+    "ui.cli.distill_cmd",
 )
 
 app = typer.Typer(

@@ -1,0 +1,239 @@
+"""The offline top-k logit cache: the teacher's forward pass, done once, before training.
+
+    sequences = tokenize_records(tokenizer, records, max_len=160, train_on_prompt=True)
+    cache = build_topk_cache(teacher, sequences, folder, k=64, progress=progress)
+    dataset = DistillDataset(sequences, cache)       # what the Trainer reads
+
+The teacher is run teacher-forced over each training sequence (prompt + teacher answer).
+For every position the cache keeps the k most likely next-token ids (uint16 when the
+vocabulary fits, else int32), their log-probs (float16) and the log of the remaining mass
+(float16, one "tail" bucket): ``4k + 2`` bytes per token with uint16 ids (258 at k = 64),
+against ``4 V`` bytes for dense float32 logits. Shards are ``.npz`` files written
+atomically into a temp folder that is renamed into place when complete, so an interrupted
+or failed build (disk full) leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.distill.data import disk_error
+from core.errors import InputError
+from core.paths import atomic_dir
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from core.distill.progress import Progress
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Sequence:
+    """One training sequence: token ids, and which positions are targets (labels, -100 = ignore)."""
+
+    input_ids: list[int]
+    labels: list[int]
+
+
+def tokenize_records(tokenizer, records: list[dict[str, Any]], *, max_len: int,
+                     train_on_prompt: bool) -> list[Sequence]:
+    """Chat-template each (prompt, response) pair into ids; label the answer (and prompt if asked)."""
+    sequences = []
+    eos = tokenizer.eos_token or ""
+    for record in records:
+        messages = [{"role": "system", "content": record["system"]}] if record.get("system") else []
+        messages.append({"role": "user", "content": record["prompt"]})
+        prompt_text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(record["response"] + eos, add_special_tokens=False)["input_ids"]
+        ids = (prompt_ids + answer_ids)[:max_len]
+        labels = list(ids) if train_on_prompt else [-100] * len(prompt_ids) + answer_ids
+        sequences.append(Sequence(ids, labels[:max_len]))
+    return sequences
+
+
+def sequences_sha(sequences: list[Sequence]) -> str:
+    from core.hashing import canonical_json, sha256_text
+
+    return sha256_text(canonical_json([[s.input_ids, s.labels] for s in sequences]))
+
+
+@dataclass
+class TopkCache:
+    """A complete cache folder: per-token top-k arrays for a list of sequences."""
+
+    folder: Path
+    k: int
+    tokens: int
+    bytes: int
+    ids: np.ndarray
+    logprobs: np.ndarray
+    tail: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def bytes_per_token(self) -> float:
+        return self.bytes / max(self.tokens, 1)
+
+    def rows(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        start, end = self.offsets[index], self.offsets[index + 1]
+        return self.ids[start:end], self.logprobs[start:end], self.tail[start:end]
+
+
+def build_topk_cache(teacher, sequences: list[Sequence], folder: Path, *, k: int, batch_size: int = 8,
+                     bf16: bool = False, shard_tokens: int = 65536, progress: Progress) -> TopkCache:
+    """Run the teacher over ``sequences`` and store top-k per token; reuse a complete folder."""
+    if (folder / MANIFEST).is_file():
+        return load_topk_cache(folder)
+    vocab = teacher.config.vocab_size
+    if not 1 <= k < vocab:
+        raise InputError("bad_topk", f"topk must be between 1 and {vocab - 1} (the teacher's vocabulary "
+                         f"has {vocab} tokens), got {k}")
+    try:
+        with atomic_dir(folder) as tmp:
+            shards = _write_shards(teacher, sequences, tmp, k=k, batch_size=batch_size, bf16=bf16,
+                                   shard_tokens=shard_tokens, progress=progress)
+            manifest = {"k": k, "vocab": vocab, "sequences": len(sequences), "shards": shards,
+                        "tokens": sum(len(s.input_ids) for s in sequences)}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    except OSError as exc:
+        raise disk_error(exc, folder) from exc
+    return load_topk_cache(folder)
+
+
+def _write_shards(teacher, sequences, tmp: Path, *, k, batch_size, bf16, shard_tokens, progress):
+    import numpy as np
+
+    id_dtype = np.uint16 if teacher.config.vocab_size <= 65536 else np.int32
+    shards: list[str] = []
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        name = f"shard-{len(shards):05d}.npz"
+        with open(tmp / name, "wb") as handle:
+            np.savez(handle, ids=np.concatenate([p[0] for p in pending]).astype(id_dtype),
+                     logprobs=np.concatenate([p[1] for p in pending]).astype(np.float16),
+                     tail=np.concatenate([p[2] for p in pending]).astype(np.float16))
+        shards.append(name)
+        pending.clear()
+
+    total = sum(len(s.input_ids) for s in sequences)
+    with progress.bar(total=total, desc="teacher top-k cache", unit="tok") as bar:
+        for start in range(0, len(sequences), batch_size):
+            batch = sequences[start:start + batch_size]
+            for seq, arrays in zip(batch, _teacher_topk(teacher, batch, k, bf16), strict=True):
+                pending.append(arrays)
+                bar.update(len(seq.input_ids))
+            if sum(len(p[0]) for p in pending) >= shard_tokens:
+                flush()
+    flush()
+    return shards
+
+
+def _teacher_topk(teacher, batch: list[Sequence], k: int, bf16: bool):
+    import contextlib
+
+    import torch
+
+    from core.distill.losses import topk_of
+
+    width = max(len(s.input_ids) for s in batch)
+    ids = torch.zeros(len(batch), width, dtype=torch.long)
+    mask = torch.zeros(len(batch), width, dtype=torch.long)
+    for row, seq in enumerate(batch):
+        ids[row, :len(seq.input_ids)] = torch.tensor(seq.input_ids)
+        mask[row, :len(seq.input_ids)] = 1
+    device = next(teacher.parameters()).device
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext())
+    with torch.inference_mode(), autocast:
+        logits = teacher(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+    top_ids, top_lp, tail = topk_of(logits.float(), k)
+    out = []
+    for row, seq in enumerate(batch):
+        n = len(seq.input_ids)
+        out.append((top_ids[row, :n].cpu().numpy(), top_lp[row, :n].cpu().numpy(), tail[row, :n].cpu().numpy()))
+    return out
+
+
+def load_topk_cache(folder: Path) -> TopkCache:
+    """Read every shard of a complete cache folder into memory."""
+    import numpy as np
+
+    manifest = json.loads((folder / MANIFEST).read_text())
+    parts: dict[str, list[np.ndarray]] = {"ids": [], "logprobs": [], "tail": []}
+    size = 0
+    for name in manifest["shards"]:
+        with np.load(folder / name) as shard:
+            for key in parts:
+                parts[key].append(shard[key])
+                size += shard[key].nbytes
+    arrays = {key: np.concatenate(value) for key, value in parts.items()}
+    return TopkCache(folder=folder, k=manifest["k"], tokens=manifest["tokens"], bytes=size,
+                     offsets=np.zeros(1, dtype=np.int64), **arrays)
+
+
+def attach_offsets(cache: TopkCache, sequences: list[Sequence]) -> TopkCache:
+    """Record where each sequence's rows start (the cache stores them back to back)."""
+    import numpy as np
+
+    lengths = np.array([len(s.input_ids) for s in sequences], dtype=np.int64)
+    if int(lengths.sum()) != len(cache.ids):
+        from core.errors import IntegrityError
+
+        raise IntegrityError("stale_cache", f"top-k cache {cache.folder} does not match the training data")
+    cache.offsets = np.concatenate([[0], np.cumsum(lengths)])
+    return cache
+
+
+class DistillDataset:
+    """Training examples for the Trainer: ids, labels and (with a cache) the teacher's top-k rows."""
+
+    def __init__(self, sequences: list[Sequence], cache: TopkCache | None = None) -> None:
+        self.sequences = sequences
+        self.cache = attach_offsets(cache, sequences) if cache is not None else None
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        seq = self.sequences[index]
+        item: dict[str, Any] = {"input_ids": seq.input_ids, "labels": seq.labels}
+        if self.cache is not None:
+            item["topk"] = self.cache.rows(index)
+        return item
+
+
+def collate(items: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
+    """Right-pad a batch; labels -100 on padding; top-k rows padded with zeros."""
+    import numpy as np
+    import torch
+
+    width = max(len(i["input_ids"]) for i in items)
+    batch = {
+        "input_ids": torch.full((len(items), width), pad_id, dtype=torch.long),
+        "attention_mask": torch.zeros(len(items), width, dtype=torch.long),
+        "labels": torch.full((len(items), width), -100, dtype=torch.long),
+    }
+    for row, item in enumerate(items):
+        n = len(item["input_ids"])
+        batch["input_ids"][row, :n] = torch.tensor(item["input_ids"])
+        batch["attention_mask"][row, :n] = 1
+        batch["labels"][row, :n] = torch.tensor(item["labels"])
+    if "topk" in items[0]:
+        k = items[0]["topk"][0].shape[1]
+        ids = np.zeros((len(items), width, k), dtype=np.int64)
+        logprobs = np.zeros((len(items), width, k), dtype=np.float32)
+        tail = np.zeros((len(items), width), dtype=np.float32)
+        for row, item in enumerate(items):
+            rid, rlp, rtail = item["topk"]
+            ids[row, :len(rid)], logprobs[row, :len(rid)], tail[row, :len(rid)] = rid, rlp, rtail
+        batch.update(topk_ids=torch.from_numpy(ids), topk_logprobs=torch.from_numpy(logprobs),
+                     topk_tail=torch.from_numpy(tail))
+    return batch

@@ -1,0 +1,185 @@
+"""``DistillConfig``: every knob of a distillation run, loaded from a YAML preset.
+
+    config = load_preset("quick", ["max_steps=50", "loss=reverse_kl"])
+
+Presets live in ``data/presets/<name>.yaml`` (or give a path to a YAML file). Overrides are
+``key=value`` strings whose value is read as YAML (``keep_layers=[0,5,29]``, ``bf16=false``).
+Every problem (unknown keys, bad values, malformed overrides) is reported at once in one
+``InputError``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from core.errors import InputError, NotFoundError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PRESETS_DIR = PROJECT_ROOT / "data" / "presets"
+
+LossName = Literal["forward_kl", "reverse_kl", "generalized_jsd", "skew_kl"]
+
+
+class DistillConfig(BaseModel):
+    """One distillation run: teacher, student, teacher data, loss, training and evaluation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # -- models -----------------------------------------------------------------------
+    teacher: str = Field(default="smollm2-135m-instruct",
+                         description="Teacher model: catalogue name, folder, .gguf file or HF id.")
+    student_name: str = Field(default="smollm2-distilled-8l",
+                              description="Name the distilled student is saved under "
+                              "($STILLHOUSE_HOME/models/<student_name>).")
+    student_from: str | None = Field(default=None,
+                                     description="Start from this smaller model (same tokenizer as the "
+                                     "teacher) instead of pruning the teacher.")
+    n_layers: int = Field(default=8, ge=1, description="Decoder layers the pruned student keeps.")
+    prune_method: Literal["uniform", "angular"] = Field(
+        default="uniform", description="uniform: evenly spaced layers (first and last kept); angular: "
+        "drop the contiguous block whose input and output hidden states differ least.")
+    keep_layers: list[int] | None = Field(default=None,
+                                          description="Exact teacher layer indices to keep "
+                                          "(overrides n_layers and prune_method).")
+    # -- teacher data -----------------------------------------------------------------
+    prompts: str = Field(default="data/prompts/default.jsonl",
+                         description="JSONL prompt set ({\"id\", \"prompt\"} per line) the teacher answers.")
+    prompts_license: str = Field(default="apache-2.0", description="Licence id of the prompt set.")
+    max_prompts: int | None = Field(default=None, ge=1, description="Use only the first N prompts.")
+    max_new_tokens: int = Field(default=96, ge=1, description="Longest teacher answer, in tokens.")
+    gen_temperature: float = Field(default=0.0, ge=0.0,
+                                   description="Teacher sampling temperature (0 = greedy).")
+    gen_batch_size: int = Field(default=32, ge=1, description="Prompts per teacher generate() call.")
+    teacher_engine: Literal["auto", "transformers", "vllm", "openai"] = Field(
+        default="auto", description="Backend that generates the teacher data (auto: vLLM on CUDA).")
+    heldout: str = Field(default="data/prompts/heldout.jsonl",
+                         description="JSONL held-out texts ({\"id\", \"text\"}) for evaluation.")
+    heldout_license: str = Field(default="apache-2.0", description="Licence id of the held-out set.")
+    # -- loss -------------------------------------------------------------------------
+    loss: LossName = Field(default="forward_kl", description="Distillation divergence.")
+    beta: float = Field(default=0.5, ge=0.0, le=1.0, description="generalized_jsd mixing weight.")
+    alpha: float = Field(default=0.1, ge=0.0, lt=1.0, description="skew_kl skew weight.")
+    temperature: float = Field(default=1.0, gt=0.0,
+                               description="Softmax temperature of both models in the KD loss; the "
+                               "KD term is multiplied by temperature**2.")
+    kd_weight: float = Field(default=1.0, ge=0.0, description="Weight of the KD term.")
+    ce_weight: float = Field(default=0.0, ge=0.0,
+                             description="Weight of cross-entropy on the teacher's tokens.")
+    topk: int = Field(default=64, ge=0,
+                      description="Teacher log-probs cached per token (offline KD); 0 runs the teacher "
+                      "in the training loop on dense logits.")
+    teacher_dtype: Literal["float32", "bfloat16"] = Field(
+        default="float32", description="Dtype the teacher is loaded in for the cache and evaluation.")
+    cache_bf16: bool = Field(default=True,
+                             description="Run the teacher under bf16 autocast while building the top-k cache.")
+    train_on_prompt: bool = Field(default=True,
+                                  description="Distil on prompt tokens too, not only the teacher's answer.")
+    # -- training ---------------------------------------------------------------------
+    max_seq_len: int = Field(default=160, ge=8, description="Tokens per training sequence (truncated).")
+    batch_size: int = Field(default=8, ge=1, description="Sequences per device per micro-batch.")
+    grad_accum: int = Field(default=1, ge=1, description="Micro-batches per optimizer step.")
+    max_steps: int = Field(default=150, ge=1, description="Optimizer steps.")
+    lr: float = Field(default=2e-4, gt=0.0, description="AdamW peak learning rate.")
+    warmup_ratio: float = Field(default=0.05, ge=0.0, lt=1.0, description="Linear warm-up share of steps.")
+    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = Field(
+        default="cosine", description="Learning-rate schedule after warm-up.")
+    weight_decay: float = Field(default=0.0, ge=0.0, description="AdamW weight decay.")
+    bf16: bool = Field(default=True, description="bf16 autocast for the student (fast on CPUs with AMX/AVX512-BF16).")
+    seed: int = Field(default=0, description="Seed for data order and initialisation.")
+    save_steps: int = Field(default=50, ge=1, description="Checkpoint every N steps (and on Ctrl-C).")
+    logging_steps: int = Field(default=5, ge=1, description="Log the loss every N steps.")
+    keep_checkpoints: bool = Field(default=False,
+                                   description="Keep training checkpoints after a successful run.")
+    # -- evaluation -------------------------------------------------------------------
+    eval_max_len: int = Field(default=256, ge=8, description="Held-out text truncation, in tokens.")
+    eval_batch_size: int = Field(default=4, ge=1, description="Held-out texts per forward pass.")
+    speed_tokens: int = Field(default=32, ge=1, description="New tokens generated to time tokens/s.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DistillConfig:
+        if self.keep_layers is not None:
+            if not self.keep_layers or len(set(self.keep_layers)) != len(self.keep_layers):
+                raise ValueError("keep_layers must list distinct layer indices")
+            if min(self.keep_layers) < 0:
+                raise ValueError("keep_layers must be >= 0")
+        if self.kd_weight == 0 and self.ce_weight == 0:
+            raise ValueError("kd_weight and ce_weight are both 0: nothing to train")
+        return self
+
+
+def preset_path(name: str) -> Path:
+    """``data/presets/<name>.yaml``, or ``name`` itself when it is a YAML file."""
+    path = Path(name).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    candidate = PRESETS_DIR / f"{name}.yaml"
+    if not candidate.is_file():
+        known = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")))
+        raise NotFoundError("unknown_preset", f"unknown preset '{name}'; known: {known}")
+    return candidate
+
+
+def parse_overrides(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """``["a=1", "b=[0,1]"]`` -> ``({"a": 1, "b": [0, 1]}, problems)``."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"--set '{item}' is not key=value")
+            continue
+        try:
+            values[key] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            problems.append(f"--set {key}: cannot read value '{raw}'")
+    return values, problems
+
+
+def _format_errors(error: ValidationError) -> list[str]:
+    out = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "config"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting"
+        out.append(f"{where}: {message}")
+    return out
+
+
+def load_preset(name: str = "quick", overrides: list[str] | None = None) -> DistillConfig:
+    """Read a preset and apply ``key=value`` overrides; report every problem in one error."""
+    import yaml
+
+    path = preset_path(name)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError("bad_preset", f"preset {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError("bad_preset", f"preset {path} must be a mapping of settings")
+    values, problems = parse_overrides(list(overrides or []))
+    data.update(values)
+    try:
+        config = DistillConfig.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_format_errors(exc))
+        config = None
+    if problems:
+        raise InputError("bad_config", f"{len(problems)} problem(s) in the distill config: "
+                         + "; ".join(problems), hint="see docs/distill.md for every setting")
+    assert config is not None
+    return config
+
+
+def data_path(value: str) -> Path:
+    """A data file path: absolute, relative to the working folder, or to the project root."""
+    path = Path(value).expanduser()
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    return PROJECT_ROOT / path

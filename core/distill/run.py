@@ -1,0 +1,201 @@
+"""``distill()``: the whole job, teacher data to evaluated student, as one service function.
+
+    from core.distill.config import load_preset
+    from core.distill.run import distill
+    from core.recorder import NullRecorder
+
+    result = distill(load_preset("quick"), recorder=NullRecorder(), progress=True)
+    print(result.table)
+
+Steps: the teacher answers the prompt set (cached by content), the run is recorded with its
+inputs (teacher + weights hash + licence, prompt set, teacher data, held-out set), the student is
+made (pruned teacher or a given model), the pruned-untrained student is scored as a baseline,
+the teacher's top-k log-probs are cached, ``DistillTrainer`` trains, and the student is saved
+under ``$STILLHOUSE_HOME/models/<student_name>`` and scored against the teacher. Files of the run
+go to ``$STILLHOUSE_HOME/runs/<student_name>-<config hash>/``: checkpoints (for ``resume``),
+``loss.png``, ``evaluation.json``. Under ``accelerate launch``/``torchrun`` every process runs
+this; only the main one records, saves and evaluates.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.distill.config import DistillConfig, data_path
+from core.distill.progress import Progress
+from core.errors import StillhouseError
+from core.hashing import canonical_json, sha256_file, sha256_text
+from core.recorder import ArtifactRef, NullRecorder, Recorder, code_version
+
+
+class InterruptedRun(StillhouseError):
+    """Training stopped on Ctrl-C after saving a checkpoint. Exit 130."""
+
+    exit_code = 130
+
+
+class DistillResult(BaseModel):
+    """What a finished run made and how good it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(description="Run id given by the recorder.")
+    run_dir: str = Field(description="Folder of checkpoints, loss curve and evaluation JSON.")
+    student_name: str = Field(description="Name the student is saved under.")
+    student_dir: str = Field(description="Folder of the saved student checkpoint.")
+    student_sha256: str = Field(description="SHA-256 of the student's weights.")
+    evaluation: dict[str, Any] = Field(description="EvalReport as a dict, plus kl_reduction.")
+    table: str = Field(description="The evaluation as a plain-text table.")
+    eval_json: str = Field(description="Path of evaluation.json.")
+    loss_curve_png: str | None = Field(default=None, description="Path of the loss-curve picture.")
+    teacher_data: str = Field(description="Path of the teacher-data JSONL file.")
+    kept_layers: list[int] | None = Field(default=None, description="Teacher layers the student kept.")
+    wall_s: float = Field(description="Seconds the run took.")
+    resumed_from_step: int = Field(default=0, description="Step the run resumed from (0: fresh).")
+
+
+def config_key(config: DistillConfig) -> str:
+    """Short hash of the config: the same settings resume into the same run folder."""
+    return sha256_text(canonical_json(config.model_dump()))[:10]
+
+
+def run_folder(config: DistillConfig) -> Path:
+    from core.paths import runs_dir
+
+    return runs_dir() / f"{config.student_name}-{config_key(config)}"
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return found[-1] if found else None
+
+
+def _dataset_ref(role: str, path: Path, records: int, license: str) -> ArtifactRef:
+    return ArtifactRef(role=role, kind="dataset", name=path.name, sha256=sha256_file(path),
+                       license=license, path=str(path), records=records)
+
+
+def distill(config: DistillConfig, *, recorder: Recorder | None = None, progress: Any = True,
+            resume: bool = False) -> DistillResult:
+    """Run a distillation job end to end; see the module docstring."""
+    from core.distill.trainer import training_args
+    from core.models import offline_env, prepare_model, resolve_model
+
+    started = time.perf_counter()
+    folder = run_folder(config)
+    args = training_args(config, folder / "checkpoints")
+    main = args.process_index == 0
+    prog = Progress(progress if main else False)
+    recorder = recorder if (recorder is not None and main) else NullRecorder()
+    checkpoint = latest_checkpoint(folder / "checkpoints") if resume else None
+    if resume and checkpoint is None:
+        prog.note("no interrupted run with these settings to resume; starting a new one")
+    if main and checkpoint is None and (folder / "checkpoints").exists():
+        shutil.rmtree(folder / "checkpoints")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    teacher_spec = resolve_model(config.teacher)
+    if teacher_spec.source != "hf":
+        offline_env()
+    teacher_prep = prepare_model(teacher_spec)
+    with args.main_process_first(desc="teacher data"):
+        data, prompts_ref = _teacher_data(config, teacher_spec, teacher_prep.weights_sha256, prog)
+    heldout_path = data_path(config.heldout)
+    from core.distill.data import load_heldout
+
+    heldout = load_heldout(heldout_path)
+    inputs = [
+        ArtifactRef(role="teacher", kind="model", name=teacher_spec.name, sha256=teacher_prep.weights_sha256,
+                    license=teacher_spec.license, path=str(teacher_prep.path),
+                    details={"spec": teacher_spec.model_dump(exclude_none=True)}),
+        prompts_ref,
+        _dataset_ref("teacher_data", data.path, data.records, teacher_spec.license),
+        _dataset_ref("heldout", heldout_path, len(heldout), config.heldout_license),
+    ]
+    run_id = recorder.start_run("distill", config=config.model_dump(), seed=config.seed,
+                                code_version=code_version(), inputs=inputs)
+    try:
+        return _train_and_finish(config, args, folder, checkpoint, run_id, recorder, prog, teacher_spec,
+                                 data, heldout, started)
+    except InterruptedRun:
+        raise
+    except BaseException:
+        recorder.finish_run(run_id, outputs=[], metrics={}, status="failed")
+        raise
+
+
+def _teacher_data(config, teacher_spec, teacher_sha, prog):
+    from core.distill.data import load_prompts, teacher_data
+    from core.generation import GenerationParams
+
+    prompts_path = data_path(config.prompts)
+    prompts = load_prompts(prompts_path, config.max_prompts)
+    params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=config.gen_temperature,
+                              seed=config.seed)
+    backend = _LazyBackend(teacher_spec, config.teacher_engine)
+    data = teacher_data(backend, prompts, params, teacher_name=teacher_spec.name,
+                        teacher_sha256=teacher_sha, batch_size=config.gen_batch_size, progress=prog)
+    if not data.reused:
+        prog.note(f"teacher data: {data.records} answers -> {data.path}")
+    return data, _dataset_ref("prompts", prompts_path, len(prompts), config.prompts_license)
+
+
+class _LazyBackend:
+    """Load the teacher's backend only when answers are actually needed (not when cached)."""
+
+    def __init__(self, spec, engine: str) -> None:
+        self.spec, self.engine = spec, None if engine == "auto" else engine
+
+    def generate(self, requests, params):
+        from core.backends import backend_for
+
+        if not hasattr(self, "_backend"):
+            self._backend = backend_for(self.spec, engine=self.engine)
+        return self._backend.generate(requests, params)
+
+
+def _train_and_finish(config, args, folder, checkpoint, run_id, recorder, prog, teacher_spec, data,
+                      heldout, started) -> DistillResult:
+    from core.distill import training
+    from core.models import load_causal_lm
+
+    teacher, tokenizer = load_causal_lm(teacher_spec, dtype=config.teacher_dtype)
+    student, kept = training.make_student(config, teacher, tokenizer, teacher_spec.name, heldout)
+    baseline = training.baseline(config, folder, teacher, student, tokenizer, heldout, prog)
+    with args.main_process_first(desc="top-k cache"):
+        dataset = training.build_dataset(config, teacher, tokenizer, data, prog)
+    trainer, stopper = training.make_trainer(config, args, student, teacher, tokenizer, dataset, prog)
+    resumed_step = training.checkpoint_step(checkpoint)
+    stopper.install()
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    finally:
+        stopper.uninstall()
+    if stopper.requested:
+        saved = latest_checkpoint(folder / "checkpoints")
+        outputs = [ArtifactRef(role="checkpoint", kind="checkpoint", name=saved.name, path=str(saved))] \
+            if saved else []
+        recorder.finish_run(run_id, outputs=outputs, metrics={"step": trainer.state.global_step},
+                            status="interrupted")
+        raise InterruptedRun("interrupted", f"training stopped at step {trainer.state.global_step} of "
+                             f"{config.max_steps}; checkpoint saved in {folder / 'checkpoints'}",
+                             hint="run the same command with --resume to continue")
+    if not args.process_index == 0:
+        return DistillResult(run_id=run_id, run_dir=str(folder), student_name=config.student_name,
+                             student_dir="", student_sha256="", evaluation={}, table="", eval_json="",
+                             teacher_data=str(data.path), wall_s=time.perf_counter() - started)
+    return training.finish(config, folder, run_id, recorder, prog, trainer, student, teacher, tokenizer,
+                           teacher_spec, data, heldout, baseline, kept, started, resumed_step)
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    from core.paths import atomic_file
+
+    with atomic_file(path, "w") as handle:
+        handle.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
