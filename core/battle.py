@@ -126,8 +126,8 @@ class VoteOutcome(BaseModel):
     counted: bool = Field(description="Accepted and not flagged: it counts towards ratings.")
     reason: str | None = Field(default=None, description="Why a vote was refused or not counted.")
     choice: Choice | None = Field(default=None, description="The choice voted, if accepted.")
-    model_left: str = Field(description="Model that wrote the left answer.")
-    model_right: str = Field(description="Model that wrote the right answer.")
+    model_left: str = Field(description="Model that wrote the left answer ('' while the battle is open).")
+    model_right: str = Field(description="Model that wrote the right answer ('' while the battle is open).")
     flags: list[str] = Field(default_factory=list, description="names_model:<side>, empty:<side>.")
 
 
@@ -243,7 +243,7 @@ class BattleService:
         state = self._get(battle_id)
         with self._lock:
             if state.status == "pending":
-                return self._outcome(state, accepted=False, reason="answers_pending", hide=True)
+                return self._outcome(state, accepted=False, reason="answers_pending")
             if state.status == "ready":
                 state.status = "closed"
         return self._outcome(state, accepted=False, reason="revealed_without_vote")
@@ -297,8 +297,9 @@ class BattleService:
         )
 
     @staticmethod
-    def _outcome(state: _State, *, accepted: bool, reason: str | None = None, choice: str | None = None,
-                 hide: bool = False) -> VoteOutcome:
+    def _outcome(state: _State, *, accepted: bool, reason: str | None = None,
+                 choice: str | None = None) -> VoteOutcome:
+        hide = state.status != "closed"  # names only once the battle is over (voted or revealed)
         counted = accepted and not state.flags
         if accepted and state.flags:
             reason = "kept but not counted: " + ", ".join(state.flags)
