@@ -22,6 +22,9 @@ COMMAND_MODULES = (
     "ui.cli.app_cmd",
     "ui.cli.arena_cmd",
     "ui.cli.distill_cmd",
+    "ui.cli.audit_cmd",
+    "ui.cli.licenses_cmd",
+    "ui.cli.similarity_cmd",
 )
 
 app = typer.Typer(
