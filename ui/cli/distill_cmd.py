@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 
-def make_recorder():
-    """The recorder every distill run reports to. (The ledger's Store goes here.)"""
-    from core.recorder import NullRecorder
+def make_recorder(config, db: Path | None = None, use: str = "commercial",
+                  override_reason: str | None = None):
+    """Pre-flight the run's licences, record it in the ledger, and return the ledger's recorder.
 
-    return NullRecorder()
+    Prints the verdict and findings. A ``blocked`` verdict stops here (exit 2) unless
+    ``override_reason`` is given; the pre-flight, and the override, are recorded either way.
+    """
+    from audit.gate import preflight_gate
+    from audit.preflight import PreflightRequest
+    from audit.store import Store
+    from core.errors import InputError
+    from core.models import resolve_model
+    from ui.cli.licenses_cmd import format_result
+
+    teacher = resolve_model(config.teacher)
+    base = resolve_model(config.student_from).license if config.student_from else teacher.license
+    if use not in ("commercial", "research"):
+        raise InputError("bad_use", f"--use must be commercial or research, not {use!r}")
+    request = PreflightRequest(teacher_license=teacher.license, data_licenses=[config.prompts_license],
+                               use=use, student_name=config.student_name, student_base_license=base)
+    gate = preflight_gate(Store(db), request, override_reason)
+    print(format_result(gate.result))
+    if gate.refused:
+        raise InputError("preflight_blocked", "pre-flight verdict is blocked: run refused (recorded in the ledger)",
+                         hint="resolve the findings, or give --override-reason TEXT; the override is recorded")
+    if gate.overridden:
+        print(f"override recorded: {override_reason.strip()}")
+    return gate.recorder
 
 
 def distill(
@@ -17,12 +42,16 @@ def distill(
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a setting: key=value (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run with the same settings."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    db: Path | None = typer.Option(None, "--db", envvar="STILLHOUSE_DB", help="Ledger file the run is recorded in."),
+    use: str = typer.Option("commercial", "--use", help="Intended use of the student for the licence pre-flight: commercial or research."),
+    override_reason: str | None = typer.Option(None, "--override-reason",
+                                               help="Run even if the licence pre-flight says blocked; the reason is recorded."),
 ) -> None:
     """Distill a teacher into a student: teacher data, top-k cache, training, evaluation."""
     from core.distill.config import load_preset
 
     config = load_preset(preset, set_)
-    recorder = make_recorder()
+    recorder = make_recorder(config, db, use, override_reason)
     from core.distill.run import distill as run_distill
 
     result = run_distill(config, recorder=recorder, progress=not quiet, resume=resume)
