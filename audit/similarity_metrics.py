@@ -1,0 +1,193 @@
+"""Pairwise text similarity, each metric from a well-kept library.
+
+    embedder = load_embedder()                        # bundled all-MiniLM-L6-v2, loaded once
+    cos = embedding_cosines(embedder, refs, [cands])  # one array per compared list
+    rouge_l(ref, cand); chrf(ref, cand); longest_run(ref, cand)
+    minhash_jaccards(refs, cands, shingle=5)
+
+| metric         | library                    | what it sees                              |
+|----------------|----------------------------|-------------------------------------------|
+| embedding      | sentence-transformers      | meaning (cosine of normalised embeddings) |
+| rougeL         | rouge-score                | longest common subsequence of words (F1)  |
+| chrF           | sacrebleu                  | character n-gram F-score (0-1)            |
+| minhash        | datasketch                 | Jaccard of word shingles (near-duplicates)|
+| longest_run    | difflib (stdlib)           | longest verbatim run of tokens            |
+
+Tokens, for ``longest_run`` and the shingles, are words and punctuation marks
+(Unicode regex ``\\w+|[^\\w\\s]+``: a run of punctuation is one token), case-folded; spans are cut from the original text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.util
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.errors import InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+METRICS = ("embedding", "rougeL", "chrF", "minhash", "longest_run")
+METRIC_DESCRIPTIONS = {
+    "embedding": "cosine of sentence embeddings (sentence-transformers), -1..1",
+    "rougeL": "ROUGE-L F-measure (rouge-score), 0..1",
+    "chrF": "chrF character n-gram F-score (sacrebleu), 0..1",
+    "minhash": "MinHash estimate of the Jaccard similarity of word shingles (datasketch), 0..1",
+    "longest_run": "longest common run of tokens (difflib), in tokens",
+}
+_TOKEN = re.compile(r"\w+|[^\w\s]+")
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A text's case-folded tokens and each token's (start, end) in the original text."""
+
+    text: str
+    tokens: tuple[str, ...]
+    spans: tuple[tuple[int, int], ...]
+
+    def span_text(self, start: int, size: int) -> str:
+        """The original text covering tokens ``start .. start + size - 1``."""
+        if size <= 0:
+            return ""
+        return self.text[self.spans[start][0]: self.spans[start + size - 1][1]]
+
+
+def tokenize(text: str) -> Tokens:
+    """Split into case-folded word and punctuation tokens, keeping their offsets."""
+    matches = list(_TOKEN.finditer(text))
+    return Tokens(text, tuple(m.group().casefold() for m in matches), tuple(m.span() for m in matches))
+
+
+@dataclass(frozen=True)
+class Run:
+    """The longest verbatim run shared by two texts: its length in tokens and the copied span."""
+
+    tokens: int
+    span: str
+    start: int
+
+
+def longest_run(reference: Tokens, candidate: Tokens) -> Run:
+    """Longest common run of tokens (difflib, no junk heuristic), cut from the candidate's text."""
+    matcher = difflib.SequenceMatcher(None, reference.tokens, candidate.tokens, autojunk=False)
+    match = matcher.find_longest_match(0, len(reference.tokens), 0, len(candidate.tokens))
+    return Run(match.size, candidate.span_text(match.b, match.size), match.b)
+
+
+@functools.lru_cache(maxsize=1)
+def _rouge_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+
+
+def rouge_l(reference: str, candidate: str) -> float:
+    """ROUGE-L F-measure of ``candidate`` against ``reference`` (rouge-score's own tokenizer)."""
+    return float(_rouge_scorer().score(reference, candidate)["rougeL"].fmeasure)
+
+
+@functools.lru_cache(maxsize=1)
+def _chrf():
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
+
+
+def chrf(reference: str, candidate: str) -> float:
+    """sacrebleu sentence chrF of ``candidate`` against ``reference``, scaled to 0..1."""
+    return float(_chrf().sentence_score(candidate, [reference]).score) / 100.0
+
+
+def shingles(tokens: Tokens, size: int) -> set[bytes]:
+    """Word shingles of ``size`` tokens (the whole text when shorter), UTF-8 encoded."""
+    words = tokens.tokens
+    if len(words) <= size:
+        return {" ".join(words).encode("utf-8")} if words else set()
+    return {" ".join(words[i: i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
+
+
+def minhash_jaccards(
+    references: Sequence[Tokens], candidates: Sequence[Tokens], *, shingle: int = 5,
+    num_perm: int = 128, seed: int = 1,
+) -> np.ndarray:
+    """MinHash (datasketch) estimates of the Jaccard similarity of each pair's word shingles."""
+    from datasketch import MinHash
+
+    sets = [shingles(t, shingle) for t in (*references, *candidates)]
+    hashes = MinHash.bulk(sets, num_perm=num_perm, seed=seed)
+    n = len(references)
+    out = np.empty(n)
+    for i in range(n):
+        a, b = sets[i], sets[n + i]
+        out[i] = (1.0 if not (a or b) else 0.0) if not (a and b) else hashes[i].jaccard(hashes[n + i])
+    return out
+
+
+def onnx_available() -> bool:
+    """True when sentence-transformers' ONNX backend can run here (onnxruntime and optimum)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "optimum"))
+
+
+def embedding_backends() -> dict[str, str]:
+    """Each embedding backend and whether it is usable here, in words (for --help and the UI)."""
+    onnx = "available" if onnx_available() else (
+        "unavailable: install onnxruntime and optimum (pip install 'sentence-transformers[onnx]')")
+    return {"torch": "available", "onnx": onnx}
+
+
+def default_embedding_path() -> Path:
+    """Folder of the bundled all-MiniLM-L6-v2 model."""
+    from core.models import embedding_model_path
+
+    return embedding_model_path()
+
+
+@functools.lru_cache(maxsize=4)
+def load_embedder(model: str | None = None, backend: str = "torch") -> SentenceTransformer:
+    """Load a sentence-transformers model once per process (offline; bundled model by default)."""
+    import os
+
+    if backend not in ("torch", "onnx"):
+        raise InputError("bad_embedding_backend", f"unknown embedding backend '{backend}' (torch or onnx)")
+    if backend == "onnx" and not onnx_available():
+        raise InputError("onnx_unavailable", "the ONNX embedding backend is unavailable here",
+                         hint=embedding_backends()["onnx"].removeprefix("unavailable: "))
+    path = Path(model) if model else default_embedding_path()
+    if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+        raise NotFoundError("missing_embedding", f"no sentence-transformers model in {path}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(path), backend=backend, local_files_only=True)
+
+
+def embed(embedder: SentenceTransformer, texts: Sequence[str], *, batch_size: int = 32,
+          progress: bool = False) -> np.ndarray:
+    """Normalised embeddings of ``texts`` (float32, one row per text)."""
+    return np.asarray(embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                                      convert_to_numpy=True, show_progress_bar=progress))
+
+
+def embedding_cosines(
+    embedder: SentenceTransformer, references: Sequence[str], others: Sequence[Sequence[str]], *,
+    batch_size: int = 32, progress: bool = False,
+) -> list[np.ndarray]:
+    """Cosine of each reference text with the same-position text of every list in ``others``.
+
+    Every distinct text is encoded once, in one call, whatever the number of lists.
+    """
+    unique = list(dict.fromkeys([*references, *(t for texts in others for t in texts)]))
+    index = {text: i for i, text in enumerate(unique)}
+    vectors = embed(embedder, unique, batch_size=batch_size, progress=progress)
+    ref = vectors[[index[t] for t in references]]
+    return [np.einsum("ij,ij->i", ref, vectors[[index[t] for t in texts]]).astype(float)
+            for texts in others]
