@@ -1,6 +1,6 @@
 """The lineage picture: teacher -> data -> student, with the licence on every edge.
 
-Drawn with matplotlib (Agg) from a ``ReportData``: teachers and the student's base on
+Drawn with matplotlib (Agg canvas, no pyplot) from a ``ReportData``: teachers and the student's base on
 the left, datasets in the middle, the student on the right. Each arrow carries the
 licence under which that input reached the student.
 
@@ -22,10 +22,14 @@ _VERDICT_EDGE = {"blocked": "#b3261e", "needs_review": "#b06000"}
 
 
 def _columns(data: ReportData) -> tuple[list[tuple[str, str, str]], list, list]:
-    """(left, middle, right) nodes as (kind, label, licence)."""
+    """(left, middle, right) nodes as (kind, label, licence): teachers, data and base, student."""
     left = [("teacher", m.name, m.license) for m in data.role("teacher")]
-    left += [("student_base", m.name, m.license) for m in data.role("student_base")]
     middle = [("data", d.name, d.license) for d in data.datasets]
+    bases = [("student_base", m.name, m.license) for m in data.role("student_base")]
+    if middle:
+        middle += bases  # the base is an input to training, beside the data
+    else:
+        left += bases
     students = data.role("student")
     if students:
         right = [("student", s.name, s.license) for s in students]
@@ -58,7 +62,7 @@ def _edge(ax, source, target, licence: str, colour: str) -> None:
                 arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.4,
                             "shrinkA": 2, "shrinkB": 2}, zorder=1)
     (x0, y0), (x1, y1) = source.get_position(), target.get_position()
-    ax.text(x0 + 0.5 * (x1 - x0), y0 + 0.5 * (y1 - y0) + 0.02, licence, ha="center",
+    ax.text(x0 + 0.45 * (x1 - x0), y0 + 0.45 * (y1 - y0) + 0.02, licence, ha="center",
             va="bottom", fontsize=7.5, color=colour, zorder=2,
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"})
 
@@ -69,12 +73,19 @@ def render_lineage(data: ReportData, fmt: str = "png") -> bytes:
         raise InputError("bad_format", f"lineage picture format must be png or svg, not {fmt!r}")
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG keeps text as text
+        return _draw(data, fmt)
+
+
+def _draw(data: ReportData, fmt: str) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     left, middle, right = _columns(data)
     rows = max(len(left), len(middle), len(right), 1)
-    fig, ax = plt.subplots(figsize=(10.0, 0.6 + 0.9 * rows), dpi=150)
+    fig = Figure(figsize=(10.0, 0.6 + 0.9 * rows), dpi=150)  # no pyplot: safe in app threads
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.axis("off")
@@ -85,7 +96,8 @@ def render_lineage(data: ReportData, fmt: str = "png") -> bytes:
     boxes_r = [_box(ax, xy, *n) for n, xy in zip(right, _positions(right, xs[2]), strict=True)]
     fig.canvas.draw()  # lay the boxes out so arrows can attach to their edges
     for source, node in zip(boxes_l, left, strict=True):
-        for target in boxes_m if (middle and node[0] == "teacher") else boxes_r:
+        data_boxes = [b for b, n in zip(boxes_m, middle, strict=True) if n[0] == "data"]
+        for target in data_boxes or boxes_r:
             _edge(ax, source, target, node[2], colour)
     for source, node in zip(boxes_m, middle, strict=True):
         for target in boxes_r:
@@ -93,7 +105,6 @@ def render_lineage(data: ReportData, fmt: str = "png") -> bytes:
     ax.set_title("Lineage: teacher -> data -> student (licence on each edge)", fontsize=10)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, bbox_inches="tight")
-    plt.close(fig)
     return buffer.getvalue()
 
 

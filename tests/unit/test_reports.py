@@ -1,0 +1,177 @@
+"""Reports built from a real DuckDB ledger: the facts, the integrity check, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from audit.report_data import content_sha256
+from audit.reports import build_report, export_report, verify_report
+from audit.store import Store
+from core.errors import InputError, NotFoundError
+from tests.unit.report_helpers import EVIL, STUDENT_SHA, TEACHER_SHA, make_ledger
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """One ledger built through the public API; each test gets its own copy of the file."""
+    folder = tmp_path_factory.mktemp("template")
+    return folder, make_ledger(folder)[1]
+
+
+@pytest.fixture
+def ledger(template, tmp_path):
+    folder, run_id = template
+    shutil.copy(folder / "ledger.duckdb", tmp_path / "ledger.duckdb")
+    return Store(tmp_path / "ledger.duckdb"), run_id
+
+
+def test_report_carries_every_fact_a_lawyer_asks_for(ledger):
+    store, run_id = ledger
+    data = build_report(store, run_id=run_id)
+    assert data.verdict.code == "allowed_with_conditions" and data.verdict.use == "commercial"
+    assert "obligation" in data.verdict.headline
+    teacher, = data.role("teacher")
+    student, = data.role("student")
+    assert (teacher.name, teacher.license, teacher.weights_sha256) == ("llama-teacher", "llama3.1", TEACHER_SHA)
+    assert teacher.hf_id == "meta/llama-teacher"
+    assert (student.name, student.weights_sha256, student.base_model) == ("Llama-tiny-student", STUDENT_SHA,
+                                                                          "llama-teacher")
+    dataset, = data.datasets
+    assert (dataset.license, dataset.source, dataset.collected, dataset.records) == (
+        "cc-by-4.0", "https://example.org/prompts", "2026-10-01", 20)
+    assert dataset.merkle_root == store.datasets()[0]["merkle_root"]
+    assert [(f.license, f.clause) for f in data.findings] == [("llama3.1", "s1.b.i"), ("cc-by-4.0", "s3(a)")]
+    assert {o.kind for o in data.obligations} == {"naming", "attribution", "obligation"}
+    assert data.training.seed == 7 and data.training.code_version == "0.1.0+test"
+    assert data.training.config["loss"] == "forward_kl"
+    assert data.metrics["student"]["perplexity"] == 21.5
+    assert data.similarity[0].risk == "high" and data.similarity[0].p_value == 0.004
+    assert data.integrity.ledger_head == store.head_hash() and data.integrity.verify_ok
+    assert data.integrity.content_sha256 == content_sha256(data)
+
+
+def test_report_by_model_name_finds_the_run_that_made_it(ledger):
+    store, run_id = ledger
+    data = build_report(store, model="Llama-tiny-student")
+    assert data.subject.run_id == run_id and data.subject.model == "Llama-tiny-student"
+
+
+def test_override_reason_and_time_are_reported(tmp_path):
+    store, run_id = make_ledger(tmp_path, verdict="blocked", override="Counsel approved research use.")
+    data = build_report(store, run_id=run_id)
+    assert data.verdict.code == "blocked" and data.verdict.overridden
+    override, = data.overrides
+    assert override.reason == "Counsel approved research use." and override.verdict == "blocked"
+    assert override.at and override.at.startswith("20")
+
+
+def test_arena_votes_for_the_student_are_counted(ledger):
+    store, run_id = ledger
+    for i, vote in enumerate(["a", "a", "b", "tie"]):
+        store.record_vote({"battle_id": f"b{i}", "model_a": "Llama-tiny-student",
+                           "model_b": "llama-teacher", "vote": vote})
+    arena = {a.model: a for a in build_report(store, run_id=run_id).arena}
+    assert (arena["Llama-tiny-student"].wins, arena["Llama-tiny-student"].losses,
+            arena["Llama-tiny-student"].ties) == (2, 1, 1)
+    assert arena["llama-teacher"].wins == 1 and arena["llama-teacher"].battles == 4
+
+
+@pytest.mark.parametrize("kwargs, error, needle", [
+    ({"run_id": "nope"}, NotFoundError, "nope"),
+    ({"model": "ghost"}, NotFoundError, "llama-teacher"),
+    ({}, InputError, "--run"),
+])
+def test_unknown_subject_is_a_clear_error(ledger, kwargs, error, needle):
+    store, _ = ledger
+    with pytest.raises(error) as caught:
+        build_report(store, **kwargs)
+    assert needle in str(caught.value)
+
+
+@pytest.mark.parametrize("fmt", ["json", "html", "pdf", "cyclonedx"])
+def test_fresh_report_matches_the_ledger(ledger, tmp_path, fmt):
+    store, run_id = ledger
+    path = export_report(build_report(store, run_id=run_id), fmt, tmp_path / f"report.{fmt}")
+    check = verify_report(store, path)
+    assert check.ok and check.status == "matches", check.messages
+    assert check.content_intact is (None if fmt == "cyclonedx" else True)
+
+
+def test_new_evidence_makes_a_report_stale_but_not_tampered(ledger, tmp_path):
+    store, run_id = ledger
+    path = export_report(build_report(store, run_id=run_id), "json", tmp_path / "r.json")
+    store.record_vote({"battle_id": "late", "model_a": "Llama-tiny-student", "model_b": "llama-teacher",
+                       "vote": "b"})
+    check = verify_report(store, path)
+    assert not check.ok and check.status == "stale" and check.newer_events == 1
+    assert check.content_intact is True
+
+
+def test_unrelated_ledger_writes_keep_a_report_current(ledger, tmp_path):
+    store, run_id = ledger
+    path = export_report(build_report(store, run_id=run_id), "html", tmp_path / "r.html")
+    store.record_report(format="html", path=path, sha256="0" * 64, run_id=run_id)
+    check = verify_report(store, path)
+    assert check.ok and check.newer_events == 1 and not check.head_current
+
+
+def test_an_edited_report_is_caught(ledger, tmp_path):
+    store, run_id = ledger
+    path = export_report(build_report(store, run_id=run_id), "json", tmp_path / "r.json")
+    doc = json.loads(path.read_text())
+    doc["verdict"]["code"] = "allowed"
+    path.write_text(json.dumps(doc))
+    check = verify_report(store, path)
+    assert not check.ok and check.status == "tampered" and check.content_intact is False
+
+
+def _edit_a_finding(store) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(store.path))
+    con.execute("UPDATE findings SET message = 'nothing to see' WHERE clause = 's1.b.i'")
+    con.close()
+
+
+def test_a_broken_ledger_still_exports_with_the_broken_row_named(ledger, tmp_path):
+    store, run_id = ledger
+    good = export_report(build_report(store, run_id=run_id), "json", tmp_path / "before.json")
+    _edit_a_finding(store)
+    data = build_report(store, run_id=run_id)
+    assert not data.integrity.verify_ok and "findings" in data.integrity.first_bad_row
+    html = export_report(data, "html", tmp_path / "r.html").read_text()
+    assert "LEDGER VERIFICATION FAILED" in html and data.integrity.first_bad_row in html
+    check = verify_report(store, good)
+    assert not check.ok and check.status == "ledger_broken" and not check.ledger_ok
+
+
+def test_missing_folder_is_a_clear_error_and_leaves_nothing(ledger, tmp_path):
+    store, run_id = ledger
+    data = build_report(store, run_id=run_id)
+    with pytest.raises(InputError, match="does not exist"):
+        export_report(data, "pdf", tmp_path / "no" / "such" / "report.pdf")
+    assert not (tmp_path / "no").exists()
+    with pytest.raises(InputError, match="folder"):
+        export_report(data, "pdf", tmp_path)
+
+
+def test_a_failed_export_keeps_the_old_file_and_leaves_no_temp_file(ledger, tmp_path):
+    store, run_id = ledger
+    data = build_report(store, run_id=run_id)
+    old = tmp_path / "r.pdf"
+    old.write_bytes(b"previous report")
+    with pytest.raises(InputError, match="format"):
+        export_report(data, "docx", old)
+    assert old.read_bytes() == b"previous report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.duckdb", "r.pdf"]
+
+
+def test_json_report_escapes_nothing_and_keeps_names_exact(ledger, tmp_path):
+    store, run_id = ledger
+    path = export_report(build_report(store, run_id=run_id), "json", tmp_path / "r.json")
+    doc = json.loads(path.read_text())
+    assert doc["schema_version"] == "stillhouse.report/1"
+    assert doc["datasets"][0]["name"] == f"prompts {EVIL}"
