@@ -44,7 +44,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -218,13 +218,14 @@ class BattleService:
         """Vote once on a complete battle; identities come back in the outcome."""
         if choice not in CHOICES:
             raise InputError("bad_choice", f"unknown vote {choice!r}", hint="expected " + ", ".join(CHOICES))
+        picked = cast(Choice, choice)
         state = self._get(battle_id)
         with self._lock:
             refusal = self._refusal(state, session_id)
             if refusal:
                 return self._outcome(state, accepted=False, reason=refusal)
             state.status = "voting"
-        record = self._vote_record(state, choice)
+        record = self._vote_record(state, picked)
         try:
             if self.record is not None:
                 self.record(record)
@@ -236,7 +237,7 @@ class BattleService:
                 state.status = "ready"  # storage failed: the vote may be tried again
             raise
         self._close(state)
-        return self._outcome(state, accepted=True, choice=choice)
+        return self._outcome(state, accepted=True, choice=picked)
 
     def reveal(self, battle_id: str) -> VoteOutcome:
         """Show who was who without voting; any later vote on this battle is ignored."""
@@ -286,7 +287,7 @@ class BattleService:
                 flags.append(f"names_model:{side_name}")
         return flags
 
-    def _vote_record(self, state: _State, choice: str) -> VoteRecord:
+    def _vote_record(self, state: _State, choice: Choice) -> VoteRecord:
         return VoteRecord(
             battle_id=state.battle_id, session_id=state.session_id, ip=state.ip,
             time=datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds"),
@@ -298,7 +299,7 @@ class BattleService:
 
     @staticmethod
     def _outcome(state: _State, *, accepted: bool, reason: str | None = None,
-                 choice: str | None = None) -> VoteOutcome:
+                 choice: Choice | None = None) -> VoteOutcome:
         hide = state.status != "closed"  # names only once the battle is over (voted or revealed)
         counted = accepted and not state.flags
         if accepted and state.flags:
