@@ -19,6 +19,7 @@ from core.errors import StillhouseError
 # One line per command module; each defines register(app: typer.Typer).
 COMMAND_MODULES = (
     "ui.cli.models_cmd",
+    "ui.cli.serve_cmd",
     "ui.cli.app_cmd",
     "ui.cli.arena_cmd",
     "ui.cli.distill_cmd",
