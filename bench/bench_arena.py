@@ -8,7 +8,8 @@ ratings with ``--bootstrap`` rounds of multinomial bootstrap; arena-rank fits th
 battles (from the same DataFrame) with its sandwich (non-bootstrap) intervals, because its
 bootstrap mode forks worker processes. Both clocks include encoding the string columns.
 Printed: the ratings side by side, the largest difference between the two fits (must be
-under 1 point), how close each fit is to the true ratings, and, LAST, the time ratio.
+under 1 point, else the exit status is 1), how close each fit is to the true ratings,
+and, LAST, the time ratio.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def main() -> None:
     ours_err = np.array([ours[n].rating for n in names]) - true
     theirs_err = np.array([theirs[n][0] for n in names]) - true
     covered = sum(ours[n].lower <= true[i] <= ours[n].upper for i, n in enumerate(names))
-    print(f"largest |ours - arena-rank| = {diff:.4f} rating points "
+    print(f"largest |ours - arena-rank| = {diff:.1e} rating points "
           f"({'agree within 1 point' if diff < 1 else 'DISAGREE by more than 1 point'})")
     print(f"closeness to true ratings: ours max |err| {np.abs(ours_err).max():.2f}, "
           f"RMSE {np.sqrt((ours_err**2).mean()):.2f}; arena-rank max |err| {np.abs(theirs_err).max():.2f}, "
@@ -105,6 +106,8 @@ def main() -> None:
     print(f"time: stillhouse BT + {args.bootstrap} bootstrap rounds {ours_s:.2f} s "
           f"({'within' if ours_s <= 10 else 'OVER'} the 10 s budget) vs arena-rank BT + sandwich "
           f"{theirs_s:.2f} s: ratio ours/arena-rank = {ours_s / theirs_s:.2f}x")
+    if diff >= 1.0:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
