@@ -291,14 +291,15 @@ def score_files(
 ) -> SimilarityReport:
     """``score_texts`` on JSONL files (for the CLI and uploads); file hashes go in the provenance."""
     base_names = _unique_names(baselines)
+    ref_rows, cand_rows = read_rows(reference), read_rows(candidate)
     rows = {name: read_rows(path) for name, path in zip(base_names, baselines, strict=True)}
+    prot_rows = read_rows(protected) if protected else None
     files = {"reference": file_facts(reference), "candidate": file_facts(candidate),
              "baselines": [file_facts(p) for p in baselines]}
     if protected:
         files["protected"] = file_facts(protected)
     return score_texts(
-        read_rows(reference), read_rows(candidate), rows,
-        read_rows(protected) if protected else None, config,
+        ref_rows, cand_rows, rows, prot_rows, config,
         names={"reference": Path(reference).stem, "candidate": Path(candidate).stem},
         provenance={"source": "files", "files": files}, progress=progress,
     )

@@ -113,6 +113,7 @@ def probe(
     prompts: Path | None = typer.Option(None, "--prompts", help="Probe prompts JSONL {prompt_id, prompt} "
                                         "(default: data/probes/default.jsonl)."),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="Most tokens per answer."),
+    temperature: float = typer.Option(0.0, "--temperature", help="0 (default) is greedy; > 0 samples, seeded by --seed."),
     batch_size: int = typer.Option(8, "--batch-size", help="Prompts generated together."),
     save_answers: Path | None = typer.Option(None, "--save-answers", help="Folder to write every model's answers (JSONL)."),
     protected: Path | None = _PROTECTED, as_json: bool = _JSON, db: Path | None = _DB,
@@ -120,7 +121,7 @@ def probe(
     verbatim_tokens: int = _VERBATIM, warn_tokens: int = _WARN, min_match: float = _MIN_MATCH,
     embedding_backend: str = _BACKEND, metrics: str | None = _METRICS,
 ) -> None:
-    """Have the models answer the probe prompts (greedy), score them, record everything in the ledger."""
+    """Have the models answer the probe prompts, score them, record everything in the ledger."""
     from core.generation import GenerationParams
     from core.models import offline_env, resolve_model
     from core.probe import load_prompts
@@ -128,7 +129,7 @@ def probe(
     if batch_size < 1:
         raise InputError("bad_batch_size", f"--batch-size must be at least 1, got {batch_size}")
     config = _config(permutations, seed, verbatim_tokens, warn_tokens, min_match, embedding_backend, metrics)
-    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
+    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     specs = [resolve_model(name) for name in (candidate, reference, *baseline)]
     probe_prompts = load_prompts(prompts)
     store = _store(db)
