@@ -289,7 +289,8 @@ def load_causal_lm(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    model.to(device).eval()
+    model.to(device)  # type: ignore[arg-type]
+    model.eval()
     return model, tokenizer
 
 

@@ -70,8 +70,8 @@ def make_tiny_model(
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from core.models import write_spec
     from core.hashing import sha256_weights
+    from core.models import write_spec
 
     folder = Path(folder)
     tokenizer = tokenizer or make_tokenizer()
