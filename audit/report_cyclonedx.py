@@ -56,7 +56,9 @@ def _dataset(d: DatasetEntry) -> Any:
     from cyclonedx.model.component import Component, ComponentType
 
     pairs = [("role", d.role), ("license", d.license), ("source", d.source),
-             ("collected", d.collected), ("records", d.records), ("merkle_root", d.merkle_root)]
+             ("collected", d.collected), ("records", d.records), ("merkle_root", d.merkle_root),
+             ("file_sha256", d.sha256 if d.sha256 != d.merkle_root else None),
+             ("fingerprint", d.fingerprint)]
     return Component(type=ComponentType.DATA, name=d.name, bom_ref=f"data:{d.name}",
                      hashes=_hashes(d.merkle_root), licenses=_licence(d.license),
                      properties=_props(pairs))
@@ -71,7 +73,7 @@ def _inheritance(data: ReportData) -> list[tuple[str, object]]:
         pairs.append(("finding", f"{f.severity} | {f.license} {f.clause or 'no clause'} | {f.message}"))
     for o in data.obligations:
         cite = " ".join(x for x in (o.license, o.clause) if x)
-        pairs.append(("obligation", f"{o.kind} | {o.text}" + (f" | {cite}" if cite else "")))
+        pairs.append(("obligation", f"{o.source or o.kind} | {o.text}" + (f" | {cite}" if cite else "")))
     for o in data.overrides:
         pairs.append(("override", f"{o.at or ''} | overrode {o.verdict or ''} | {o.reason}"))
     return pairs

@@ -91,6 +91,9 @@ class DatasetEntry(_Strict):
     collected: str | None = Field(default=None, description="Collection date, ISO 8601.")
     records: int | None = Field(default=None, description="Number of records hashed.")
     merkle_root: str | None = Field(default=None, description="Merkle root of the record hashes.")
+    sha256: str | None = Field(default=None, description="SHA-256 of the file (or root) the run recorded.")
+    path: str | None = Field(default=None, description="Where the file was when the run used it.")
+    fingerprint: str = Field(default="", description="Where the Merkle root comes from, or why it is missing.")
     registered_at: str | None = Field(default=None, description="When the ledger first saw it.")
 
 
@@ -107,6 +110,7 @@ class ObligationEntry(_Strict):
     """Something the student inherits and whoever ships it must do."""
 
     kind: str = Field(default="obligation", description="naming, attribution, notice, use_policy, ...")
+    source: str | None = Field(default=None, description="Whose licence passes it on: teacher, data, student_base.")
     text: str = Field(description="What must be done, in plain words.")
     license: str | None = Field(default=None, description="Licence the obligation comes from.")
     clause: str | None = Field(default=None, description="Section of the licence cited.")

@@ -154,14 +154,24 @@ def _lineage_and_parties(data: ReportData, st: _Styles, width: float, png: bytes
                        rows, [w_ * width for w_ in (.11, .2, .12, .09, .13, .35)], hash_cols=(5,))
                 if rows else _p("No models recorded.", st.body))
     flow.append(_p("3. Datasets", st.h2))
-    rows = [[d.role.replace("_", " "), d.name, d.license, d.source or "", d.collected or "",
-             f"{d.records:,}" if d.records is not None else "", d.merkle_root or "not recorded"]
+    rows = [[d.role.replace("_", " "), d.name, d.license,
+             "\n".join(x for x in (d.source, d.collected and f"collected {d.collected}") if x),
+             f"{d.records:,}" if d.records is not None else "", _dataset_hashes(d)]
             for d in data.datasets]
-    flow.append(_table(st, ["Role", "Name", "Licence", "Source", "Collected", "Records",
-                            "Merkle root"],
-                       rows, [w_ * width for w_ in (.1, .14, .11, .17, .1, .09, .29)],
-                       hash_cols=(6,)) if rows else _p("No datasets recorded.", st.body))
+    flow.append(_table(st, ["Role", "Name", "Licence", "Source", "Records",
+                            "Merkle root / file SHA-256"],
+                       rows, [w_ * width for w_ in (.1, .16, .11, .19, .09, .35)],
+                       hash_cols=(5,)) if rows else _p("No datasets recorded.", st.body))
     return flow
+
+
+def _dataset_hashes(d) -> str:
+    lines = [f"root {d.merkle_root or 'none'}"]
+    if d.sha256 and d.sha256 != d.merkle_root:
+        lines.append(f"file {d.sha256}")
+    if d.fingerprint:
+        lines.append(d.fingerprint)
+    return "\n".join(lines)
 
 
 def _licence_sections(data: ReportData, st: _Styles, width: float) -> list:
@@ -171,9 +181,9 @@ def _licence_sections(data: ReportData, st: _Styles, width: float) -> list:
                        [w_ * width for w_ in (.11, .14, .12, .63)])
                 if rows else _p("No findings recorded.", st.body))
     flow.append(_p("5. Obligations the student inherits", st.h2))
-    rows = [[o.kind.replace("_", " "), o.text, o.license or "", o.clause or ""]
+    rows = [[(o.source or o.kind).replace("_", " "), o.text, o.license or "", o.clause or ""]
             for o in data.obligations]
-    flow.append(_table(st, ["Kind", "Obligation", "Licence", "Clause"], rows,
+    flow.append(_table(st, ["From", "Obligation", "Licence", "Clause"], rows,
                        [w_ * width for w_ in (.13, .57, .15, .15)])
                 if rows else _p("None recorded.", st.body))
     flow.append(_p("6. Overrides", st.h2))

@@ -8,9 +8,10 @@ reader of the report needs.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from .report_data import ArenaEntry, ObligationEntry, SimilarityEntry
+from .report_data import ArenaEntry, DatasetEntry, ObligationEntry, SimilarityEntry
 
 _MAX_SCORES = 10
 
@@ -32,6 +33,7 @@ def obligations_from(items: list[Any]) -> list[ObligationEntry]:
             text = _first(item, "text", "message", "description", "obligation", "what")
             entry = ObligationEntry(
                 kind=str(_first(item, "kind", "type", "category") or "obligation"),
+                source=_first(item, "source", "role", "from"),
                 text=str(text if text is not None else item),
                 license=_first(item, "license", "licence", "license_id"),
                 clause=_first(item, "clause", "section"))
@@ -101,3 +103,43 @@ def arena_entries(votes: list[dict[str, Any]], models: set[str]) -> list[ArenaEn
             else:
                 entry.ties += 1
     return [tally[name] for name in sorted(tally)]
+
+
+def _fingerprint_now(path: str | None, recorded: str | None) -> tuple[str | None, int | None, str]:
+    """(Merkle root, records, note) for a dataset file the ledger never registered."""
+    from core.errors import StillhouseError
+    from core.hashing import sha256_file
+
+    from .fingerprints import dataset_fingerprint
+
+    if not path or not Path(path).is_file():
+        return None, None, "not registered; the file is gone, so no Merkle root could be computed"
+    if recorded and sha256_file(path) != recorded:
+        return None, None, "not registered; the file CHANGED since the run (its SHA-256 differs)"
+    try:
+        found = dataset_fingerprint(path)
+    except StillhouseError as error:
+        return None, None, f"not registered; could not fingerprint the file: {error.message}"
+    return found.merkle_root, found.records, "not registered; fingerprinted at export (file unchanged since the run)"
+
+
+def dataset_entry(ref: dict[str, Any], registered: list[dict[str, Any]]) -> DatasetEntry:
+    """A run's dataset input or output, with its Merkle root from the registry or the file itself."""
+    recorded = ref.get("sha256")
+    known = next((d for d in registered if recorded and recorded in (d["merkle_root"], d.get("file_sha256"))),
+                 None) or next((d for d in registered if d["name"] == ref.get("name")), None)
+    details = ref.get("details") or {}
+    if known:
+        merkle, records = known["merkle_root"], known.get("records")
+        note = f"registered in the ledger {known.get('registered_at') or ''}".strip()
+    else:
+        merkle, records, note = _fingerprint_now(ref.get("path"), recorded)
+    return DatasetEntry(
+        role=ref.get("role") or "train_data", name=ref.get("name") or (known or {}).get("name") or "unnamed",
+        license=ref.get("license") or (known or {}).get("license") or "unknown",
+        source=(known or {}).get("source") or details.get("source"),
+        collected=(known or {}).get("collected") or details.get("collected"),
+        records=ref.get("records") if ref.get("records") is not None else records,
+        merkle_root=merkle, sha256=recorded or (known or {}).get("file_sha256"),
+        path=ref.get("path") or (known or {}).get("path"), fingerprint=note,
+        registered_at=(known or {}).get("registered_at"))

@@ -36,7 +36,7 @@ from .report_data import (
     Verdict,
     seal,
 )
-from .report_sources import arena_entries, obligations_from, similarity_entry
+from .report_sources import arena_entries, dataset_entry, obligations_from, similarity_entry
 from .report_verify import ReportCheck, verify_report
 
 FORMATS = ("pdf", "html", "json", "cyclonedx")
@@ -60,6 +60,7 @@ def _find_run_for_model(store: Any, model: str) -> str | None:
 def _model_entry(ref: dict[str, Any], registered: dict[str, dict[str, Any]], role: str) -> ModelEntry:
     known = registered.get(ref.get("name") or "", {})
     details = {**(known.get("details") or {}), **(ref.get("details") or {})}
+    details = {**(details.get("spec") or {}), **details}  # the engine records the ModelSpec as "spec"
     config = known.get("config") or {}
     return ModelEntry(
         role=role, name=ref.get("name") or "unnamed",
@@ -71,20 +72,6 @@ def _model_entry(ref: dict[str, Any], registered: dict[str, dict[str, Any]], rol
         base_model=details.get("base_model"), registered_at=known.get("registered_at"))
 
 
-def _dataset_entry(ref: dict[str, Any], registered: list[dict[str, Any]]) -> DatasetEntry:
-    known = next((d for d in registered if ref.get("sha256") and d["merkle_root"] == ref["sha256"]),
-                 None) or next((d for d in registered if d["name"] == ref.get("name")), {})
-    details = ref.get("details") or {}
-    return DatasetEntry(
-        role=ref.get("role") or "train_data", name=ref.get("name") or known.get("name") or "unnamed",
-        license=ref.get("license") or known.get("license") or "unknown",
-        source=known.get("source") or details.get("source"),
-        collected=known.get("collected") or details.get("collected"),
-        records=ref.get("records") if ref.get("records") is not None else known.get("records"),
-        merkle_root=ref.get("sha256") or known.get("merkle_root"),
-        registered_at=known.get("registered_at"))
-
-
 def _lineage(store: Any, run: dict[str, Any]) -> tuple[list[ModelEntry], list[DatasetEntry]]:
     registered = {m["name"]: m for m in store.models()}
     datasets_known = store.datasets()
@@ -92,7 +79,7 @@ def _lineage(store: Any, run: dict[str, Any]) -> tuple[list[ModelEntry], list[Da
     datasets: list[DatasetEntry] = []
     for ref in [*run["inputs"], *run["outputs"]]:
         if ref.get("kind") == "dataset":
-            datasets.append(_dataset_entry(ref, datasets_known))
+            datasets.append(dataset_entry(ref, datasets_known))
         elif ref.get("kind") in ("model", "checkpoint"):
             role = ref.get("role") or ("student" if ref["direction"] == "output" else "teacher")
             if ref["direction"] == "output" and role not in ("teacher", "student_base"):
@@ -158,6 +145,9 @@ def build_report(store: Any, run_id: str | None = None, model: str | None = None
         models, datasets = _lineage(store, run)
         verdict, findings, obligations, overrides = _verdict_and_findings(run)
         training, metrics = _training(run), run.get("metrics") or {}
+        for m in models:
+            if m.role == "student" and m.parameters is None:
+                m.parameters = metrics.get("student_parameters")
         students = [m.name for m in models if m.role == "student"]
         model = model or (students[0] if students else None)
     else:

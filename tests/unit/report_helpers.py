@@ -1,65 +1,59 @@
-"""A small real ledger for report tests: a teacher, a prompt set, a distill run, evidence."""
+"""A small real ledger for report tests, written the way `stillhouse distill` writes it.
+
+The pre-flight goes through ``audit.gate.preflight_gate`` (the real licence rules), the
+run through the gate's recorder; the prompt set is registered (Merkle root in the
+ledger), the teacher's answers are recorded by file hash and path only, as the engine does.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from audit.gate import preflight_gate
+from audit.preflight import PreflightRequest
 from audit.store import Store
+from core.hashing import sha256_file
 from core.recorder import ArtifactRef
 
 TEACHER_SHA = "1" * 64
 STUDENT_SHA = "2" * 64
 EVIL = "<script>alert('x')</script>"
 
-PREFLIGHT = {
-    "verdict": "allowed_with_conditions",
-    "findings": [
-        {"severity": "condition", "license": "llama3.1", "clause": "s1.b.i",
-         "message": "A distributed model trained on Llama outputs must have a name starting 'Llama'."},
-        {"severity": "condition", "license": "cc-by-4.0", "clause": "s3(a)",
-         "message": "Attribute the prompt set's creators."},
-    ],
-    "obligations": [
-        {"kind": "naming", "text": "Name the student starting with 'Llama'.", "license": "llama3.1",
-         "clause": "s1.b.i"},
-        {"kind": "attribution", "text": "Display 'Built with Llama'.", "license": "llama3.1",
-         "clause": "s1.b.i"},
-        "Keep a copy of the Llama 3.1 Community License with the student.",
-    ],
-}
 
-
-def write_prompts(path: Path, n: int, prompt: str = "Say hello") -> Path:
+def write_jsonl(path: Path, n: int, text: str = "Say hello") -> Path:
     with open(path, "w") as handle:
         for i in range(n):
-            handle.write(json.dumps({"id": i, "prompt": f"{prompt} {i}"}) + "\n")
+            handle.write(json.dumps({"id": i, "prompt": f"{text} {i}"}) + "\n")
     return path
 
 
-def make_ledger(tmp: Path, *, records: int = 20, student: str = "Llama-tiny-student",
-                prompt_name: str = f"prompts {EVIL}", override: str | None = None,
-                verdict: str | None = None) -> tuple[Store, str]:
+def make_ledger(tmp: Path, *, records: int = 20, student: str = "MyBot", teacher_license: str = "llama3.1",
+                prompt_name: str = f"prompts {EVIL}", override: str | None = None) -> tuple[Store, str]:
     """A ledger with one finished distill run; returns (store, run_id)."""
     store = Store(tmp / "ledger.duckdb")
-    store.register_model("llama-teacher", license="llama3.1", hf_id="meta/llama-teacher",
+    store.register_model("llama-teacher", license=teacher_license, hf_id="meta/llama-teacher",
                          weights_sha256=TEACHER_SHA)
-    data = store.register_dataset(write_prompts(tmp / "prompts.jsonl", records), name=prompt_name,
-                                  license="cc-by-4.0", source="https://example.org/prompts",
-                                  collected="2026-10-01")
-    run_id = store.start_run("distill", config={"preset": "quick", "loss": "forward_kl"}, seed=7,
-                             code_version="0.1.0+test", inputs=[
+    prompts = store.register_dataset(write_jsonl(tmp / "prompts.jsonl", records), name=prompt_name,
+                                     license="cc-by-4.0", source="https://example.org/prompts",
+                                     collected="2026-10-01")
+    answers = write_jsonl(tmp / "teacher_data.jsonl", records, text="Hello")
+    gate = preflight_gate(store, PreflightRequest(teacher_license=teacher_license, data_licenses=["cc-by-4.0"],
+                                                  use="commercial", student_name=student),
+                          override_reason=override)
+    assert not gate.refused
+    run_id = gate.recorder.start_run("distill", config={"preset": "quick", "loss": "forward_kl"}, seed=7,
+                                     code_version="0.1.0+test", inputs=[
         ArtifactRef(role="teacher", kind="model", name="llama-teacher", sha256=TEACHER_SHA,
-                    license="llama3.1"),
-        ArtifactRef(role="train_data", kind="dataset", name=prompt_name, sha256=data["merkle_root"],
-                    license="cc-by-4.0", records=records)])
-    result = dict(PREFLIGHT, verdict=verdict or PREFLIGHT["verdict"])
-    store.record_preflight(result, run_id=run_id, override_reason=override,
-                           request={"teacher_license": "llama3.1", "use": "commercial"})
-    store.finish_run(run_id, outputs=[ArtifactRef(role="student", kind="model", name=student,
-                                                  sha256=STUDENT_SHA, license="llama3.1")],
-                     metrics={"student": {"perplexity": 21.5}, "teacher": {"perplexity": 12.0},
-                              "kl_drop": 0.41}, status="succeeded")
+                    license=teacher_license),
+        ArtifactRef(role="prompts", kind="dataset", name=prompt_name, sha256=prompts["merkle_root"],
+                    license="cc-by-4.0", records=records),
+        ArtifactRef(role="teacher_data", kind="dataset", name=answers.name, sha256=sha256_file(answers),
+                    license=teacher_license, path=str(answers), records=records)])
+    gate.recorder.finish_run(run_id, outputs=[ArtifactRef(role="student", kind="model", name=student,
+                                                          sha256=STUDENT_SHA, license=teacher_license)],
+                             metrics={"perplexity": 21.5, "teacher_perplexity": 12.0, "kl_reduction": 0.41,
+                                      "student_parameters": 57_000_000}, status="succeeded")
     store.record_similarity({"candidate": student, "reference": "llama-teacher", "risk": "high",
                              "p_value": 0.004, "scores": {"cosine": 0.91, "rouge_l": 0.55}},
                             run_id=run_id)

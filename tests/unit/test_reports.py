@@ -37,30 +37,50 @@ def test_report_carries_every_fact_a_lawyer_asks_for(ledger):
     student, = data.role("student")
     assert (teacher.name, teacher.license, teacher.weights_sha256) == ("llama-teacher", "llama3.1", TEACHER_SHA)
     assert teacher.hf_id == "meta/llama-teacher"
-    assert (student.name, student.weights_sha256, student.base_model) == ("Llama-tiny-student", STUDENT_SHA,
-                                                                          "llama-teacher")
-    dataset, = data.datasets
-    assert (dataset.license, dataset.source, dataset.collected, dataset.records) == (
+    assert (student.name, student.weights_sha256, student.base_model, student.parameters) == (
+        "MyBot", STUDENT_SHA, "llama-teacher", 57_000_000)
+    prompts, answers = data.datasets
+    assert (prompts.license, prompts.source, prompts.collected, prompts.records) == (
         "cc-by-4.0", "https://example.org/prompts", "2026-10-01", 20)
-    assert dataset.merkle_root == store.datasets()[0]["merkle_root"]
-    assert [(f.license, f.clause) for f in data.findings] == [("llama3.1", "s1.b.i"), ("cc-by-4.0", "s3(a)")]
-    assert {o.kind for o in data.obligations} == {"naming", "attribution", "obligation"}
+    assert prompts.merkle_root == store.datasets()[0]["merkle_root"]
+    assert "registered" in prompts.fingerprint
+    naming, = data.findings  # the real pre-flight: a Llama 3.1 student must be named "Llama..."
+    assert (naming.license, naming.clause) == ("llama3.1", "1.b.i") and "Llama" in naming.message
+    assert any("Built with Llama" in o.text and o.clause == "1.b.i" for o in data.obligations)
+    assert {o.source for o in data.obligations} == {"teacher", "data"}
     assert data.training.seed == 7 and data.training.code_version == "0.1.0+test"
     assert data.training.config["loss"] == "forward_kl"
-    assert data.metrics["student"]["perplexity"] == 21.5
+    assert data.metrics["kl_reduction"] == 0.41
     assert data.similarity[0].risk == "high" and data.similarity[0].p_value == 0.004
     assert data.integrity.ledger_head == store.head_hash() and data.integrity.verify_ok
     assert data.integrity.content_sha256 == content_sha256(data)
 
 
+def test_unregistered_data_is_fingerprinted_at_export_and_a_changed_file_is_flagged(tmp_path):
+    from audit.fingerprints import dataset_fingerprint
+
+    store, run_id = make_ledger(tmp_path)  # its own files: this test edits one
+    data = build_report(store, run_id=run_id)
+    answers = data.datasets[1]
+    assert answers.merkle_root == dataset_fingerprint(answers.path).merkle_root
+    assert "unchanged since the run" in answers.fingerprint
+    path = export_report(data, "json", tmp_path / "r.json")
+    with open(answers.path, "a") as handle:
+        handle.write('{"id": 999, "prompt": "slipped in later"}\n')
+    changed = build_report(store, run_id=run_id).datasets[1]
+    assert changed.merkle_root is None and "CHANGED" in changed.fingerprint
+    assert verify_report(store, path).status == "stale"
+
+
 def test_report_by_model_name_finds_the_run_that_made_it(ledger):
     store, run_id = ledger
-    data = build_report(store, model="Llama-tiny-student")
-    assert data.subject.run_id == run_id and data.subject.model == "Llama-tiny-student"
+    data = build_report(store, model="MyBot")
+    assert data.subject.run_id == run_id and data.subject.model == "MyBot"
 
 
 def test_override_reason_and_time_are_reported(tmp_path):
-    store, run_id = make_ledger(tmp_path, verdict="blocked", override="Counsel approved research use.")
+    store, run_id = make_ledger(tmp_path, teacher_license="openai-terms",
+                                override="Counsel approved research use.")
     data = build_report(store, run_id=run_id)
     assert data.verdict.code == "blocked" and data.verdict.overridden
     override, = data.overrides
@@ -71,11 +91,11 @@ def test_override_reason_and_time_are_reported(tmp_path):
 def test_arena_votes_for_the_student_are_counted(ledger):
     store, run_id = ledger
     for i, vote in enumerate(["a", "a", "b", "tie"]):
-        store.record_vote({"battle_id": f"b{i}", "model_a": "Llama-tiny-student",
+        store.record_vote({"battle_id": f"b{i}", "model_a": "MyBot",
                            "model_b": "llama-teacher", "vote": vote})
     arena = {a.model: a for a in build_report(store, run_id=run_id).arena}
-    assert (arena["Llama-tiny-student"].wins, arena["Llama-tiny-student"].losses,
-            arena["Llama-tiny-student"].ties) == (2, 1, 1)
+    assert (arena["MyBot"].wins, arena["MyBot"].losses,
+            arena["MyBot"].ties) == (2, 1, 1)
     assert arena["llama-teacher"].wins == 1 and arena["llama-teacher"].battles == 4
 
 
@@ -103,7 +123,7 @@ def test_fresh_report_matches_the_ledger(ledger, tmp_path, fmt):
 def test_new_evidence_makes_a_report_stale_but_not_tampered(ledger, tmp_path):
     store, run_id = ledger
     path = export_report(build_report(store, run_id=run_id), "json", tmp_path / "r.json")
-    store.record_vote({"battle_id": "late", "model_a": "Llama-tiny-student", "model_b": "llama-teacher",
+    store.record_vote({"battle_id": "late", "model_a": "MyBot", "model_b": "llama-teacher",
                        "vote": "b"})
     check = verify_report(store, path)
     assert not check.ok and check.status == "stale" and check.newer_events == 1
@@ -132,7 +152,7 @@ def _edit_a_finding(store) -> None:
     import duckdb
 
     con = duckdb.connect(str(store.path))
-    con.execute("UPDATE findings SET message = 'nothing to see' WHERE clause = 's1.b.i'")
+    con.execute("UPDATE findings SET message = 'nothing to see' WHERE clause = '1.b.i'")
     con.close()
 
 

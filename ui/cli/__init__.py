@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "ui.cli.arena_cmd",
     "ui.cli.distill_cmd",
     "ui.cli.audit_cmd",
+    "ui.cli.report_cmd",
     "ui.cli.licenses_cmd",
     "ui.cli.similarity_cmd",
 )

@@ -49,8 +49,8 @@ def report(
     format: str | None = typer.Option(None, "--format", "-f",
                                       help="pdf, html, json or cyclonedx (default: from --out's suffix)."),
     out: Path = typer.Option(..., "--out", "-o", help="File to write; its folder must exist."),
-    db: Path | None = typer.Option(None, "--db", help="Ledger file (default $STILLHOUSE_DB or "
-                                   "$STILLHOUSE_HOME/ledger.duckdb)."),
+    db: Path | None = typer.Option(None, "--db", envvar="STILLHOUSE_DB",
+                                   help="Ledger file (default $STILLHOUSE_HOME/ledger.duckdb)."),
 ) -> None:
     """Export a provenance report for legal review: verdict, licences, hashes, lineage."""
     from audit.reports import write_report
@@ -68,7 +68,8 @@ def report(
 
 def verify_report(
     file: Path = typer.Argument(..., help="A report written by `stillhouse audit report`."),
-    db: Path | None = typer.Option(None, "--db", help="Ledger file to check against."),
+    db: Path | None = typer.Option(None, "--db", envvar="STILLHOUSE_DB",
+                                   help="Ledger file to check against."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> int:
     """Say whether a report still matches the ledger (exit 0) or not (exit 1)."""
