@@ -23,7 +23,7 @@ from core.models import DEFAULT_TEACHER
 if TYPE_CHECKING:
     import gradio as gr
 
-DEFAULT_STUDENT = "smollm2-135m-instruct-student-quick"
+DEFAULT_STUDENT = "smollm2-distilled-8l"  # what the quick preset names its student
 
 
 def _env_password() -> str | None:
@@ -55,6 +55,9 @@ class AppConfig(BaseModel):
     votes_per_ip: int | None = Field(
         default=1000, ge=1, description="Most votes one (hashed) IP address may cast per day; None = no cap.")
     bootstrap: int = Field(default=200, ge=0, description="Bootstrap rounds for the leaderboard's intervals.")
+    cost_per_hour: float = Field(
+        default=0.10, ge=0, description="Price of this machine per hour in USD, for the cost per million "
+        "generated tokens on the Distill scorecard (default: a small 2-vCPU cloud VM).")
     title: str = Field(default="stillhouse", description="Name shown in the header and browser tab.")
     preload: bool = Field(default=True, description="Load teacher and student in the background at start.")
 
@@ -84,6 +87,11 @@ CSS = """
 .sh-brand {font-size: 1.7em; letter-spacing: 0.04em;}
 .sh-tagline {opacity: 0.9; margin-top: 2px;}
 .sh-models {margin-top: 6px; font-size: 0.95em;}
+.sh-verdict {padding: 10px 14px; border-radius: 10px; font-weight: 600; border: 1px solid;}
+.sh-allowed {background: #e8f6ec; color: #1d6b35; border-color: #9fd5ae;}
+.sh-allowed_with_conditions {background: #eef5fc; color: #1f4f7a; border-color: #a9c9e8;}
+.sh-needs_review {background: #fff6e0; color: #7a5a00; border-color: #f0d27a;}
+.sh-blocked {background: #fdecec; color: #8a1c1c; border-color: #f0a8a8;}
 .sh-stats {font-variant-numeric: tabular-nums; opacity: 0.85;}
 .sh-locked {padding: 10px 14px; border-radius: 10px; background: #fff4e5; color: #7a4a1d;
   border: 1px solid #f0c58a;}
@@ -118,8 +126,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 battle.build(services)
             with gr.Tab("Leaderboard", id="leaderboard") as board_tab:
                 leaderboard.build(services, board_tab)
-            with gr.Tab("Distill", id="distill"):
-                distill.build(services, admin)
+            with gr.Tab("Distill", id="distill") as distill_tab:
+                distill.build(services, admin, distill_tab)
             with gr.Tab("Audit", id="audit") as audit_tab:
                 audit.build(services, admin, audit_tab)
             with gr.Tab("Similarity", id="similarity"):

@@ -114,8 +114,13 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def open_admin_panel(page) -> None:
+    if not page.locator("#admin-password input").is_visible():
+        page.get_by_text("Admin", exact=True).first.click()
+
+
 def sign_in(page, password: str = ADMIN_PASSWORD) -> None:
-    page.get_by_text("Admin", exact=True).first.click()
+    open_admin_panel(page)
     page.locator("#admin-password input").fill(password)
     page.locator("#admin-sign-in").click()
     page.get_by_text("Signed in as admin").wait_for()

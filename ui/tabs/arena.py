@@ -23,18 +23,20 @@ def build(services: AppServices) -> None:
                 "Compare quality, time to first token and speed.")
     with gr.Row(equal_height=True):
         with gr.Column():
-            chat_a = gr.Chatbot(label=f"Teacher · {services.teacher_label()}", height=420, elem_id="arena-teacher")
+            chat_a = gr.Chatbot(label=f"Teacher · {services.teacher_label()}", height=420, elem_id="arena-teacher",
+                                buttons=["copy"])
             stats_a = gr.Markdown("TTFT – · – tokens/s", elem_classes="sh-stats", elem_id="arena-teacher-stats")
         with gr.Column():
-            chat_b = gr.Chatbot(label=f"Student · {services.student_label()}", height=420, elem_id="arena-student")
+            chat_b = gr.Chatbot(label=f"Student · {services.student_label()}", height=420, elem_id="arena-student",
+                                buttons=["copy"])
             stats_b = gr.Markdown("TTFT – · – tokens/s", elem_classes="sh-stats", elem_id="arena-student-stats")
     with gr.Row(equal_height=True):
         prompt = gr.Textbox(show_label=False, placeholder="Ask both models something…", scale=6,
                             elem_id="arena-prompt", autofocus=True)
         send = gr.Button("Send", variant="primary", scale=1, elem_id="arena-send")
     with gr.Row():
-        regenerate = gr.Button("Regenerate", size="sm")
-        clear = gr.Button("Clear", size="sm")
+        regenerate = gr.Button("Regenerate", size="sm", elem_id="arena-regenerate")
+        clear = gr.Button("Clear", size="sm", elem_id="arena-clear")
     with gr.Accordion("Generation settings", open=False):
         with gr.Row():
             max_tokens = gr.Slider(16, 512, value=services.config.max_new_tokens, step=16,
@@ -48,7 +50,7 @@ def build(services: AppServices) -> None:
             raise gr.Error("Type a prompt first.")
         params = services.params(max_new_tokens=int(tokens), temperature=temp)
         for turn in services.arena_turn(text, hist_a, hist_b, params):
-            yield turn.history_a, turn.history_b, turn.stats_a, turn.stats_b, ""
+            yield list(turn.history_a), list(turn.history_b), turn.stats_a, turn.stats_b, ""
 
     def again(hist_a: list, hist_b: list, tokens: float, temp: float):
         if not hist_a:

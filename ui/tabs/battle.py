@@ -24,8 +24,8 @@ def build(services: AppServices) -> None:
                             elem_id="battle-prompt")
         start = gr.Button("Start battle", variant="primary", scale=1, elem_id="battle-start")
     with gr.Row(equal_height=True):
-        chat_a = gr.Chatbot(label="Model A", height=360, elem_id="battle-a")
-        chat_b = gr.Chatbot(label="Model B", height=360, elem_id="battle-b")
+        chat_a = gr.Chatbot(label="Model A", height=360, elem_id="battle-a", buttons=["copy"])
+        chat_b = gr.Chatbot(label="Model B", height=360, elem_id="battle-b", buttons=["copy"])
     with gr.Row():
         buttons = [gr.Button(label, interactive=False, elem_id=f"vote-{choice}",
                              variant="primary" if choice in ("left", "right") else "secondary")

@@ -1,11 +1,122 @@
-"""Distill: (being built)."""
+"""Distill (admin): teacher, student start, preset and data; licence pre-flight; run; scorecard.
+
+The pre-flight verdict and its findings show as soon as the form changes, before Start.
+Start runs ``core.distill`` behind the same pre-flight gate as ``stillhouse distill``
+(a blocked verdict needs a written override reason, which is recorded), with a progress
+bar and ETA, a loss plot that fills in as checkpoints are written, and at the end the
+scorecard: is the small model worth it?
+"""
 
 from __future__ import annotations
 
 import gradio as gr
 
+from core.errors import StillhouseError
 from ui.services import AppServices
+from ui.services.distill import Eta, distill_choices
+from ui.services.scorecard import HEADERS
+from ui.tabs.login import locked_notice
+
+PRUNE, FROM_MODEL = "Prune the teacher (keep N layers)", "Start from a smaller model"
+LOCKED = "Distillation needs an admin login. Nothing was started."
 
 
-def build(services: AppServices, admin: gr.State) -> None:
-    gr.Markdown("Distill arrives with its engine.")
+def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
+    choices = distill_choices()
+    locked_notice("Distillation trains and saves models on this machine.", admin)
+    gr.Markdown("Pick a teacher, a student start point, a preset and the prompt data. The licence "
+                "**pre-flight** runs before anything starts; every run lands in the ledger.")
+    with gr.Row():
+        teacher = gr.Dropdown(_with(choices.teachers, services.config.teacher), value=services.config.teacher,
+                              label="Teacher", allow_custom_value=True)
+        preset = gr.Dropdown(choices.presets, value="quick" if "quick" in choices.presets else None, label="Preset")
+        student_name = gr.Textbox(label="Student name", placeholder="the preset's name")
+    with gr.Row():
+        start_mode = gr.Radio([PRUNE, FROM_MODEL], value=PRUNE, label="Student start")
+        n_layers = gr.Slider(1, 32, value=8, step=1, label="Layers to keep (prune)")
+        student_from = gr.Dropdown(_with(choices.teachers, services.config.student), value=None, visible=False,
+                                   label="Smaller model (same tokenizer)", allow_custom_value=True)
+    with gr.Row(equal_height=True):
+        prompts = gr.Dropdown(choices.prompt_sets, value=choices.prompt_sets[0] if choices.prompt_sets else None,
+                              label="Prompt set (JSONL)", allow_custom_value=True, scale=3)
+        upload = gr.UploadButton("Upload a JSONL prompt set", file_types=[".jsonl"], type="filepath", scale=1)
+    with gr.Row():
+        license_id = gr.Dropdown(choices.licenses, value="apache-2.0", label="Prompt data licence")
+        use = gr.Radio(["commercial", "research"], value="commercial", label="Intended use")
+        max_steps = gr.Number(value=0, precision=0, minimum=0, label="Max steps (0 = preset's)")
+    with gr.Group():
+        verdict = gr.HTML(elem_id="distill-verdict")
+        findings = gr.Dataframe(headers=["Severity", "Licence", "Clause", "Finding"], label="Pre-flight findings",
+                                interactive=False, wrap=True)
+        obligations = gr.Markdown()
+    override = gr.Textbox(label="Override reason (only for a blocked verdict; recorded in the ledger)")
+    start = gr.Button("Start distillation", variant="primary", elem_id="distill-start")
+    status = gr.Markdown(elem_id="distill-status")
+    loss = gr.LinePlot(x="step", y="loss", title="Training loss (fills in as checkpoints are written)",
+                       label="Loss", height=260)
+    caption = gr.Markdown("### Scorecard: is the small model worth it?")
+    scorecard = gr.Dataframe(headers=HEADERS, label="Scorecard", show_label=False, interactive=False, wrap=True,
+                             elem_id="distill-scorecard")
+
+    form = [teacher, student_name, start_mode, n_layers, student_from, prompts, license_id, max_steps]
+
+    def check(preset_name: str, *values):
+        *fields, use_value = values
+        try:
+            view = services.distill_preflight(preset_name, _overrides(*fields), use_value)
+        except StillhouseError as error:
+            return _badge("needs_review", f"Cannot check yet: {error.message}"), None, ""
+        return _badge(view.verdict, view.summary), view.findings, view.obligations
+
+    def run(ok: bool, preset_name: str, *values, progress=gr.Progress()):
+        if not ok:
+            yield LOCKED, None, gr.update()
+            return
+        *fields, use_value, reason = values
+        eta = Eta()
+        for update in services.distill_run(preset_name, _overrides(*fields), use_value, reason):
+            progress(update.fraction, desc=eta(update.fraction, update.desc))
+            yield (f"**{update.desc}**", _frame(update.loss),
+                   services.run_scorecard(update.result) if update.result else gr.update())
+
+    def latest():
+        found = services.latest_scorecard()
+        title = "### Scorecard: is the small model worth it?"
+        return (f"{title} (run `{found[0]}`)", found[1]) if found else (title, None)
+
+    start_mode.change(lambda mode: (gr.update(visible=mode == PRUNE), gr.update(visible=mode != PRUNE)),
+                      start_mode, [n_layers, student_from], api_visibility="private")
+    upload.upload(lambda path: gr.update(choices=_with(choices.prompt_sets, path), value=path), upload, prompts,
+                  api_visibility="private")
+    for widget in (teacher, preset, student_name, start_mode, student_from, prompts, license_id, use):
+        widget.change(check, [preset, *form, use], [verdict, findings, obligations], api_visibility="private",
+                      show_progress="hidden")
+    start.click(run, [admin, preset, *form, use, override], [status, loss, scorecard], api_name="distill_start")
+    tab.select(latest, outputs=[caption, scorecard], api_visibility="private", show_progress="hidden")
+    tab.select(check, [preset, *form, use], [verdict, findings, obligations], api_visibility="private",
+                      show_progress="hidden")
+
+
+def _overrides(teacher, student_name, start_mode, n_layers, student_from, prompts, license_id, max_steps) -> dict:
+    """The form as DistillConfig overrides (None keeps the preset's value)."""
+    pruned = start_mode == PRUNE
+    return {"teacher": teacher, "student_name": student_name or None, "n_layers": int(n_layers) if pruned else None,
+            "student_from": None if pruned else student_from, "prompts": prompts,
+            "prompts_license": license_id, "max_steps": int(max_steps) if max_steps else None}
+
+
+def _with(options: list[str], value: str | None) -> list[str]:
+    return options if not value or value in options else [value, *options]
+
+
+def _badge(verdict: str, summary: str) -> str:
+    import html
+
+    text = html.escape(summary).replace("**", "")
+    return f"<div class='sh-verdict sh-{verdict}'>Pre-flight: {text}</div>"
+
+
+def _frame(points: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(points, columns=["step", "loss"])

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from core.errors import StillhouseError
-from core.generation import ChatMessage, ChatRequest, GenerationParams
+from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
 
 if TYPE_CHECKING:
@@ -94,20 +94,29 @@ class AppServices:
 
     def arena_turn(self, prompt: str, history_a: list, history_b: list,
                    params: GenerationParams) -> Iterator[ArenaTurn]:
-        """Stream one prompt to teacher and student at once (core.compare), as chat histories."""
+        """Stream one prompt to teacher and student at once (``core.compare``), as chat histories.
+
+        Each prompt is answered on its own: both models get the same request, so neither
+        sees the other's earlier answers.
+        """
         from core.compare import compare
 
-        request_a = _chat_request(history_a, prompt)
-        request_b = _chat_request(history_b, prompt)
+        request = ChatRequest.from_prompt(prompt)
         user = {"role": "user", "content": prompt}
         turn = ArenaTurn(history_a=[*history_a, user, _assistant("")],
                          history_b=[*history_b, user, _assistant("")])
-        for event in compare(request_a, self.backend("teacher"), self.backend("student"), params,
-                             request_b=request_b):
-            for side, history, attr in (("a", turn.history_a, "stats_a"), ("b", turn.history_b, "stats_b")):
-                state = getattr(event, side)
-                history[-1] = _assistant(state.text)
-                setattr(turn, attr, _stats(state))
+        texts = {"a": "", "b": ""}
+        for event in compare(request, self.backend("teacher"), self.backend("student"), params):
+            history = turn.history_a if event.side == "a" else turn.history_b
+            if event.kind == "delta":
+                texts[event.side] += event.text
+                history[-1] = _assistant(texts[event.side])
+                yield turn
+                continue
+            stats = _stats(event.stats) if event.kind == "done" else f"**error:** {event.error}"
+            setattr(turn, f"stats_{event.side}", stats)
+            if event.stats is not None:
+                history[-1] = _assistant(event.stats.text or texts[event.side])
             yield turn
 
     # -- ledger -----------------------------------------------------------
@@ -163,6 +172,45 @@ class AppServices:
         plot = plot_ratings(ratings, self.scratch_file(".png"))
         return LeaderboardView(counts=counts, rows=rows, plot=str(plot))
 
+    # -- distill ------------------------------------------------------------------
+    @cached_property
+    def distill_job(self) -> Any:
+        from ui.services.distill import DistillJob
+
+        return DistillJob(self.store)
+
+    def distill_preflight(self, preset: str, overrides: dict, use: str) -> Any:
+        """The licence pre-flight for the Distill form (nothing is recorded yet)."""
+        from ui.services.distill import distill_config, preflight_request, preflight_view
+
+        return preflight_view(preflight_request(distill_config(preset, overrides), use))
+
+    def distill_run(self, preset: str, overrides: dict, use: str, override_reason: str | None) -> Iterator[Any]:
+        """Gate and run a distillation for the Distill tab (see ``ui.services.distill``)."""
+        from ui.services.distill import distill_config, preflight_request
+
+        config = distill_config(preset, overrides)
+        return self.distill_job.run(config, preflight_request(config, use), override_reason=override_reason)
+
+    def run_scorecard(self, result: dict) -> list[list[str]]:
+        """Scorecard rows for a finished run's evaluation and the ledger's votes."""
+        from ui.services.scorecard import scorecard
+
+        return scorecard(result["evaluation"], self.store.votes(), self.config.cost_per_hour)
+
+    def latest_scorecard(self) -> tuple[str, list[list[str]]] | None:
+        """The newest succeeded distill run that has an evaluation file: (run id, scorecard rows)."""
+        import json
+
+        for run in reversed(self.store.runs(kind="distill")):
+            if run.get("status") != "succeeded":
+                continue
+            files = [a for a in self.store.run(run["run_id"])["outputs"] if a.get("role") == "evaluation"]
+            if files and files[0].get("path") and Path(files[0]["path"]).is_file():
+                evaluation = json.loads(Path(files[0]["path"]).read_text())
+                return run["run_id"], self.run_scorecard({"evaluation": evaluation})
+        return None
+
     # -- access -------------------------------------------------------------
     def is_admin_password(self, secret: str | None) -> bool:
         """True when ``secret`` is the admin password (constant-time compare)."""
@@ -189,31 +237,17 @@ class ArenaTurn(BaseModel):
 
     history_a: list[dict] = Field(description="Teacher's chat history, Gradio messages format.")
     history_b: list[dict] = Field(description="Student's chat history, Gradio messages format.")
-    stats_a: str = Field(default="waiting for the first token…", description="Teacher's speed line.")
-    stats_b: str = Field(default="waiting for the first token…", description="Student's speed line.")
+    stats_a: str = Field(default="streaming…", description="Teacher's speed line.")
+    stats_b: str = Field(default="streaming…", description="Student's speed line.")
 
 
 def _assistant(text: str) -> dict:
     return {"role": "assistant", "content": text}
 
 
-def _chat_request(history: list[dict], prompt: str) -> ChatRequest:
-    turns = [ChatMessage(role=m["role"], content=_plain(m["content"])) for m in history
-             if m.get("role") in ("user", "assistant")]
-    return ChatRequest(messages=[*turns, ChatMessage(role="user", content=prompt)]).check()
-
-
-def _plain(content: Any) -> str:
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-    return str(content)
-
-
 def _stats(side: Any) -> str:
-    if side.ttft_s is None:
-        return "waiting for the first token…"
-    line = f"TTFT **{side.ttft_s:.2f} s** · **{side.tokens_per_s or 0:.1f}** tokens/s · {side.tokens} tokens"
-    return line + (" · done" if side.done else "")
+    ttft = "–" if side.ttft_s is None else f"{side.ttft_s:.2f} s"
+    return f"TTFT **{ttft}** · **{side.tokens_per_s:.1f}** tokens/s · {side.tokens} tokens"
 
 
 def client_ids(request: Any) -> tuple[str, str | None]:

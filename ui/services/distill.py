@@ -1,0 +1,187 @@
+"""Glue for the Distill tab: choices, the licence pre-flight, the running job, the scorecard.
+
+    job = DistillJob(store)
+    view = preflight_view(request)                       # before Start
+    for update in job.run(config, request, override_reason=None):
+        ...                                              # progress, loss points, then the result
+
+The job runs ``core.distill.run.distill`` in a thread, behind ``audit.gate.preflight_gate``
+(the same gate ``stillhouse distill`` uses), and reads the loss history from the
+Trainer's checkpoints as they are written. One job at a time per app.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from core.errors import InputError
+
+VERDICT_TEXT = {
+    "allowed": "**Allowed.** Nothing in the licences stands in the way.",
+    "allowed_with_conditions": "**Allowed with conditions.** See the findings and obligations below.",
+    "needs_review": "**Needs review.** Ask legal before shipping the student.",
+    "blocked": "**Blocked.** The run is refused unless an admin writes an override reason (it is recorded).",
+}
+
+
+class DistillChoices(BaseModel):
+    """What the Distill form offers."""
+
+    teachers: list[str] = Field(description="Causal LMs stillhouse knows by name.")
+    presets: list[str] = Field(description="Preset names under data/presets/.")
+    prompt_sets: list[str] = Field(description="Prompt sets under data/prompts/.")
+    licenses: list[str] = Field(description="Licence ids in the knowledge base.")
+
+
+class PreflightView(BaseModel):
+    """The pre-flight as the tab shows it."""
+
+    verdict: str = Field(description="allowed, allowed_with_conditions, needs_review or blocked.")
+    summary: str = Field(description="Markdown line for the verdict.")
+    findings: list[list[str]] = Field(description="Severity, licence, clause, message rows.")
+    obligations: str = Field(description="Markdown list of what the student inherits.")
+
+
+class DistillUpdate(BaseModel):
+    """One step of a running job."""
+
+    fraction: float | None = Field(default=None, description="Share of the current stage done.")
+    desc: str = Field(default="", description="What is happening now.")
+    loss: list[dict[str, float]] = Field(default_factory=list, description="{step, loss} points so far.")
+    result: dict[str, Any] | None = Field(default=None, description="DistillResult as a dict, at the end.")
+
+
+def distill_choices() -> DistillChoices:
+    from audit.licenses import known_license_ids
+    from core.distill.config import PRESETS_DIR, PROJECT_ROOT
+    from core.models import known_models
+
+    prompts = sorted(str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "data" / "prompts").glob("*.jsonl")
+                     if "heldout" not in p.name)
+    return DistillChoices(teachers=[m.name for m in known_models() if m.kind == "causal-lm"],
+                          presets=sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")),
+                          prompt_sets=prompts, licenses=known_license_ids())
+
+
+def distill_config(preset: str, overrides: dict[str, Any]) -> Any:
+    """The preset with the form's values applied (``None`` values keep the preset's)."""
+    from core.distill.config import load_preset
+
+    pairs = [f"{key}={json.dumps(value)}" for key, value in overrides.items() if value not in (None, "")]
+    return load_preset(preset, pairs)
+
+
+def preflight_request(config: Any, use: str) -> Any:
+    """The licence question for a config: teacher, data and student base licences, and the use."""
+    from audit.preflight import PreflightRequest
+    from core.models import resolve_model
+
+    teacher = resolve_model(config.teacher)
+    base = resolve_model(config.student_from).license if config.student_from else teacher.license
+    return PreflightRequest(teacher_license=teacher.license, data_licenses=[config.prompts_license], use=use,
+                            student_name=config.student_name, student_base_license=base)
+
+
+def preflight_view(request: Any) -> PreflightView:
+    from audit.preflight import preflight
+
+    result = preflight(request)
+    rows = [[f.severity, f.license, f.clause or "", f.message] for f in result.findings]
+    duties = "\n".join(f"- **{o.license}** ({o.source}): {o.text}" for o in result.obligations)
+    return PreflightView(verdict=result.verdict, summary=VERDICT_TEXT[result.verdict], findings=rows,
+                         obligations=duties or "*No obligations carry over to the student.*")
+
+
+class DistillJob:
+    """Runs one distillation at a time for the app, recorded in the ledger."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._busy = threading.Lock()
+
+    def run(self, config: Any, request: Any, *, override_reason: str | None = None,
+            poll_s: float = 2.0) -> Iterator[DistillUpdate]:
+        """Gate, then distill in a thread; yield progress, loss points and finally the result."""
+        from audit.gate import preflight_gate
+
+        if not self._busy.acquire(blocking=False):
+            raise InputError("distill_busy", "a distillation is already running in this app")
+        try:
+            gate = preflight_gate(self.store, request, (override_reason or "").strip() or None)
+            if gate.refused:
+                raise InputError("preflight_blocked", "pre-flight verdict is blocked: run refused "
+                                 "(recorded in the ledger); write an override reason to run anyway")
+            yield from self._watch(config, gate.recorder, poll_s)
+        finally:
+            self._busy.release()
+
+    def _watch(self, config: Any, recorder: Any, poll_s: float) -> Iterator[DistillUpdate]:
+        from core.distill.run import distill, run_folder
+
+        events: queue.Queue = queue.Queue()
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["result"] = distill(config, recorder=recorder,
+                                        progress=lambda f, desc="": events.put((f, desc)))
+            except BaseException as error:  # re-raised in the caller's thread below
+                box["error"] = error
+            events.put(None)
+
+        threading.Thread(target=work, name="stillhouse-distill", daemon=True).start()
+        folder, update = run_folder(config), DistillUpdate(desc="starting")
+        while True:
+            try:
+                event = events.get(timeout=poll_s)
+            except queue.Empty:
+                event = ()
+            if event is None:
+                break
+            if event:
+                update.fraction, update.desc = event[0], event[1] or update.desc
+            update.loss = loss_points(folder) or update.loss
+            yield update.model_copy()
+        if "error" in box:
+            raise box["error"]
+        result = box["result"]
+        yield DistillUpdate(fraction=1.0, desc=f"Done: student {result.student_name} saved, run {result.run_id} "
+                            f"recorded in the ledger ({result.wall_s:.0f} s)", loss=loss_points(folder) or update.loss,
+                            result=result.model_dump())
+
+
+def loss_points(folder: Path) -> list[dict[str, float]]:
+    """Training loss per logged step, from the newest checkpoint's trainer_state.json."""
+    states = sorted(Path(folder).glob("checkpoints/checkpoint-*/trainer_state.json"),
+                    key=lambda p: int(p.parent.name.split("-")[-1]))
+    if not states:
+        return []
+    try:
+        history = json.loads(states[-1].read_text()).get("log_history", [])
+    except (OSError, ValueError):
+        return []
+    return [{"step": float(h["step"]), "loss": float(h["loss"])} for h in history if "loss" in h]
+
+
+class Eta:
+    """Time left in the current stage, from its fraction done and its elapsed time."""
+
+    def __init__(self) -> None:
+        self.stage, self.started = "", time.monotonic()
+
+    def __call__(self, fraction: float | None, desc: str) -> str:
+        stage = desc.split(" step")[0]
+        if stage != self.stage:
+            self.stage, self.started = stage, time.monotonic()
+        if not fraction or fraction >= 1:
+            return desc
+        left = (time.monotonic() - self.started) * (1 - fraction) / fraction
+        return f"{desc} · about {int(left // 60)} min {int(left % 60):02d} s left"
