@@ -105,10 +105,16 @@ def _sql_value(column_type: str, value: Any) -> Any:
     return value
 
 
+_TYPES: dict[str, dict[str, str]] = {}
+
+
 def _column_types(con, table: str) -> dict[str, str]:
-    rows = con.execute("SELECT column_name, data_type FROM information_schema.columns "
-                       "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
-    return dict(rows)
+    """Column name -> type of a chained table (fixed per schema version, so cached)."""
+    if table not in _TYPES:
+        rows = con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                           "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+        _TYPES[table] = dict(rows)
+    return _TYPES[table]
 
 
 def apply_op(con, op: dict[str, Any]) -> None:
