@@ -92,7 +92,12 @@ def _subject(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _intact(fmt: str, path: Path, embedded: dict[str, Any] | None, claims: dict) -> tuple[bool | None, str]:
     if embedded is None:
-        return None, "file hash: not checkable for CycloneDX (it carries the hashes only)"
+        from .report_cyclonedx import validation_error
+
+        problem = validation_error(path.read_text(encoding="utf-8"))
+        if problem:
+            return False, f"CycloneDX: the file is no longer valid CycloneDX 1.6 ({problem[:200]})"
+        return None, "file hash: not checkable for CycloneDX (it carries the hashes only); valid CycloneDX 1.6"
     try:
         data = ReportData.model_validate(embedded)
     except ValidationError:

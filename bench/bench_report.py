@@ -1,7 +1,9 @@
 """How long does a provenance report take for a run whose dataset has 10,000 records?
 
-Builds a fresh ledger (a teacher, a 10,000-record prompt set, a finished distill run with
-pre-flight findings and a similarity result), then, side by side in this one process:
+Builds a fresh ledger (a teacher, a registered 10,000-record prompt set, a finished distill
+run with pre-flight findings and a similarity result; the run's 10,000 teacher answers are
+recorded by file hash only, as the engine does, so every export re-hashes them into a
+Merkle root), then, side by side in this one process:
 
 - baseline: a bare ledger query for the run (``store.run(run_id)``), and ``store.verify()``;
 - each report format built from the ledger and written (build_report + export_report).
@@ -26,12 +28,14 @@ BUDGET_S = 10.0
 
 def _ledger(folder: Path):
     from audit.store import Store
+    from core.hashing import sha256_file
     from core.recorder import ArtifactRef
 
-    prompts = folder / "prompts.jsonl"
-    with open(prompts, "w") as handle:
+    prompts, answers = folder / "prompts.jsonl", folder / "teacher_data.jsonl"
+    with open(prompts, "w") as handle, open(answers, "w") as out:
         for i in range(RECORDS):
             handle.write(json.dumps({"id": i, "prompt": f"Explain item {i} in one sentence."}) + "\n")
+            out.write(json.dumps({"id": i, "response": f"Item {i} is one of many."}) + "\n")
     store = Store(folder / "ledger.duckdb")
     store.register_model("teacher", license="apache-2.0", hf_id="org/teacher", weights_sha256="1" * 64)
     data = store.register_dataset(prompts, name="prompts-10k", license="cc-by-4.0",
@@ -39,9 +43,12 @@ def _ledger(folder: Path):
     run_id = store.start_run("distill", config={"preset": "quick"}, seed=0, code_version="bench",
                              inputs=[ArtifactRef(role="teacher", kind="model", name="teacher",
                                                  sha256="1" * 64, license="apache-2.0"),
-                                     ArtifactRef(role="train_data", kind="dataset", name="prompts-10k",
+                                     ArtifactRef(role="prompts", kind="dataset", name="prompts-10k",
                                                  sha256=data["merkle_root"], license="cc-by-4.0",
-                                                 records=data["records"])])
+                                                 records=data["records"]),
+                                     ArtifactRef(role="teacher_data", kind="dataset", name=answers.name,
+                                                 sha256=sha256_file(answers), path=str(answers),
+                                                 license="apache-2.0", records=RECORDS)])
     store.record_preflight({"verdict": "allowed_with_conditions", "obligations": ["Keep NOTICE."],
                             "findings": [{"severity": "condition", "license": "apache-2.0",
                                           "clause": "s4", "message": "Keep the NOTICE file."}]},

@@ -92,7 +92,7 @@ def test_pdf_of_a_broken_ledger_says_so_first():
 
 
 def test_cyclonedx_is_valid_1_6_with_model_cards_pedigree_and_obligations():
-    doc_text = render_cyclonedx(report())
+    doc_text = render_cyclonedx(report(), validate=True)
     assert validation_error(doc_text) is None
     doc = json.loads(doc_text)
     assert doc["specVersion"] == "1.6"
