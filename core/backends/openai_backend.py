@@ -17,6 +17,7 @@ batching server answers them together. Per-token log-probabilities are not mappe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -77,7 +78,7 @@ class OpenAIBackend:
     def stream_chunks(self, request: ChatRequest, params: GenerationParams) -> Iterator[StreamChunk]:
         """One chunk per server event; the last carries the finish reason."""
         body = {**self._body(request, params), "stream": True, "stream_options": {"include_usage": True}}
-        with self._send(body, stream=True) as response:
+        with contextlib.closing(self._send(body, stream=True)) as response:
             counted, finish = 0, None
             for payload in _events(response, self.base_url):
                 if payload.get("usage") and finish is not None:
@@ -108,8 +109,7 @@ class OpenAIBackend:
         return body
 
     def _complete(self, request: ChatRequest, params: GenerationParams) -> GenerationResult:
-        with self._send(self._body(request, params), stream=False) as response:
-            response.read()
+        response = self._send(self._body(request, params), stream=False)  # body read in full
         try:
             data = response.json()
             choice = data["choices"][0]
