@@ -12,6 +12,7 @@ result against the 1.6 schema with the library's own validator.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from core.errors import IntegrityError
@@ -35,16 +36,16 @@ def _hashes(value: str | None) -> list:
     return []
 
 
-def _props(pairs: list[tuple[str, object]]) -> list:
+def _props(pairs: Sequence[tuple[str, object]]) -> list:
     from cyclonedx.model import Property
 
     return [Property(name=f"{PREFIX}:{k}", value=str(v)) for k, v in pairs if v not in (None, "")]
 
 
-def _model(m: ModelEntry, ref: str, extra: list[tuple[str, object]] = ()) -> Any:
+def _model(m: ModelEntry, ref: str, extra: Sequence[tuple[str, object]] = ()) -> Any:
     from cyclonedx.model.component import Component, ComponentType
 
-    pairs = [("role", m.role), ("license", m.license), ("source", m.source), ("hf_id", m.hf_id),
+    pairs: list[tuple[str, object]] = [("role", m.role), ("license", m.license), ("source", m.source), ("hf_id", m.hf_id),
              ("revision", m.revision), ("parameters", m.parameters), ("base_model", m.base_model),
              *extra]
     return Component(type=ComponentType.MACHINE_LEARNING_MODEL, name=m.name, bom_ref=ref,
@@ -55,7 +56,7 @@ def _model(m: ModelEntry, ref: str, extra: list[tuple[str, object]] = ()) -> Any
 def _dataset(d: DatasetEntry) -> Any:
     from cyclonedx.model.component import Component, ComponentType
 
-    pairs = [("role", d.role), ("license", d.license), ("source", d.source),
+    pairs: list[tuple[str, object]] = [("role", d.role), ("license", d.license), ("source", d.source),
              ("collected", d.collected), ("records", d.records), ("merkle_root", d.merkle_root),
              ("file_sha256", d.sha256 if d.sha256 != d.merkle_root else None),
              ("fingerprint", d.fingerprint)]
@@ -74,8 +75,8 @@ def _inheritance(data: ReportData) -> list[tuple[str, object]]:
     for o in data.obligations:
         cite = " ".join(x for x in (o.license, o.clause) if x)
         pairs.append(("obligation", f"{o.source or o.kind} | {o.text}" + (f" | {cite}" if cite else "")))
-    for o in data.overrides:
-        pairs.append(("override", f"{o.at or ''} | overrode {o.verdict or ''} | {o.reason}"))
+    for over in data.overrides:
+        pairs.append(("override", f"{over.at or ''} | overrode {over.verdict or ''} | {over.reason}"))
     return pairs
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from .lineage import render_lineage
@@ -66,14 +68,14 @@ class _Styles:
                                            leading=14, textColor=colors.white)
 
 
-def _p(text: object, style) -> object:
+def _p(text: object, style) -> Any:
     from reportlab.platypus import Paragraph
 
     return Paragraph(escape("" if text is None else str(text)).replace("\n", "<br/>"), style)
 
 
-def _table(st: _Styles, header: list[str], rows: list[list[object]], widths: list[float],
-           hash_cols: tuple[int, ...] = ()) -> object:
+def _table(st: _Styles, header: list[str], rows: Sequence[Any], widths: list[float],
+           hash_cols: tuple[int, ...] = ()) -> Any:
     """A grid table with a shaded header; columns in ``hash_cols`` use the mono style."""
     from reportlab.lib import colors
     from reportlab.platypus import Table, TableStyle
@@ -91,7 +93,7 @@ def _table(st: _Styles, header: list[str], rows: list[list[object]], widths: lis
     return table
 
 
-def _boxed(flowables: list, background: str, width: float) -> object:
+def _boxed(flowables: list, background: str, width: float) -> Any:
     from reportlab.lib import colors
     from reportlab.platypus import Table, TableStyle
 

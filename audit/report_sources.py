@@ -68,7 +68,9 @@ def _scores(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _p_value(result: dict[str, Any]) -> float | None:
-    for source in (result, result.get("risk") if isinstance(result.get("risk"), dict) else {}):
+    risk = result.get("risk")
+    sources: list[dict[str, Any]] = [result, risk if isinstance(risk, dict) else {}]
+    for source in sources:
         value = _first(source, "p_value", "combined_p_value", "min_p_value", "p")
         if _number(value) is not None:
             return float(value)

@@ -52,9 +52,9 @@ def _claims(path: Path) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
         raise NotFoundError("no_report_file", f"no such report file: {path}")
     raw = path.read_bytes()
     if raw.startswith(b"%PDF"):
-        from .report_pdf import extract_json
+        from .report_pdf import extract_json as pdf_json
 
-        embedded = extract_json(raw)
+        embedded = pdf_json(raw)
         if embedded is None:
             raise IntegrityError("no_report_data", f"{path} has no attached stillhouse report JSON")
         return "pdf", embedded, dict(embedded.get("integrity") or {}, **_subject(embedded))
@@ -77,9 +77,9 @@ def _claims(path: Path) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
         return "cyclonedx", None, claims
     if isinstance(doc, dict) and str(doc.get("schema_version", "")).startswith("stillhouse.report"):
         return "json", doc, dict(doc.get("integrity") or {}, **_subject(doc))
-    from .report_html import extract_json
+    from .report_html import extract_json as html_json
 
-    embedded = extract_json(text)
+    embedded = html_json(text)
     if embedded is None:
         raise InputError("not_a_report", f"{path} is not a stillhouse report (pdf, html, json or cyclonedx)")
     return "html", embedded, dict(embedded.get("integrity") or {}, **_subject(embedded))

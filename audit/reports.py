@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 from core.errors import InputError, NotFoundError
 
@@ -34,6 +34,7 @@ from .report_data import (
     Subject,
     TrainingEntry,
     Verdict,
+    VerdictCode,
     seal,
 )
 from .report_sources import arena_entries, dataset_entry, obligations_from, similarity_entry
@@ -97,7 +98,7 @@ def _verdict_and_findings(run: dict[str, Any]) -> tuple[Verdict, list, list, lis
     result = (preflights[-1].get("result") or {}) if preflights else {}
     request = (preflights[-1].get("request") or {}) if preflights else {}
     code = preflights[-1]["verdict"] if preflights else "unknown"
-    code = code if code in ("allowed", "allowed_with_conditions", "needs_review", "blocked") else "unknown"
+    code = cast(VerdictCode, code if code in get_args(VerdictCode) else "unknown")
     overrides = [OverrideEntry(reason=o["reason"], at=o.get("created_at"), verdict=o.get("verdict"),
                                run_id=o.get("run_id")) for o in run.get("overrides") or []]
     verdict = Verdict(code=code, use=request.get("use") or result.get("use"),
@@ -152,7 +153,7 @@ def build_report(store: Any, run_id: str | None = None, model: str | None = None
         model = model or (students[0] if students else None)
     else:
         known = next(m for m in store.models() if m["name"] == model)
-        models = [_model_entry({"name": model}, {model: known}, "student")]
+        models = [_model_entry({"name": model}, {str(model): known}, "student")]
         datasets, findings, obligations, overrides = [], [], [], []
         verdict, training, metrics = Verdict(code="unknown"), None, {}
     names = {m.name for m in models} | ({model} if model else set())
