@@ -132,8 +132,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 audit.build(services, admin, audit_tab)
             with gr.Tab("Similarity", id="similarity"):
                 similarity.build(services, admin)
-            with gr.Tab("Reports", id="reports"):
-                reports.build(services, admin)
+            with gr.Tab("Reports", id="reports") as reports_tab:
+                reports.build(services, admin, reports_tab)
         attach_oauth(demo, services, admin)
     demo.services = services  # type: ignore[attr-defined]  # for launch_app's warm-up
     return demo

@@ -45,6 +45,7 @@ def serve_app(
     from ui.app import build_app, launch_app
 
     demo = build_app(config)
+    demo.services.register_served_models()  # type: ignore[attr-defined]
     print(f"stillhouse: ledger {config.ledger_path()}", flush=True)
     print(f"stillhouse: serving {config.teacher} vs {student_name} on http://{host}:{port}", flush=True)
     launch_app(demo, host=host, port=port)

@@ -211,6 +211,66 @@ class AppServices:
                 return run["run_id"], self.run_scorecard({"evaluation": evaluation})
         return None
 
+    # -- similarity ----------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        """Causal LMs by name: the served pair first, then every other known model."""
+        from core.models import known_models
+
+        names = [self.student_label(), self.teacher_label()]
+        return list(dict.fromkeys(names + [m.name for m in known_models() if m.kind == "causal-lm"]))
+
+    def _spec(self, name: str) -> ModelSpec:
+        from core.models import resolve_model
+
+        served = {self.teacher_label(): self.teacher_spec, self.student_label(): self.student_spec}
+        return served.get(name) or resolve_model(name)
+
+    def _probe_backend(self, spec: ModelSpec) -> Backend:
+        """The app's loaded backend for the served pair; a fresh one for any other model."""
+        if spec == self.teacher_spec:
+            return self.backend("teacher")
+        if spec == self.student_spec:
+            return self.backend("student")
+        from core.backends import backend_for
+
+        return backend_for(spec)
+
+    def similarity_probe(self, candidate: str, reference: str, baselines: list[str], prompts: int,
+                         max_new_tokens: int) -> Any:
+        from ui.services.similarity import probe
+
+        return probe(self.store, self._spec(candidate), self._spec(reference), [self._spec(b) for b in baselines],
+                     prompts=prompts, max_new_tokens=max_new_tokens, factory=self._probe_backend,
+                     plot=self.scratch_file(".png"))
+
+    def similarity_files(self, reference: str, candidate: str, baselines: list[str], protected: str | None) -> Any:
+        from ui.services.similarity import score_files
+
+        return score_files(self.store, reference, candidate, baselines, protected, self.scratch_file(".png"))
+
+    # -- audit and reports ------------------------------------------------------
+    def license_ids(self) -> list[str]:
+        from audit.licenses import known_license_ids
+
+        return known_license_ids()
+
+    def report_subjects(self) -> list[tuple[str, str]]:
+        """Runs and registered models a report can be about, newest first, as (label, "run:ID"/"model:NAME")."""
+        from ui.services.ledger import run_choices
+
+        runs = [(label, f"run:{run_id}") for label, run_id in run_choices(self.store)]
+        names = dict.fromkeys(m["name"] for m in reversed(self.store.models()))
+        return runs + [(f"model {name}", f"model:{name}") for name in names]
+
+    def register_served_models(self) -> None:
+        """Record the teacher and the student this app serves in the ledger (once per weights hash)."""
+        from core.models import prepare_model
+
+        for spec in (self.teacher_spec, self.student_spec):
+            prepared = prepare_model(spec)
+            self.store.register_model(spec.name, license=spec.license, path=prepared.path, source=spec.source,
+                                      details={"role": "served by the app", "base_model": spec.base_model})
+
     # -- access -------------------------------------------------------------
     def is_admin_password(self, secret: str | None) -> bool:
         """True when ``secret`` is the admin password (constant-time compare)."""
