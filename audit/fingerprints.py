@@ -17,7 +17,7 @@ numbers alike except small floats (``0.00001`` vs ``1e-05``, ``1e-9`` vs ``1e-09
 lines holding those patterns always take the exact path. Only lines that are not
 canonical are parsed with ``json`` and rewritten by ``canonical_json`` before hashing;
 the result is the same as canonicalising every line. Large files are split in two and
-the halves hashed in two processes (only when the caller has no other threads running).
+the halves hashed in two processes when a core is idle and the caller runs no other threads.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import hashlib
 import itertools
 import json
 import os
-import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -41,8 +40,7 @@ FANOUT = 16
 LEAF_HASH = ("leaf = sha256(canonical_json(record)); node = sha256(0x01 + child digests), "
              f"fan-out {FANOUT}")
 _PARALLEL_BYTES = 16 << 20
-# Number forms where orjson and Python's json differ (see the module docstring).
-_RISKY = (re.compile(rb"e-[0-9]"), re.compile(rb"0\.0000"))
+_BLOCK_BYTES = 8 << 20
 
 
 class DatasetFingerprint(BaseModel):
@@ -67,9 +65,22 @@ def record_hash(record: Any) -> str:
     return hashlib.sha256(canonical_json(record).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _risky_positions(chunk: bytes) -> list[int]:
+    """Byte offsets of number forms where orjson and json may differ (``e-5``, ``0.00001``)."""
+    positions = []
+    for needle, digit_after in ((b"e-", True), (b"0.0000", False)):
+        at = chunk.find(needle)
+        while at >= 0:
+            end = at + len(needle)
+            if not digit_after or chunk[end:end + 1].isdigit():
+                positions.append(at)
+            at = chunk.find(needle, end)
+    return positions
+
+
 def _risky_lines(chunk: bytes, lines: list[bytes]) -> set[int]:
     """Indices of lines holding a number form where orjson and json may differ."""
-    positions = [m.start() for pattern in _RISKY for m in pattern.finditer(chunk)]
+    positions = _risky_positions(chunk)
     if not positions:
         return set()
     ends = list(itertools.accumulate(len(line) + 1 for line in lines))
@@ -132,53 +143,80 @@ def merkle_root(leaves: bytes | list[bytes]) -> str:
     return level.hex()
 
 
-def _halves_in_parallel(data: bytes, forked=lambda: None) -> list[tuple[bytes, int, list[int]]]:
+def _blocks_leaves(data: bytes, start: int, end: int, first_line: int, bar=None) -> tuple[bytes, int, list[int]]:
+    """``chunk_leaves`` over ``data[start:end]`` in blocks of about 8 MB (for the progress bar)."""
+    digests, rewritten, bad = [], 0, []
+    while start < end:
+        stop = data.find(b"\n", min(start + _BLOCK_BYTES, end) - 1, end) + 1 or end
+        block = data[start:stop]
+        leaves, block_rewritten, block_bad = chunk_leaves(block, first_line)
+        digests.append(leaves)
+        rewritten += block_rewritten
+        bad += block_bad
+        first_line += block.count(b"\n")
+        if bar is not None:
+            bar.update(stop - start)
+        start = stop
+    return b"".join(digests), rewritten, bad
+
+
+def _halves_in_parallel(data: bytes, bar=None, forked=lambda: None) -> list[tuple[bytes, int, list[int]]]:
     """Hash the second half of ``data`` in a forked process while this one hashes the first."""
     import multiprocessing
 
     middle = data.find(b"\n", len(data) // 2) + 1
     if middle <= 0 or middle >= len(data):
         forked()
-        return [chunk_leaves(data)]
-    first_line_of_second = data.count(b"\n", 0, middle) + 1
+        return [_blocks_leaves(data, 0, len(data), 1, bar)]
+    second_line = data.count(b"\n", 0, middle) + 1
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
 
     def child() -> None:
-        sender.send(chunk_leaves(data[middle:], first_line_of_second))
+        sender.send(_blocks_leaves(data, middle, len(data), second_line))
         sender.close()
 
     process = context.Process(target=child, daemon=True)
     process.start()
     sender.close()
     forked()
-    first = chunk_leaves(data[:middle])
+    first = _blocks_leaves(data, 0, middle, 1, bar)
     try:
         second = receiver.recv()
     except EOFError:  # the child died (out of memory, killed): do its half here
-        second = chunk_leaves(data[middle:], first_line_of_second)
+        second = _blocks_leaves(data, middle, len(data), second_line)
     process.join()
     return [first, second]
 
 
-def dataset_fingerprint(path: str | Path, progress: bool = False) -> DatasetFingerprint:
+def dataset_fingerprint(path: str | Path, progress: bool = False,
+                        parallel: bool | None = None) -> DatasetFingerprint:
     """Hash every record of a JSONL file; bad lines raise ``InputError`` naming them.
 
-    The file's own SHA-256 is computed in a thread alongside (hashlib releases the GIL).
+    ``parallel``: hash the two halves in two processes (None: when the file is large, a core
+    is idle and no other threads run). The file's own SHA-256 is computed in a thread
+    alongside (hashlib releases the GIL). ``progress`` shows a bar for files over 32 MB.
     """
+    from tqdm import tqdm
+
     path = Path(path)
     if not path.is_file():
         raise InputError("missing_file", f"dataset file not found: {path}")
     data = path.read_bytes()
     file_digest = hashlib.sha256()
     hasher = threading.Thread(target=file_digest.update, args=(data,), daemon=True)
-    parallel = (len(data) > _PARALLEL_BYTES and (os.cpu_count() or 1) > 1
-                and threading.active_count() == 1 and hasattr(os, "fork"))
-    if parallel:
-        parts = _halves_in_parallel(data, forked=hasher.start)
-    else:
-        hasher.start()
-        parts = [chunk_leaves(data)]
+    if parallel is None:
+        parallel = (len(data) > _PARALLEL_BYTES and threading.active_count() == 1
+                    and os.getloadavg()[0] < (os.cpu_count() or 1) - 1)  # a core to spare
+    parallel = parallel and hasattr(os, "fork")
+    show = progress and len(data) > 4 * _BLOCK_BYTES
+    with tqdm(total=len(data) // 2 if parallel else len(data), unit="B", unit_scale=True,
+              desc="hashing records" + (" (2 processes)" if parallel else ""), disable=not show) as bar:
+        if parallel:
+            parts = _halves_in_parallel(data, bar if show else None, forked=hasher.start)
+        else:
+            hasher.start()
+            parts = [_blocks_leaves(data, 0, len(data), 1, bar if show else None)]
     hasher.join()
     bad = [n for _, _, numbers in parts for n in numbers]
     if bad:

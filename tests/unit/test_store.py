@@ -134,6 +134,19 @@ def test_dataset_registered_once_per_merkle_root(store, tmp_path):
     assert len(store.datasets()) == 1 and store.datasets()[0]["records"] == 2
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_halves_in_two_processes_give_the_same_root(tmp_path, parallel):
+    path = tmp_path / "d.jsonl"
+    lines = [json.dumps({"i": i, "x": 1e-05 * i}, sort_keys=i % 2 == 0) for i in range(300)]
+    path.write_text("\n".join(lines[:150] + [""] + lines[150:]))  # a blank line, no final newline
+    leaves = [hashlib.sha256(canonical_json(json.loads(line)).encode()).digest() for line in lines]
+    found = dataset_fingerprint(path, parallel=parallel)
+    assert found.merkle_root == merkle_root(leaves) and found.records == 300
+    path.write_text("\n".join(lines[:250] + ["{broken"] + lines[250:]) + "\n")
+    with pytest.raises(InputError, match="line 251"):
+        dataset_fingerprint(path, parallel=parallel)
+
+
 def test_bad_dataset_lines_are_named_and_nothing_is_written(store, tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"a": 1}\n{oops\n{"a": 2}\nnot json\n')
