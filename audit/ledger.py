@@ -177,7 +177,8 @@ def table_rows(con, table: str) -> dict[str, dict[str, Any]]:
 def _check_chain(con) -> tuple[str, int, list[tuple[int, list]], tuple[str, str] | None]:
     """Recompute the hash chain: (head, count, [(seq, ops)], first problem or None)."""
     events = con.execute("SELECT seq, payload, prev_hash, hash FROM events ORDER BY seq").fetchall()
-    prev, replay = GENESIS, []
+    prev = GENESIS
+    replay: list[tuple[int, list]] = []
     for index, (seq, payload_text, prev_hash, digest) in enumerate(events, start=1):
         where = f"events seq={seq}"
         try:
@@ -224,7 +225,7 @@ def _check_tables(con, replay: list[tuple[int, list]]) -> tuple[str, str] | None
                 changed = sorted(c for c in got if canonical_json(got.get(c)) != canonical_json(want.get(c)))
                 problems.append((seq, where, f"row differs from event {seq} in {', '.join(changed)}: edited"))
         for key in actual.keys() - expected[table].keys():
-            problems.append((10**18, f"{table} {key_col}={key}", "row has no event: inserted outside the ledger"))
+            problems.append((10**18, f"{table} {key_col}={key}", "row has no event: inserted outside the ledger, or its event was deleted"))
     if not problems:
         return None
     _, where, problem = min(problems)
