@@ -106,7 +106,7 @@ def compare_all(
 def _run_side(side: Side, backend: Backend, request: ChatRequest, params: GenerationParams,
               events: queue.Queue, stop: threading.Event, start: float) -> None:
     stats = SideStats(name=_name(backend))
-    first: float | None = None
+    seen_first = False
     parts: list[str] = []
     chunks = stream_chunks(backend, request, params)
     try:
@@ -114,8 +114,8 @@ def _run_side(side: Side, backend: Backend, request: ChatRequest, params: Genera
             if stop.is_set():
                 return
             now = time.perf_counter()
-            if first is None and (chunk.tokens or chunk.text):
-                first = now
+            if not seen_first and (chunk.tokens or chunk.text):
+                seen_first = True
                 stats.ttft_s = now - start
             stats.tokens += chunk.tokens
             stats.total_s = now - start
@@ -131,8 +131,9 @@ def _run_side(side: Side, backend: Backend, request: ChatRequest, params: Genera
     finally:
         getattr(chunks, "close", lambda: None)()
     stats.text = "".join(parts)
-    if first is not None and stats.tokens > 1 and stats.total_s > stats.ttft_s:
-        stats.tokens_per_s = (stats.tokens - 1) / (stats.total_s - stats.ttft_s)
+    ttft = stats.ttft_s
+    if ttft is not None and stats.tokens > 1 and stats.total_s > ttft:
+        stats.tokens_per_s = (stats.tokens - 1) / (stats.total_s - ttft)
     elif stats.total_s > 0:
         stats.tokens_per_s = stats.tokens / stats.total_s
     events.put(CompareEvent(side=side, kind="done", stats=stats))
