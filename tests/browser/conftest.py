@@ -107,6 +107,12 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
 
 
+def wait_text(page, selector: str, text: str, timeout: float = 30_000) -> None:
+    """Wait until the element's visible text contains ``text``."""
+    page.wait_for_function("([sel, text]) => (document.querySelector(sel)?.innerText || '').includes(text)",
+                           arg=[selector, text], timeout=timeout)
+
+
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
