@@ -146,6 +146,9 @@ class SimilarityEntry(_Strict):
     risk: str | None = Field(default=None, description="Replication risk level.")
     p_value: float | None = Field(default=None, description="p-value against the baseline.")
     scores: dict[str, Any] = Field(default_factory=dict, description="Measured scores.")
+    baselines: list[str] = Field(default_factory=list, description="Unrelated models compared against.")
+    reasons: list[str] = Field(default_factory=list, description="Why the risk is what it is; caveats.")
+    examples: list[str] = Field(default_factory=list, description="Longest verbatim or protected spans shared.")
     at: str | None = Field(default=None, description="When it was recorded (UTC).")
 
 

@@ -215,10 +215,11 @@ def _evidence_sections(data: ReportData, st: _Styles, width: float) -> list:
     flow.append(_p("9. Similarity evidence", st.h2))
     rows = [[s.reference or "", s.candidate or "", s.risk or "",
              "" if s.p_value is None else f"{s.p_value:.3g}",
-             "; ".join(f"{k}: {v}" for k, v in s.scores.items()), s.at or ""]
+             "\n".join(f"{k}: {v}" for k, v in s.scores.items()),
+             "\n".join([*s.reasons, *s.examples]), s.at or ""]
             for s in data.similarity]
-    flow.append(_table(st, ["Reference", "Candidate", "Risk", "p-value", "Scores", "When"], rows,
-                       [w_ * width for w_ in (.15, .15, .1, .09, .33, .18)])
+    flow.append(_table(st, ["Reference", "Candidate", "Risk", "p-value", "Scores", "Why", "When"], rows,
+                       [w_ * width for w_ in (.12, .12, .07, .08, .21, .26, .14)])
                 if rows else _p("No similarity evidence recorded.", st.body))
     if data.arena:
         flow.append(_p("10. Arena (blind votes)", st.h2))

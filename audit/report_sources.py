@@ -85,7 +85,26 @@ def similarity_entry(row: dict[str, Any]) -> SimilarityEntry:
         risk = risk.get("level") or risk.get("name")
     return SimilarityEntry(reference=row.get("reference"), candidate=row.get("candidate"),
                            risk=None if risk is None else str(risk), p_value=_p_value(result),
-                           scores=_scores(result), at=row.get("created_at"))
+                           scores=_scores(result), baselines=[str(b) for b in result.get("baselines") or []],
+                           reasons=_reasons(result), examples=_examples(result), at=row.get("created_at"))
+
+
+def _reasons(result: dict[str, Any]) -> list[str]:
+    risk = result.get("risk")
+    reasons = risk.get("reasons") or [] if isinstance(risk, dict) else []
+    return [str(r) for r in [*reasons, *(result.get("notes") or [])]]
+
+
+def _examples(result: dict[str, Any], limit: int = 3, width: int = 160) -> list[str]:
+    """The longest shared spans (verbatim runs, protected passages), shortened."""
+    spans = [(s.get("tokens") or 0, kind, s.get("span") or "")
+             for kind in ("protected", "verbatim") for s in result.get(kind) or [] if isinstance(s, dict)]
+    spans.sort(key=lambda item: -item[0])
+    out = []
+    for tokens, kind, span in spans[:limit]:
+        text = span if len(span) <= width else span[: width - 1] + "…"
+        out.append(f"{kind}, {tokens} tokens: {text}")
+    return out
 
 
 def arena_entries(votes: list[dict[str, Any]], models: set[str]) -> list[ArenaEntry]:

@@ -195,3 +195,27 @@ def test_json_report_escapes_nothing_and_keeps_names_exact(ledger, tmp_path):
     doc = json.loads(path.read_text())
     assert doc["schema_version"] == "stillhouse.report/1"
     assert doc["datasets"][0]["name"] == f"prompts {EVIL}"
+
+
+def test_real_similarity_evidence_shows_risk_reasons_and_copied_spans(ledger, tmp_path):
+    from audit.similarity import record_report, score_texts
+    from audit.similarity_schema import SimilarityConfig
+
+    store, run_id = ledger
+    copied = f"{EVIL} " + " ".join(f"word{i}" for i in range(60))
+    reference = [{"prompt_id": str(i), "text": copied if i == 0 else f"teacher answer {i} about tea"}
+                 for i in range(6)]
+    candidate = [{"prompt_id": str(i), "text": copied if i == 0 else f"teacher answer {i} about tea"}
+                 for i in range(6)]
+    baseline = [{"prompt_id": str(i), "text": f"something unrelated number {i}"} for i in range(6)]
+    config = SimilarityConfig(metrics=["rougeL", "longest_run"], primary_metric="rougeL", permutations=1000)
+    result = score_texts(reference, candidate, {"other": baseline}, config=config,
+                         names={"reference": "llama-teacher", "candidate": "MyBot"})
+    record_report(store, result, run_id=run_id)
+    evidence = build_report(store, run_id=run_id).similarity[-1]
+    assert evidence.risk == result.risk.level and evidence.baselines == ["other"]
+    assert any("verbatim run" in r for r in evidence.reasons)
+    example, = evidence.examples
+    assert example.startswith("verbatim, ") and EVIL in example
+    html = export_report(build_report(store, run_id=run_id), "html", tmp_path / "r.html").read_text()
+    assert "<script>alert" not in html and "verbatim, " in html
