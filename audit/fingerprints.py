@@ -68,13 +68,15 @@ def record_hash(record: Any) -> str:
 def _risky_positions(chunk: bytes) -> list[int]:
     """Byte offsets of number forms where orjson and json may differ (``e-5``, ``0.00001``)."""
     positions = []
-    for needle, digit_after in ((b"e-", True), (b"0.0000", False)):
-        at = chunk.find(needle)
-        while at >= 0:
-            end = at + len(needle)
-            if not digit_after or chunk[end:end + 1].isdigit():
-                positions.append(at)
-            at = chunk.find(needle, end)
+    at = chunk.find(b"-")  # a one-byte search is a fast memchr; "e-<digit>" is checked around it
+    while at >= 0:
+        if at and chunk[at - 1:at] in (b"e", b"E") and chunk[at + 1:at + 2].isdigit():
+            positions.append(at)
+        at = chunk.find(b"-", at + 1)
+    at = chunk.find(b"0.0000")
+    while at >= 0:
+        positions.append(at)
+        at = chunk.find(b"0.0000", at + 6)
     return positions
 
 
