@@ -64,8 +64,20 @@ class _Styles:
                                  keepWithNext=1)
         self.verdict = ParagraphStyle("verdict", fontName=bold, fontSize=15, leading=19,
                                       textColor=colors.white)
+        self.section = 0
         self.verdict_text = ParagraphStyle("verdict_text", parent=self.body, fontSize=10.5,
                                            leading=14, textColor=colors.white)
+
+
+    def heading(self, title: str) -> Any:
+        """A numbered section heading (numbers follow the sections actually present)."""
+        self.section += 1
+        return _p(f"{self.section}. {title}", self.h2)
+
+
+def _when(stamp: str | None) -> str:
+    """An ISO time as 'YYYY-MM-DD HH:MM:SS' (UTC), for table cells."""
+    return (stamp or "")[:19].replace("T", " ")
 
 
 def _p(text: object, style) -> Any:
@@ -125,7 +137,7 @@ def _title_block(data: ReportData, st: _Styles, width: float) -> list:
     if data.verdict.use:
         verdict.append(_p(f"Intended use checked: {data.verdict.use}.", st.verdict_text))
     if data.verdict.overridden:
-        verdict.append(_p("A blocked verdict was overridden; the written reason is in section 6.",
+        verdict.append(_p("A blocked verdict was overridden; the written reason is under Overrides.",
                           st.verdict_text))
     flow += [_boxed(verdict, _VERDICT_COLOURS[data.verdict.code], width), Spacer(1, 10)]
     facts = [
@@ -147,15 +159,15 @@ def _lineage_and_parties(data: ReportData, st: _Styles, width: float, png: bytes
     reader = ImageReader(io.BytesIO(png))
     w, h = reader.getSize()
     scale = min(width / w, 260 / h)
-    flow = [_p("1. Lineage", st.h2), Image(io.BytesIO(png), width=w * scale, height=h * scale)]
-    flow.append(_p("2. Models", st.h2))
+    flow = [st.heading("Lineage"), Image(io.BytesIO(png), width=w * scale, height=h * scale)]
+    flow.append(st.heading("Models"))
     rows = [[m.role.replace("_", " "), m.name + (f"\n{m.hf_id}" if m.hf_id else ""), m.license,
              m.source or "", f"{m.parameters:,}" if m.parameters else "",
              m.weights_sha256 or "not recorded"] for m in data.models]
     flow.append(_table(st, ["Role", "Name", "Licence", "Source", "Params", "Weights SHA-256"],
                        rows, [w_ * width for w_ in (.11, .2, .12, .09, .13, .35)], hash_cols=(5,))
                 if rows else _p("No models recorded.", st.body))
-    flow.append(_p("3. Datasets", st.h2))
+    flow.append(st.heading("Datasets"))
     rows = [[d.role.replace("_", " "), d.name, d.license,
              "\n".join(x for x in (d.source, d.collected and f"collected {d.collected}") if x),
              f"{d.records:,}" if d.records is not None else "", _dataset_hashes(d)]
@@ -177,19 +189,19 @@ def _dataset_hashes(d) -> str:
 
 
 def _licence_sections(data: ReportData, st: _Styles, width: float) -> list:
-    flow = [_p("4. Licence findings", st.h2)]
+    flow = [st.heading("Licence findings")]
     rows = [[f.severity, f.license, f.clause or "not cited", f.message] for f in data.findings]
     flow.append(_table(st, ["Severity", "Licence", "Clause", "Finding"], rows,
                        [w_ * width for w_ in (.11, .14, .12, .63)])
                 if rows else _p("No findings recorded.", st.body))
-    flow.append(_p("5. Obligations the student inherits", st.h2))
+    flow.append(st.heading("Obligations the student inherits"))
     rows = [[(o.source or o.kind).replace("_", " "), o.text, o.license or "", o.clause or ""]
             for o in data.obligations]
     flow.append(_table(st, ["From", "Obligation", "Licence", "Clause"], rows,
                        [w_ * width for w_ in (.13, .57, .15, .15)])
                 if rows else _p("None recorded.", st.body))
-    flow.append(_p("6. Overrides", st.h2))
-    rows = [[o.at or "", o.verdict or "", o.reason] for o in data.overrides]
+    flow.append(st.heading("Overrides"))
+    rows = [[_when(o.at), o.verdict or "", o.reason] for o in data.overrides]
     flow.append(_table(st, ["When (UTC)", "Verdict overridden", "Reason given"], rows,
                        [w_ * width for w_ in (.24, .18, .58)])
                 if rows else _p("No overrides.", st.body))
@@ -197,32 +209,32 @@ def _licence_sections(data: ReportData, st: _Styles, width: float) -> list:
 
 
 def _evidence_sections(data: ReportData, st: _Styles, width: float) -> list:
-    flow = [_p("7. Training", st.h2)]
+    flow = [st.heading("Training")]
     t = data.training
     if t:
         rows = [["Run id", f"{t.run_id} ({t.kind}, {t.status or 'status not recorded'})"],
-                ["Started / finished", f"{t.started_at or ''} / {t.finished_at or ''}"],
+                ["Started / finished (UTC)", f"{_when(t.started_at)} / {_when(t.finished_at)}"],
                 ["Seed", "not recorded" if t.seed is None else t.seed],
                 ["Code version", t.code_version or "not recorded"],
                 ["Config", json.dumps(t.config, sort_keys=True, ensure_ascii=False, default=str)]]
         flow.append(_table(st, ["Item", "Value"], rows, [.22 * width, .78 * width], hash_cols=(1,)))
     else:
         flow.append(_p("No training run recorded for this subject.", st.body))
-    flow.append(_p("8. Evaluation", st.h2))
+    flow.append(st.heading("Evaluation"))
     rows = [list(r) for r in flat_metrics(data.metrics)]
     flow.append(_table(st, ["Metric", "Value"], rows, [.5 * width, .5 * width])
                 if rows else _p("No evaluation metrics recorded.", st.body))
-    flow.append(_p("9. Similarity evidence", st.h2))
+    flow.append(st.heading("Similarity evidence"))
     rows = [[s.reference or "", s.candidate or "", s.risk or "",
              "" if s.p_value is None else f"{s.p_value:.3g}",
              "\n".join(f"{k}: {v}" for k, v in s.scores.items()),
-             "\n".join([*s.reasons, *s.examples]), s.at or ""]
+             "\n".join([*s.reasons, *s.examples]), _when(s.at)]
             for s in data.similarity]
     flow.append(_table(st, ["Reference", "Candidate", "Risk", "p-value", "Scores", "Why", "When"], rows,
-                       [w_ * width for w_ in (.12, .12, .07, .08, .21, .26, .14)])
+                       [w_ * width for w_ in (.11, .12, .07, .1, .2, .28, .12)])
                 if rows else _p("No similarity evidence recorded.", st.body))
     if data.arena:
-        flow.append(_p("10. Arena (blind votes)", st.h2))
+        flow.append(st.heading("Arena (blind votes)"))
         rows = [[a.model, a.battles, a.wins, a.losses, a.ties] for a in data.arena]
         flow.append(_table(st, ["Model", "Battles", "Wins", "Losses", "Ties / both bad"], rows,
                            [w_ * width for w_ in (.4, .15, .15, .15, .15)]))
@@ -238,13 +250,13 @@ def _closing_sections(data: ReportData, st: _Styles, width: float) -> list:
             ["Ledger head hash", i.ledger_head or "empty ledger"],
             ["Ledger rows", "" if i.ledger_rows is None else i.ledger_rows],
             ["Facts SHA-256", i.facts_sha256 or ""], ["Report SHA-256", i.content_sha256 or ""]]
-    flow = [_p("11. Integrity", st.h2),
+    flow = [st.heading("Integrity"),
             _table(st, ["Check", "Value"], rows, [.3 * width, .7 * width], hash_cols=(1,)),
             _p("Check this file against the ledger with: stillhouse audit verify-report FILE. "
                f"The report's JSON is attached to this PDF as {ATTACHMENT}.", st.small),
             Spacer(1, 4)]
     if data.references:
-        flow.append(_p("12. Published context", st.h2))
+        flow.append(st.heading("Published context"))
         for r in data.references:
             flow.append(_p(f"{r.title}: {r.note}" + (f" ({r.url})" if r.url else ""), st.small))
             flow.append(Spacer(1, 3))
