@@ -81,7 +81,8 @@ def format_result(result) -> str:
     if result.obligations:
         lines.append("obligations:")
         for obligation in result.obligations:
-            clause = f" s.{obligation.clause}" if obligation.clause else ""
+            cited = not obligation.clause or f"({obligation.clause})" in obligation.text
+            clause = "" if cited else f" s.{obligation.clause}"
             lines.append(f"  - {obligation.text} ({obligation.license}{clause})")
     return "\n".join(lines)
 
