@@ -126,7 +126,7 @@ def _compute(reference: list[str], compared: list[list[str]], config: Similarity
 
 def _compare(scored: _Scored, baselines: list[str], config: SimilarityConfig) -> list[MetricResult]:
     """Per metric: means, effect sizes, p-values and Holm across baselines."""
-    names = list(scored.values)
+    names: list[Any] = list(scored.values)
     stacked = np.stack([scored.values[m] for m in names])  # metrics x (1 + k) x prompts
     n = stacked.shape[-1]
     tests = [paired_test(stacked[:, 0], stacked[:, 1 + j], permutations=config.permutations,
@@ -138,18 +138,22 @@ def _compare(scored: _Scored, baselines: list[str], config: SimilarityConfig) ->
         comparisons = [BaselineComparison(
             baseline=b, baseline_mean=float(stacked[i, 1 + j].mean()),
             difference=float(stacked[i, 0].mean() - stacked[i, 1 + j].mean()),
-            effect_size=float(tests[j].effect_sizes[i]) if tests[j] else None,
+            effect_size=_effect(tests[j], i),
             p_value=raw[j] if raw else None, p_holm=adjusted[j] if adjusted else None,
         ) for j, b in enumerate(baselines)]
         result = MetricResult(
             metric=metric, description=sm.METRIC_DESCRIPTIONS[metric],
             candidate_mean=float(stacked[i, 0].mean()), comparisons=comparisons,
             p_value=max(adjusted) if adjusted else None,
-            effect_size=min(c.effect_size for c in comparisons) if adjusted else None, level=None,
+            effect_size=min(_effect(t, i) or 0.0 for t in tests) if adjusted else None, level=None,
         )
         result.level = metric_level(result, config, primary=metric == config.primary_metric)
         results.append(result)
     return results
+
+
+def _effect(test: Any, row: int) -> float | None:
+    return None if test is None else float(test.effect_sizes[row])
 
 
 def _verbatim(ids: list[str], scored: _Scored, config: SimilarityConfig) -> list[VerbatimFinding]:
@@ -260,7 +264,7 @@ def score_texts(
 
 
 def _summary(metrics: list[MetricResult]) -> dict[str, float]:
-    scores = {}
+    scores: dict[str, float] = {}
     for m in metrics:
         scores[m.metric] = round(m.candidate_mean, 4)
         if m.comparisons:

@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -152,7 +152,8 @@ def default_embedding_path() -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def load_embedder(model: str | None = None, backend: str = "torch") -> SentenceTransformer:
+def load_embedder(model: str | None = None, backend: Literal["torch", "onnx"] = "torch"
+                  ) -> SentenceTransformer:
     """Load a sentence-transformers model once per process (offline; bundled model by default)."""
     import os
 

@@ -17,11 +17,14 @@ on the verbatim, near-duplicate and protected findings alone and is marked uncal
 
 from __future__ import annotations
 
+from typing import Literal
+
 from audit.similarity_schema import (
     MetricResult,
     NearDuplicate,
     ProtectedFinding,
     RiskAssessment,
+    RiskLevel,
     SimilarityConfig,
     VerbatimFinding,
 )
@@ -43,7 +46,8 @@ def thresholds(config: SimilarityConfig) -> dict[str, str]:
     }
 
 
-def metric_level(result: MetricResult, config: SimilarityConfig, *, primary: bool) -> str | None:
+def metric_level(result: MetricResult, config: SimilarityConfig, *, primary: bool
+                 ) -> Literal["high", "medium"] | None:
     """Which thresholds a metric's calibrated comparison passes: high, medium or None."""
     p, d = result.p_value, result.effect_size
     if p is None or d is None:
@@ -77,12 +81,12 @@ def assess(
     if warnings:
         medium.append(f"{len(warnings)} verbatim run(s) of >= {config.verbatim_warn_tokens} tokens")
     for result in metrics:
-        level = metric_level(result, config, primary=result.metric == config.primary_metric)
-        if level:
+        passed = metric_level(result, config, primary=result.metric == config.primary_metric)
+        if passed:
             text = (f"{result.metric}: candidate closer to the reference than every baseline "
                     f"(p = {result.p_value:.4g}, d_z = {result.effect_size:.2f})")
-            (high if level == "high" else medium).append(text)
-    level = "high" if high else "medium" if medium else "low"
+            (high if passed == "high" else medium).append(text)
+    level: RiskLevel = "high" if high else "medium" if medium else "low"
     reasons = [f"high: {r}" for r in high] + [f"medium: {r}" for r in medium]
     return RiskAssessment(level=level, calibrated=calibrated, reasons=reasons,
                           thresholds=thresholds(config))

@@ -53,8 +53,8 @@ def load_prompts(path: str | Path | None = None) -> list[ProbePrompt]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError("not_utf8", f"{path}: line {line} is not UTF-8") from None
+        bad_line = data[: exc.start].count(b"\n") + 1
+        raise InputError("not_utf8", f"{path}: line {bad_line} is not UTF-8") from None
     prompts: list[ProbePrompt] = []
     seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
@@ -82,17 +82,23 @@ def prompt_set_hash(prompts: Sequence[ProbePrompt]) -> str:
     return sha256_text(canonical_json([p.model_dump() for p in prompts]))
 
 
-def collect_answers(backend: Any, prompts: Sequence[ProbePrompt], params: GenerationParams, *,
+def collect_answers(backend: Any, prompts: Sequence[ProbePrompt | dict[str, Any]],
+                    params: GenerationParams, *,
                     batch_size: int = 8, progress: bool | str = False) -> list[dict[str, str]]:
-    """Answers of one backend as ``[{"prompt_id", "text"}]``, generated in batches."""
+    """Answers of one backend as ``[{"prompt_id", "text"}]``, generated in batches.
+
+    ``prompts`` are ``ProbePrompt`` objects or plain ``{"prompt_id", "prompt"}`` dicts.
+    """
     from tqdm.auto import tqdm
 
+    items = [p if isinstance(p, ProbePrompt) else ProbePrompt.model_validate(p) for p in prompts]
+
     label = progress if isinstance(progress, str) else "answers"
-    bar = tqdm(total=len(prompts), desc=label, unit="prompt", disable=not progress)
+    bar = tqdm(total=len(items), desc=label, unit="prompt", disable=not progress)
     rows: list[dict[str, str]] = []
     try:
-        for start in range(0, len(prompts), batch_size):
-            batch = prompts[start: start + batch_size]
+        for start in range(0, len(items), batch_size):
+            batch = items[start: start + batch_size]
             results = backend.generate([ChatRequest.from_prompt(p.prompt) for p in batch], params)
             rows.extend({"prompt_id": p.prompt_id, "text": r.text} for p, r in zip(batch, results, strict=True))
             bar.update(len(batch))

@@ -126,10 +126,10 @@ def test_probe_finds_the_default_teacher_copying_itself(default_teacher, tiny_mo
     from core.models import resolve_model
     from core.probe import load_prompts, probe_models
 
-    prompts = load_prompts()[:6]
+    prompts = load_prompts()[:3]
     teacher = resolve_model("smollm2-135m-instruct")
     tiny = resolve_model(str(tiny_model_dir))
-    answers = probe_models(teacher, teacher, [tiny], prompts, GenerationParams(max_new_tokens=96),
+    answers = probe_models(teacher, teacher, [tiny], prompts, GenerationParams(max_new_tokens=80),
                            progress=False,
                            backend_factory=lambda s: default_teacher if s == teacher else TransformersBackend(s))
     assert answers.candidate == answers.reference
