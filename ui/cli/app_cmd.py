@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import typer
 
-from core.errors import NotFoundError
+from core.errors import InputError, NotFoundError
 
 
 def serve_app(
@@ -37,21 +37,25 @@ def serve_app(
     offline_env()
     from ui.app import AppConfig
 
-    config = AppConfig(teacher=teacher, student=student or _default_student(teacher, preset), db_path=db,
+    config = AppConfig(teacher=teacher, student=student or default_student(teacher, preset), db_path=db,
                        max_new_tokens=max_new_tokens)
-    student_name = ensure_student(config, preset=preset, distill=not no_distill)
-    config = config.model_copy(update={"student": student_name})
+    start(config, preset=preset, distill=not no_distill, host=host, port=port)
 
+
+def start(config, *, preset: str, distill: bool, host: str, port: int) -> None:
+    """The main job: prepare the teacher, distill the student if missing, record both, serve."""
     from ui.app import build_app, launch_app
 
+    config = config.model_copy(update={"student": ensure_student(config, preset=preset, distill=distill)})
     demo = build_app(config)
     demo.services.register_served_models()  # type: ignore[attr-defined]
     print(f"stillhouse: ledger {config.ledger_path()}", flush=True)
-    print(f"stillhouse: serving {config.teacher} vs {student_name} on http://{host}:{port}", flush=True)
+    print(f"stillhouse: serving {demo.services.teacher_label()} vs {demo.services.student_label()} "  # type: ignore[attr-defined]
+          f"on http://{host}:{port}", flush=True)
     launch_app(demo, host=host, port=port)
 
 
-def _default_student(teacher: str, preset: str) -> str:
+def default_student(teacher: str, preset: str) -> str:
     """The name core.distill gives the student of ``teacher`` under ``preset``."""
     from core.distill.config import load_preset
 
@@ -71,15 +75,24 @@ def ensure_student(config, *, preset: str, distill: bool) -> str:
         if not distill:
             raise NotFoundError("missing_student", f"student '{config.student}' is not cached and --no-distill "
                                 "was given", hint="drop --no-distill, or run `stillhouse distill` first") from None
+    from audit.gate import preflight_gate
     from audit.store import Store
     from core.distill.config import load_preset
     from core.distill.run import distill as run_distill
+    from ui.services.distill import preflight_request
 
     print(f"stillhouse: no student cached: distilling {config.student} from {config.teacher} "
           f"with the '{preset}' preset (once; later starts reuse it)", flush=True)
     dconfig = load_preset(preset, [f"teacher={config.teacher}", f"student_name={config.student}"])
-    result = run_distill(dconfig, recorder=Store(config.ledger_path()), progress=True)
+    gate = preflight_gate(Store(config.ledger_path()), preflight_request(dconfig, "commercial"))
+    print(f"stillhouse: licence pre-flight: {gate.result.verdict}", flush=True)
+    if gate.refused:
+        raise InputError("preflight_blocked", "licence pre-flight verdict is blocked: not distilling "
+                         "(recorded in the ledger)", hint="see `stillhouse audit` or run `stillhouse distill` "
+                         "with --override-reason")
+    result = run_distill(dconfig, recorder=gate.recorder, progress=True)
     print(f"stillhouse: student saved in {result.student_dir} (run {result.run_id})", flush=True)
+    print(result.table, flush=True)
     return result.student_name
 
 
