@@ -125,6 +125,16 @@ class OverrideEntry(_Strict):
     run_id: str | None = Field(default=None, description="Run the override applied to.")
 
 
+class FileEntry(_Strict):
+    """Another file a run used or made (evaluation JSON, loss curve, checkpoint), hashed."""
+
+    role: str = Field(description="evaluation, loss_curve, checkpoint, ...")
+    name: str = Field(description="File name.")
+    direction: str = Field(default="output", description="input or output of the run.")
+    sha256: str | None = Field(default=None, description="SHA-256 of the file.")
+    path: str | None = Field(default=None, description="Where it was written.")
+
+
 class TrainingEntry(_Strict):
     """How the student was made: the run's config, seed and code version."""
 
@@ -136,6 +146,7 @@ class TrainingEntry(_Strict):
     seed: int | None = Field(default=None, description="Random seed.")
     code_version: str | None = Field(default=None, description="stillhouse version and commit.")
     config: dict[str, Any] = Field(default_factory=dict, description="Training config as recorded.")
+    files: list[FileEntry] = Field(default_factory=list, description="Other files the run used or made.")
 
 
 class SimilarityEntry(_Strict):

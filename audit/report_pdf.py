@@ -209,6 +209,8 @@ def _licence_sections(data: ReportData, st: _Styles, width: float) -> list:
 
 
 def _evidence_sections(data: ReportData, st: _Styles, width: float) -> list:
+    from reportlab.platypus import Spacer
+
     flow = [st.heading("Training")]
     t = data.training
     if t:
@@ -218,6 +220,11 @@ def _evidence_sections(data: ReportData, st: _Styles, width: float) -> list:
                 ["Code version", t.code_version or "not recorded"],
                 ["Config", json.dumps(t.config, sort_keys=True, ensure_ascii=False, default=str)]]
         flow.append(_table(st, ["Item", "Value"], rows, [.22 * width, .78 * width], hash_cols=(1,)))
+        if t.files:
+            files = [[f"{f.role.replace('_', ' ')} ({f.direction})", f.name, f.sha256 or "not recorded"]
+                     for f in t.files]
+            flow += [Spacer(1, 4), _table(st, ["File", "Name", "SHA-256"], files,
+                                          [.22 * width, .26 * width, .52 * width], hash_cols=(2,))]
     else:
         flow.append(_p("No training run recorded for this subject.", st.body))
     flow.append(st.heading("Evaluation"))

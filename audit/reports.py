@@ -24,6 +24,7 @@ from core.errors import InputError, NotFoundError
 from .report_data import (
     PUBLISHED_CONTEXT,
     DatasetEntry,
+    FileEntry,
     FindingEntry,
     Integrity,
     ModelEntry,
@@ -117,10 +118,14 @@ def _integrity(store: Any) -> Integrity:
 
 
 def _training(run: dict[str, Any]) -> TrainingEntry:
+    files = [FileEntry(role=a.get("role") or "file", name=a.get("name") or "", direction=a["direction"],
+                       sha256=a.get("sha256"), path=a.get("path"))
+             for a in [*run["inputs"], *run["outputs"]] if a.get("kind") == "file"]
     return TrainingEntry(run_id=run["run_id"], kind=run.get("kind") or "distill",
                          status=run.get("status"), started_at=run.get("started_at"),
                          finished_at=run.get("finished_at"), seed=run.get("seed"),
-                         code_version=run.get("code_version"), config=run.get("config") or {})
+                         code_version=run.get("code_version"), config=run.get("config") or {},
+                         files=files)
 
 
 def _resolve_subject(store: Any, run_id: str | None, model: str | None) -> tuple[str | None, str | None]:

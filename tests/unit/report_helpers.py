@@ -51,7 +51,9 @@ def make_ledger(tmp: Path, *, records: int = 20, student: str = "MyBot", teacher
         ArtifactRef(role="teacher_data", kind="dataset", name=answers.name, sha256=sha256_file(answers),
                     license=teacher_license, path=str(answers), records=records)])
     gate.recorder.finish_run(run_id, outputs=[ArtifactRef(role="student", kind="model", name=student,
-                                                          sha256=STUDENT_SHA, license=teacher_license)],
+                                                          sha256=STUDENT_SHA, license=teacher_license),
+                                              ArtifactRef(role="evaluation", kind="file", name="evaluation.json",
+                                                          sha256="3" * 64)],
                              metrics={"perplexity": 21.5, "teacher_perplexity": 12.0, "kl_reduction": 0.41,
                                       "student_parameters": 57_000_000}, status="succeeded")
     store.record_similarity({"candidate": student, "reference": "llama-teacher", "risk": "high",

@@ -50,6 +50,7 @@ def test_report_carries_every_fact_a_lawyer_asks_for(ledger):
     assert {o.source for o in data.obligations} == {"teacher", "data"}
     assert data.training.seed == 7 and data.training.code_version == "0.1.0+test"
     assert data.training.config["loss"] == "forward_kl"
+    assert [(f.name, f.sha256) for f in data.training.files] == [("evaluation.json", "3" * 64)]
     assert data.metrics["kl_reduction"] == 0.41
     assert data.similarity[0].risk == "high" and data.similarity[0].p_value == 0.004
     assert data.integrity.ledger_head == store.head_hash() and data.integrity.verify_ok
