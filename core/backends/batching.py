@@ -44,12 +44,19 @@ class Job:
     top_logprobs: list[list[tuple[int, float]]] = field(default_factory=list)
     cancelled: bool = False
     finish_reason: str | None = None
+    alive: Callable[[], bool] = lambda: True
+
 
     def chunks(self) -> Iterator[StreamChunk]:
         """Chunks as the scheduler produces them; raises the scheduler's error if it failed."""
         try:
             while True:
-                item = self.outbox.get()
+                try:
+                    item = self.outbox.get(timeout=5)
+                except queue.Empty:
+                    if self.alive():
+                        continue
+                    raise BackendError("backend_stopped", "the generation thread stopped") from None
                 if isinstance(item, BaseException):
                     raise item
                 yield item
@@ -101,9 +108,9 @@ class BatchEngine:
 
         generator = None
         if params.temperature > 0 and params.seed is not None:
-            generator = torch.Generator(device="cpu").manual_seed(params.seed)
+            generator = torch.Generator(device=self.model.device).manual_seed(params.seed)
         job = Job(prompt_ids=list(prompt_ids), params=params, max_new_tokens=max_new_tokens,
-                  tracker=TextTracker(self.decode, params.stop), generator=generator)
+                  tracker=TextTracker(self.decode, params.stop), generator=generator, alive=self._alive)
         self._ensure_thread()
         self._inbox.put(job)
         return job
@@ -112,6 +119,9 @@ class BatchEngine:
         if self._thread is not None and self._thread.is_alive():
             self._inbox.put(_STOP)
             self._thread.join(timeout=30)
+
+    def _alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def _ensure_thread(self) -> None:
         with self._start_lock:
