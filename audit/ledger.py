@@ -138,8 +138,15 @@ def append(con, action: str, ops: list[dict[str, Any]]) -> str:
     """Apply ``ops`` and chain one event for them, inside the caller's transaction."""
     ops = jsonable(ops)
     for op in ops:
+        types = _column_types(con, op["table"])
+        values = op["row"] if op["op"] == "insert" else op["set"]
+        unknown = sorted(set(values) - set(types))
+        if unknown:
+            raise InputError("unknown_column", f"{op['table']} has no column(s) {', '.join(unknown)}")
+        for column, value in values.items():
+            values[column] = coerce(value, types[column])
         if op["op"] == "insert":
-            op["key"] = op["row"][TABLES[op["table"]]]
+            op["key"] = values[TABLES[op["table"]]]
         apply_op(con, op)
     head = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
@@ -149,6 +156,33 @@ def append(con, action: str, ops: list[dict[str, Any]]) -> str:
     con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
                 [seq, recorded_at, action, canonical_json(payload), prev, digest])
     return digest
+
+
+def coerce(value: Any, column_type: str) -> Any:
+    """A value in the form the column gives back, so the event and the row compare equal.
+
+    Timestamps become naive UTC ISO strings with microseconds; numbers, booleans and text
+    take the column's type. Bad values raise ``InputError``.
+    """
+    if value is None or column_type == "JSON":
+        return value
+    try:
+        if column_type == "TIMESTAMP":
+            moment = datetime.fromisoformat(str(value))
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(UTC).replace(tzinfo=None)
+            return moment.isoformat(timespec="microseconds")
+        if column_type == "DOUBLE":
+            return float(value)
+        if column_type in ("BIGINT", "INTEGER"):
+            return int(value)
+        if column_type == "BOOLEAN":
+            if not isinstance(value, bool):
+                raise ValueError("not true or false")
+            return value
+    except (TypeError, ValueError) as error:
+        raise InputError("bad_value", f"{value!r} is not a valid {column_type.lower()}: {error}") from None
+    return str(value)
 
 
 def normalise(value: Any, column_type: str) -> Any:

@@ -300,7 +300,8 @@ class Store:
                 params.append(value)
         if since is not None:
             clauses.append("voted_at >= CAST(? AS TIMESTAMP)")
-            params.append(since.isoformat() if hasattr(since, "isoformat") else str(since))
+            params.append(ledger.coerce(since.isoformat() if hasattr(since, "isoformat") else since,
+                                        "TIMESTAMP"))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return int(self._rows(f"SELECT count(*) AS n FROM votes{where}", params)[0]["n"])
 

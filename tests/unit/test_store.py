@@ -99,6 +99,17 @@ def test_count_votes_filters(store):
     assert store.count_votes(session_hash="s2") == 2
     assert store.count_votes(ip_hash="ip1") == 2
     assert store.count_votes(session_hash="s2", since="2021-01-01T00:00:00") == 1
+    assert store.count_votes(since="2021-01-01T01:00:00+01:00") == 2  # an offset is turned into UTC
+    assert store.verify().ok  # times written in other ISO forms still verify
+
+
+def test_values_take_their_column_types_so_the_chain_verifies(store):
+    store.record_vote(vote("b1", latency_a_s=1, voted_at="2026-11-29T10:00:00+02:00"))
+    (row,) = store.votes()
+    assert row["latency_a_s"] == 1.0 and row["voted_at"] == "2026-11-29T08:00:00.000000"
+    assert store.verify().ok
+    with pytest.raises(InputError, match="timestamp"):
+        store.record_vote(vote("b2", voted_at="yesterday"))
 
 
 def test_similarity_results_by_model(store):
