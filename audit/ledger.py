@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -51,8 +52,9 @@ def now_iso() -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """A value as it reads back from JSON (paths and dates become strings)."""
-    return json.loads(canonical_json(value))
+    """A value as it reads back from JSON (paths and dates become strings; NaN and
+    infinities, which JSON cannot hold, become the strings "NaN", "Infinity", "-Infinity")."""
+    return json.loads(canonical_json(value), parse_constant=str)
 
 
 def event_hash(prev_hash: str, payload: Any) -> str:
@@ -172,8 +174,9 @@ def coerce(value: Any, column_type: str) -> Any:
             if moment.tzinfo is not None:
                 moment = moment.astimezone(UTC).replace(tzinfo=None)
             return moment.isoformat(timespec="microseconds")
-        if column_type == "DOUBLE":
-            return float(value)
+        if column_type == "DOUBLE":  # NaN and infinities are stored as NULL (JSON cannot hold them)
+            number = float(value)
+            return number if math.isfinite(number) else None
         if column_type in ("BIGINT", "INTEGER"):
             return int(value)
         if column_type == "BOOLEAN":

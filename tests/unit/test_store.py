@@ -54,6 +54,13 @@ def test_store_is_a_recorder_and_keeps_a_run(store):
     assert store.verify().ok
 
 
+def test_metrics_that_json_cannot_hold_are_kept_as_text(store):
+    run_id = store.start_run("distill", config={}, seed=None, code_version="x", inputs=[])
+    store.finish_run(run_id, outputs=[], metrics={"loss": float("nan"), "kl": float("inf")}, status="failed")
+    assert store.run(run_id)["metrics"] == {"loss": "NaN", "kl": "Infinity"}
+    assert store.verify().ok
+
+
 def test_unknown_run_is_not_found(store):
     with pytest.raises(NotFoundError):
         store.run("nope")
