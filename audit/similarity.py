@@ -50,7 +50,7 @@ def _index(rows: Rows, role: str) -> dict[str, str]:
     """prompt_id -> text, refusing rows without them and repeated ids."""
     out: dict[str, str] = {}
     for number, row in enumerate(rows, start=1):
-        pid, text = row.get("prompt_id"), row.get("text")
+        pid, text = row.get("prompt_id", row.get("id")), row.get("text")
         if pid is None or not isinstance(text, str):
             raise InputError("bad_rows", f"{role}: row {number} needs prompt_id and text")
         if str(pid) in out:
@@ -184,21 +184,26 @@ def _near_duplicates(ids: list[str], reference: list[str], candidate: list[str],
 
 def find_protected(candidate: dict[str, str], protected: dict[str, str], min_tokens: int
                    ) -> list[ProtectedFinding]:
-    """Candidate outputs sharing a run of >= ``min_tokens`` tokens with a protected passage.
+    """Candidate outputs sharing a run of >= ``min_tokens`` tokens with a protected passage
+    (or all of a passage shorter than that).
 
-    A shared run that long implies a shared ``min_tokens``-gram, so passages are indexed
+    A shared run that long implies a shared n-gram of that length, so passages are indexed
     by their n-grams first and only the ones that hit are compared in full.
     """
     passages = {pid: sm.tokenize(text) for pid, text in protected.items()}
-    index: dict[tuple[str, ...], set[str]] = {}
+    index: dict[int, dict[tuple[str, ...], set[str]]] = {}
     for pid, tok in passages.items():
-        for i in range(len(tok.tokens) - min_tokens + 1):
-            index.setdefault(tok.tokens[i: i + min_tokens], set()).add(pid)
+        n = min(min_tokens, len(tok.tokens))
+        grams = index.setdefault(n, {}) if n else {}
+        for i in range(len(tok.tokens) - n + 1 if n else 0):
+            grams.setdefault(tok.tokens[i: i + n], set()).add(pid)
     found = []
     for prompt_id, text in candidate.items():
         tok = sm.tokenize(text)
-        hits = set().union(*(index.get(tok.tokens[i: i + min_tokens], set())
-                             for i in range(len(tok.tokens) - min_tokens + 1)))
+        hits: set[str] = set()
+        for n, grams in index.items():
+            for i in range(len(tok.tokens) - n + 1):
+                hits |= grams.get(tok.tokens[i: i + n], set())
         for pid in sorted(hits):
             run = sm.longest_run(passages[pid], tok)
             found.append(ProtectedFinding(prompt_id=prompt_id, passage_id=pid, tokens=run.tokens, span=run.span))

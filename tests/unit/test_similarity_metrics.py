@@ -54,6 +54,10 @@ def test_protected_passages_are_flagged_only_when_reproduced(texts):
     found = find_protected(outputs, book, min_tokens=25)
     assert [(f.prompt_id, f.passage_id) for f in found] == [("q1", "novel-ch1")]
     assert found[0].tokens >= 30 and copied in found[0].span
+    # a protected passage shorter than the bar is flagged when reproduced whole
+    slogan = {"slogan": "Think different, think small."}
+    found = find_protected({"q9": "As they say: think different, think small. Indeed."}, slogan, min_tokens=25)
+    assert [(f.prompt_id, f.tokens) for f in found] == [("q9", 6)]
 
 
 def test_onnx_backend_is_refused_in_words_when_not_installed():
