@@ -55,6 +55,9 @@ class DistillConfig(BaseModel):
     gen_batch_size: int = Field(default=32, ge=1, description="Prompts per teacher generate() call.")
     teacher_engine: Literal["auto", "transformers", "vllm", "openai"] = Field(
         default="auto", description="Backend that generates the teacher data (auto: vLLM on CUDA).")
+    gen_dtype: Literal["float32", "bfloat16"] | None = Field(
+        default=None, description="Dtype of the teacher backend that writes the answers (transformers "
+        "engine; None = the backend's default). bfloat16 is 1.5-4x faster on CPUs with bf16 instructions.")
     heldout: str = Field(default="data/prompts/heldout.jsonl",
                          description="JSONL held-out texts ({\"id\", \"text\"}) for evaluation.")
     heldout_license: str = Field(default="apache-2.0", description="Licence id of the held-out set.")

@@ -81,11 +81,11 @@ def record_sha256(record: dict[str, Any]) -> str:
 def teacher_data(
     backend: Backend, prompts: list[dict[str, Any]], params: GenerationParams, *,
     teacher_name: str, teacher_sha256: str | None, batch_size: int, progress: Progress,
-    folder: Path | None = None,
+    folder: Path | None = None, generator: dict[str, Any] | None = None,
 ) -> TeacherData:
     """Have the teacher answer every prompt (reusing an identical earlier file) and return the file."""
     key = sha256_text(canonical_json({
-        "teacher": teacher_sha256 or teacher_name, "params": params.model_dump(),
+        "teacher": teacher_sha256 or teacher_name, "params": params.model_dump(), "generator": generator,
         "prompts": [[p["id"], p["prompt"]] for p in prompts],
     }))[:16]
     folder = folder or stillhouse_home() / "teacher-data"
@@ -94,6 +94,9 @@ def teacher_data(
     if path.is_file():
         return TeacherData(path, sha256_file(path), sum(1 for _ in open(path, encoding="utf-8")), True)
     records = _answer(backend, prompts, params, teacher_name, teacher_sha256, batch_size, progress)
+    for record in records:
+        record["generator"] = generator or {}
+        record["sha256"] = record_sha256(record)
     try:
         with atomic_file(path, "w") as handle:
             for record in records:

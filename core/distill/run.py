@@ -84,10 +84,14 @@ def _dataset_ref(role: str, path: Path, records: int, license: str) -> ArtifactR
 def distill(config: DistillConfig, *, recorder: Recorder | None = None, progress: Any = True,
             resume: bool = False) -> DistillResult:
     """Run a distillation job end to end; see the module docstring."""
+    from core.distill.data import load_heldout, load_prompts
     from core.distill.trainer import training_args
     from core.models import offline_env, prepare_model, resolve_model
 
     started = time.perf_counter()
+    prompts_path, heldout_path = data_path(config.prompts), data_path(config.heldout)
+    prompts = load_prompts(prompts_path, config.max_prompts)   # bad files fail before any work
+    heldout = load_heldout(heldout_path)
     folder = run_folder(config)
     args = training_args(config, folder / "checkpoints")
     main = args.process_index == 0
@@ -105,16 +109,12 @@ def distill(config: DistillConfig, *, recorder: Recorder | None = None, progress
         offline_env()
     teacher_prep = prepare_model(teacher_spec)
     with args.main_process_first(desc="teacher data"):
-        data, prompts_ref = _teacher_data(config, teacher_spec, teacher_prep.weights_sha256, prog)
-    heldout_path = data_path(config.heldout)
-    from core.distill.data import load_heldout
-
-    heldout = load_heldout(heldout_path)
+        data = _teacher_data(config, prompts, teacher_spec, teacher_prep.weights_sha256, prog)
     inputs = [
         ArtifactRef(role="teacher", kind="model", name=teacher_spec.name, sha256=teacher_prep.weights_sha256,
                     license=teacher_spec.license, path=str(teacher_prep.path),
                     details={"spec": teacher_spec.model_dump(exclude_none=True)}),
-        prompts_ref,
+        _dataset_ref("prompts", prompts_path, len(prompts), config.prompts_license),
         _dataset_ref("teacher_data", data.path, data.records, teacher_spec.license),
         _dataset_ref("heldout", heldout_path, len(heldout), config.heldout_license),
     ]
@@ -130,33 +130,33 @@ def distill(config: DistillConfig, *, recorder: Recorder | None = None, progress
         raise
 
 
-def _teacher_data(config, teacher_spec, teacher_sha, prog):
-    from core.distill.data import load_prompts, teacher_data
+def _teacher_data(config, prompts, teacher_spec, teacher_sha, prog):
+    from core.distill.data import teacher_data
     from core.generation import GenerationParams
 
-    prompts_path = data_path(config.prompts)
-    prompts = load_prompts(prompts_path, config.max_prompts)
     params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=config.gen_temperature,
                               seed=config.seed)
-    backend = _LazyBackend(teacher_spec, config.teacher_engine)
+    backend = _LazyBackend(teacher_spec, config.teacher_engine, config.gen_dtype)
     data = teacher_data(backend, prompts, params, teacher_name=teacher_spec.name,
-                        teacher_sha256=teacher_sha, batch_size=config.gen_batch_size, progress=prog)
+                        teacher_sha256=teacher_sha, batch_size=config.gen_batch_size, progress=prog,
+                        generator={"engine": config.teacher_engine, "dtype": config.gen_dtype})
     if not data.reused:
         prog.note(f"teacher data: {data.records} answers -> {data.path}")
-    return data, _dataset_ref("prompts", prompts_path, len(prompts), config.prompts_license)
+    return data
 
 
 class _LazyBackend:
     """Load the teacher's backend only when answers are actually needed (not when cached)."""
 
-    def __init__(self, spec, engine: str) -> None:
+    def __init__(self, spec, engine: str, dtype: str | None) -> None:
         self.spec, self.engine = spec, None if engine == "auto" else engine
+        self.kwargs = {"dtype": dtype} if dtype else {}
 
     def generate(self, requests, params):
         from core.backends import backend_for
 
         if not hasattr(self, "_backend"):
-            self._backend = backend_for(self.spec, engine=self.engine)
+            self._backend = backend_for(self.spec, engine=self.engine, **self.kwargs)
         return self._backend.generate(requests, params)
 
 

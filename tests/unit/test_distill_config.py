@@ -1,0 +1,53 @@
+"""Presets load, overrides apply, and every config problem is reported at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.distill.config import DistillConfig, load_preset
+from core.errors import InputError, NotFoundError
+
+
+def test_quick_preset_is_the_default_teacher_to_an_8_layer_student():
+    config = load_preset("quick")
+    assert config.teacher == "smollm2-135m-instruct"
+    assert config.n_layers == 8 and config.student_name == "smollm2-distilled-8l"
+
+
+def test_gpu_preset_loads():
+    config = load_preset("gpu-qwen")
+    assert config.student_from and config.topk > 0
+
+
+def test_overrides_are_read_as_yaml():
+    config = load_preset("quick", ["max_steps=7", "keep_layers=[0, 5, 29]", "bf16=false", "loss=reverse_kl"])
+    assert config.max_steps == 7 and config.keep_layers == [0, 5, 29]
+    assert config.bf16 is False and config.loss == "reverse_kl"
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(InputError) as caught:
+        load_preset("quick", ["max_step=7", "loss=kl2", "lr=-1", "oops"])
+    message = caught.value.message
+    assert "4 problem(s)" in message
+    for needle in ("max_step: unknown setting", "loss:", "forward_kl", "lr:", "'oops' is not key=value"):
+        assert needle in message
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(NotFoundError, match="known: .*quick"):
+        load_preset("nope")
+
+
+def test_nothing_to_train_is_refused():
+    with pytest.raises(InputError, match="nothing to train"):
+        load_preset("quick", ["kd_weight=0", "ce_weight=0"])
+
+
+def test_every_setting_is_described_and_documented():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "distill.md").read_text()
+    for name, field in DistillConfig.model_fields.items():
+        assert field.description, name
+        assert f"`{name}`" in doc, f"{name} missing from docs/distill.md"

@@ -1,0 +1,113 @@
+"""distill() end to end on tiny models: Ctrl-C leaves a checkpoint, --resume finishes, the run is recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.distill.config import DistillConfig
+from core.hashing import sha256_weights
+from core.recorder import NullRecorder
+
+
+def tiny_config(teacher_dir: Path, **extra) -> DistillConfig:
+    settings = dict(teacher=str(teacher_dir), student_name="tiny-distilled", n_layers=2, max_prompts=12,
+                    max_new_tokens=10, gen_batch_size=6, max_steps=6, batch_size=4, save_steps=100,
+                    logging_steps=1, topk=16, speed_tokens=4, eval_max_len=48, seed=3)
+    settings.update(extra)
+    return DistillConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def interrupted_then_resumed(tiny_teacher_dir, session_home):
+    """Send SIGINT during step 2, then resume: the two halves of one run."""
+    from core.distill.run import InterruptedRun, distill
+
+    os.environ["STILLHOUSE_HOME"] = str(session_home)
+    config = tiny_config(tiny_teacher_dir)
+    recorder = NullRecorder()
+    seen: list[str] = []
+
+    def progress(fraction, desc=""):
+        seen.append(desc)
+        if desc == "training step 2" and seen.count(desc) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(InterruptedRun) as stopped:
+        distill(config, recorder=recorder, progress=progress)
+    first = dict(recorder.runs)
+    result = distill(config, recorder=recorder, progress=False, resume=True)
+    return config, recorder, first, stopped.value, result, seen
+
+
+def test_ctrl_c_leaves_a_resumable_checkpoint(interrupted_then_resumed):
+    _, _, first, stopped, result, _ = interrupted_then_resumed
+    assert "stopped at step" in stopped.message and "--resume" in stopped.hint
+    (run,) = first.values()
+    assert run["status"] == "interrupted"
+    assert result.resumed_from_step >= 2
+    assert result.evaluation["heldout_tokens"] > 0
+
+
+def test_progress_callable_sees_every_phase(interrupted_then_resumed):
+    *_, seen = interrupted_then_resumed
+    for phase in ("teacher answers", "held-out evaluation", "teacher top-k cache", "training step 1"):
+        assert phase in seen
+
+
+def test_student_is_saved_with_the_teachers_licence_and_name(interrupted_then_resumed, tiny_teacher_dir):
+    from core.models import resolve_model
+
+    config, _, _, _, result, _ = interrupted_then_resumed
+    spec = resolve_model("tiny-distilled")
+    assert spec.license == "apache-2.0" and spec.base_model == Path(tiny_teacher_dir).name
+    assert sha256_weights(result.student_dir) == result.student_sha256
+    assert result.kept_layers == [0, 3]
+
+
+def test_run_files_and_evaluation(interrupted_then_resumed):
+    _, _, _, _, result, _ = interrupted_then_resumed
+    evaluation = json.loads(Path(result.eval_json).read_text())
+    for key in ("teacher", "student", "kl", "top1_agreement", "baseline", "kl_reduction"):
+        assert key in evaluation
+    assert evaluation["student"]["parameters"] < evaluation["teacher"]["parameters"]
+    assert evaluation["student"]["bytes"] < evaluation["teacher"]["bytes"]
+    assert Path(result.loss_curve_png).read_bytes()[:4] == b"\x89PNG"
+    assert "KL drop vs pruned, untrained student" in result.table
+    assert not (Path(result.run_dir) / "checkpoints").exists()   # cleaned after success
+
+
+def test_recorder_gets_hashed_inputs_and_outputs(interrupted_then_resumed):
+    _, recorder, _, _, result, _ = interrupted_then_resumed
+    run = recorder.runs[result.run_id]
+    assert run["status"] == "succeeded" and run["config"]["student_name"] == "tiny-distilled"
+    inputs = {ref.role: ref for ref in run["inputs"]}
+    assert set(inputs) == {"teacher", "prompts", "teacher_data", "heldout"}
+    assert all(len(ref.sha256) == 64 for ref in inputs.values())
+    assert inputs["teacher_data"].records == 12 and inputs["teacher"].license == "apache-2.0"
+    outputs = {ref.role: ref for ref in run["outputs"]}
+    assert outputs["student"].sha256 == result.student_sha256
+    assert run["metrics"]["steps"] == 6
+
+
+def test_cli_reports_bad_config_in_one_line():
+    done = subprocess.run([sys.executable, "-m", "ui.cli", "distill", "--set", "max_step=3", "--set", "loss=kl9"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "max_step: unknown setting" in done.stderr and "loss" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_reports_a_broken_prompt_file(tmp_path):
+    bad = tmp_path / "prompts.jsonl"
+    bad.write_text('{"prompt": "ok"}\nnot json\n')
+    done = subprocess.run([sys.executable, "-m", "ui.cli", "distill", "--set", f"prompts={bad}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "line 2 is not valid JSON" in done.stderr
+    assert "Traceback" not in done.stderr
