@@ -58,6 +58,8 @@ class DistillResult(BaseModel):
     kept_layers: list[int] | None = Field(default=None, description="Teacher layers the student kept.")
     wall_s: float = Field(description="Seconds the run took.")
     resumed_from_step: int = Field(default=0, description="Step the run resumed from (0: fresh).")
+    state_sha256: str = Field(default="", description="SHA-256 of the trained weights in memory "
+                              "(every process computes it: equal under DDP).")
 
 
 def config_key(config: DistillConfig) -> str:
@@ -167,7 +169,8 @@ def _train_and_finish(config, args, folder, checkpoint, run_id, recorder, prog, 
 
     teacher, tokenizer = load_causal_lm(teacher_spec, dtype=config.teacher_dtype)
     student, kept = training.make_student(config, teacher, tokenizer, teacher_spec.name, heldout)
-    baseline = training.baseline(config, folder, teacher, student, tokenizer, heldout, prog)
+    baseline = training.baseline(config, folder, teacher, student, tokenizer, heldout, prog) \
+        if args.process_index == 0 else {}
     with args.main_process_first(desc="top-k cache"):
         dataset = training.build_dataset(config, teacher, tokenizer, data, prog)
     trainer, stopper = training.make_trainer(config, args, student, teacher, tokenizer, dataset, prog)
@@ -189,7 +192,8 @@ def _train_and_finish(config, args, folder, checkpoint, run_id, recorder, prog, 
     if not args.process_index == 0:
         return DistillResult(run_id=run_id, run_dir=str(folder), student_name=config.student_name,
                              student_dir="", student_sha256="", evaluation={}, table="", eval_json="",
-                             teacher_data=str(data.path), wall_s=time.perf_counter() - started)
+                             teacher_data=str(data.path), wall_s=time.perf_counter() - started,
+                             state_sha256=training.state_sha256(student))
     return training.finish(config, folder, run_id, recorder, prog, trainer, student, teacher, tokenizer,
                            teacher_spec, data, heldout, baseline, kept, started, resumed_step)
 

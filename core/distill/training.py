@@ -182,7 +182,19 @@ def finish(config, folder, run_id, recorder, prog, trainer, student, teacher, to
         run_id=run_id, run_dir=str(folder), student_name=config.student_name, student_dir=str(saved.path),
         student_sha256=saved.weights_sha256 or "", evaluation=evaluation, table=report.table(),
         eval_json=str(eval_path), loss_curve_png=str(png) if png else None, teacher_data=str(data.path),
-        kept_layers=kept, wall_s=time.perf_counter() - started, resumed_from_step=resumed_step)
+        kept_layers=kept, wall_s=time.perf_counter() - started, resumed_from_step=resumed_step,
+        state_sha256=state_sha256(student))
+
+
+def state_sha256(model) -> str:
+    """SHA-256 over the model's parameters in name order (identical weights, identical hash)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _sha(path: Path) -> str:
