@@ -109,7 +109,8 @@ def direct_battle(services):
 def client_battle(url: str, voters: int):
     from gradio_client import Client
 
-    clients = [Client(url, verbose=False) for _ in range(voters)]
+    # httpx's default 5 s read timeout is shorter than a queued battle takes on a busy 2-core machine.
+    clients = [Client(url, verbose=False, httpx_kwargs={"timeout": 120}) for _ in range(voters)]
 
     def one(rng: random.Random, index: int) -> bool:
         client = clients[index]

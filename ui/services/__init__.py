@@ -162,7 +162,7 @@ class AppServices:
 
         votes = self.store.votes()
         counted = sum(1 for v in votes if not v.get("excluded"))
-        counts = (f"**{len(votes)}** votes recorded · **{counted}** counted · "
+        counts = (f"**{len(votes)}** vote{'' if len(votes) == 1 else 's'} recorded · **{counted}** counted · "
                   f"{len(votes) - counted} kept but left out (an answer named a model or was empty)")
         try:
             ratings = ratings_from_store(self.store, bootstrap=self.config.bootstrap, seed=0)
