@@ -1,6 +1,6 @@
 """Continuous batching for a transformers causal LM: one scheduler thread, many callers.
 
-    engine = BatchEngine(model, eos_ids={2}, decode=decode)
+    engine = BatchEngine(model, eos_ids={2}, pad_id=2, decode=decode)
     job = engine.submit(prompt_ids, params, max_new_tokens=64)
     for chunk in job.chunks():            # StreamChunk(text, tokens, finish_reason)
         ...
@@ -8,7 +8,9 @@
 Callers in any thread ``submit`` tokenized prompts. The scheduler thread keeps one
 left-padded batch and its KV cache. Each step it (1) prefills whatever arrived since
 the last step as one padded group and splices those rows into the running batch's
-cache (so a request that arrives while others decode joins them at the next step),
+cache (so a request that arrives while others decode joins them at the next step);
+the start all those prompts share, such as the chat template's system prompt, is
+computed once and kept for later groups (``core.backends.prefix``);
 (2) runs one decode step for every row, (3) samples each row with its own
 parameters and seeded generator, and (4) drops finished rows from the cache and
 trims padding columns no row needs any more, so the batch never carries dead rows.
@@ -88,9 +90,12 @@ class BatchEngine:
 
     def __init__(
         self, model, *, eos_ids: set[int], pad_id: int, decode: Callable[[list[int]], str],
-        max_batch: int = 64, gather_s: float = 0.01,
+        max_batch: int = 64, gather_s: float = 0.01, share_prefix: bool = True,
     ) -> None:
+        from core.backends.prefix import PrefixCache
+
         self.model = model
+        self.prefixes = PrefixCache(model) if share_prefix else None
         self.eos_ids = eos_ids
         self.pad_id = pad_id
         self.decode = decode
@@ -187,23 +192,29 @@ class BatchEngine:
         return batch
 
     def _prefill(self, jobs: list[Job]) -> _Batch:
+        """Prefill new rows as ``[shared prefix][padding][own prompt]``; sample their first token."""
         import torch
         from transformers import DynamicCache
 
-        width = max(len(j.prompt_ids) for j in jobs)
-        ids = torch.full((len(jobs), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(jobs), width), dtype=torch.long)
-        for row, job in enumerate(jobs):
-            ids[row, width - len(job.prompt_ids):] = torch.tensor(job.prompt_ids)
-            mask[row, width - len(job.prompt_ids):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         device = self.model.device
         cache = DynamicCache(config=self.model.config)
+        prefix: list[int] = []
+        if _mergeable(cache) and self.prefixes is not None:
+            prefix = self.prefixes.choose([j.prompt_ids for j in jobs])
+            if prefix:
+                self.prefixes.fill(cache, prefix, rows=len(jobs))
+        own = [j.prompt_ids[len(prefix):] for j in jobs]
+        width = max(len(ids) for ids in own)
+        ids = torch.full((len(jobs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(jobs), len(prefix) + width), dtype=torch.long)
+        mask[:, :len(prefix)] = 1
+        for row, tokens in enumerate(own):
+            ids[row, width - len(tokens):] = torch.tensor(tokens)
+            mask[row, mask.shape[1] - len(tokens):] = 1
+        positions = len(prefix) + (mask[:, len(prefix):].cumsum(-1) - 1).clamp(min=0)
         out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                         position_ids=positions.to(device), cache=cache,
-                         use_cache=True, logits_to_keep=1)
-        batch = _Batch(jobs, cache, mask.to(device),
-                       positions[:, -1].to(device) + 1, None)
+                         position_ids=positions.to(device), cache=cache, use_cache=True, logits_to_keep=1)
+        batch = _Batch(jobs, cache, mask.to(device), positions[:, -1].to(device) + 1, None)
         batch.last = self._sample(batch.jobs, out.logits[:, -1, :])
         return batch
 

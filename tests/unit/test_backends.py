@@ -203,3 +203,21 @@ def test_vllm_backend_answers_like_the_protocol_says(tiny_model_dir):
     streamed = "".join(backend.stream(ask(PROMPTS[0]), GenerationParams(max_new_tokens=8)))
     assert streamed == backend.generate([ask(PROMPTS[0])], GenerationParams(max_new_tokens=8))[0].text
     assert backend.info().engine == "vllm"
+
+
+def test_shared_prompt_start_is_computed_once_and_answers_do_not_change(tiny_model_dir):
+    system = "You are a helpful assistant. Answer briefly and kindly."
+    requests = [ChatRequest.from_prompt(p, system=system) for p in PROMPTS]
+    params = GenerationParams(max_new_tokens=8)
+    sharing = TransformersBackend(resolve_model(str(tiny_model_dir)))
+    plain = TransformersBackend(resolve_model(str(tiny_model_dir)))
+    plain.engine.prefixes = None
+    try:
+        together = sharing.generate(requests, params)
+        later = sharing.generate(requests[:1], params)[0]
+        assert sharing.engine.prefixes.hits == 1  # the lone request reused the stored start
+        assert [r.token_ids for r in together] == [r.token_ids for r in plain.generate(requests, params)]
+        assert later.token_ids == together[0].token_ids
+    finally:
+        sharing.close()
+        plain.close()
