@@ -12,7 +12,10 @@ Side by side in one process, greedy, the same 32 chat prompts x 64 new tokens:
 (b) and (c) run interleaved ``--repeats`` times (2) and the faster run of each is kept,
 because the CPU is shared and one slow moment should not decide the ratio.
 Tokens/s counts answer tokens up to EOS (what a user receives), so padding and rows
-that run on after their EOS count as waste. TTFT is when a request's first token is
+that run on after their EOS count as waste. The GFLOP/s counts the matrix products
+each run really needed: 2 x parameters per answer token, 2 x (parameters - output
+head) per prompt token actually computed (padding excluded; a prompt start shared by
+(c) counted once). TTFT is when a request's first token is
 available to its caller: (a) and (b) return nothing before the end. The share of this
 machine's matrix-multiply peak is measured here, in the same run and dtype.
 Then teacher vs a layer-dropped student through ``core.compare``: each side's time to
@@ -107,6 +110,7 @@ def concurrent(backend: TransformersBackend, requests, new_tokens: int) -> dict:
                 ttft[i] = time.perf_counter() - start
             tokens[i] += chunk.tokens
 
+    computed_before = _computed_prompt_tokens(backend)
     threads = [threading.Thread(target=client, args=(i,)) for i in range(len(requests))]
     for thread in threads:
         thread.start()
@@ -114,9 +118,15 @@ def concurrent(backend: TransformersBackend, requests, new_tokens: int) -> dict:
     gate.wait()
     for thread in threads:
         thread.join()
-    prompt_tokens = sum(len(backend.encode(r)) for r in requests)
+    prompt_tokens = _computed_prompt_tokens(backend) - computed_before
     return {"seconds": time.perf_counter() - start, "tokens": sum(tokens), "ttft": ttft,
             "prompt_tokens": prompt_tokens}
+
+
+def _computed_prompt_tokens(backend: TransformersBackend) -> int:
+    """Prompt tokens the backend really ran (a shared start counts once)."""
+    engine = backend.engine
+    return engine.prefill_tokens + (engine.prefixes.computed_tokens if engine.prefixes else 0)
 
 
 def fastest(runs: list[dict]) -> dict:

@@ -106,6 +106,7 @@ class BatchEngine:
         self._start_lock = threading.Lock()
         self.steps = 0  # decode steps run, for tests and benchmarks
         self.peak_rows = 0  # largest batch seen
+        self.prefill_tokens = 0  # prompt tokens run through the model (shared starts once)
 
     # -- callers -----------------------------------------------------------------
     def submit(self, prompt_ids: list[int], params: GenerationParams, max_new_tokens: int) -> Job:
@@ -204,6 +205,7 @@ class BatchEngine:
             if prefix:
                 self.prefixes.fill(cache, prefix, rows=len(jobs))
         own = [j.prompt_ids[len(prefix):] for j in jobs]
+        self.prefill_tokens += sum(len(tokens) for tokens in own)
         width = max(len(ids) for ids in own)
         ids = torch.full((len(jobs), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(jobs), len(prefix) + width), dtype=torch.long)

@@ -28,6 +28,7 @@ class PrefixCache:
         self.keep = keep
         self._entries: OrderedDict[tuple[int, ...], list[tuple]] = OrderedDict()
         self.hits = 0  # prefills that reused a stored prefix
+        self.computed_tokens = 0  # prefix tokens run through the model
 
     def choose(self, prompts: list[list[int]]) -> list[int]:
         """The prefix to share: a stored one every prompt starts with, or the group's common start."""
@@ -60,6 +61,7 @@ class PrefixCache:
         import torch
         from transformers import DynamicCache
 
+        self.computed_tokens += len(prefix)
         device = self.model.device
         cache = DynamicCache(config=self.model.config)
         ids = torch.tensor([prefix], device=device)
