@@ -18,6 +18,13 @@ LOCKED = ("<div class='sh-locked'><b>Admin login required.</b> {what} Sign in wi
           "password in the <i>Admin</i> panel at the top of the page.</div>")
 
 
+def oauth_available() -> bool:
+    """Sign-in with Hugging Face: on a Space, with gradio's oauth extra installed."""
+    import importlib.util
+
+    return bool(os.environ.get("SPACE_ID")) and importlib.util.find_spec("authlib") is not None
+
+
 def locked_notice(what: str, admin: gr.State) -> gr.HTML:
     """A notice shown on an admin tab until this session signs in."""
     notice = gr.HTML(LOCKED.format(what=what), visible=True)
@@ -40,7 +47,7 @@ def build_login(services: AppServices) -> gr.State:
                              "overrides and report export need an admin." if configured else
                              "Admin login is disabled: set `STILLHOUSE_ADMIN_PASSWORD` to enable it.",
                              elem_id="admin-status")
-        if os.environ.get("SPACE_ID"):
+        if oauth_available():
             gr.LoginButton()
 
     def check(secret: str) -> tuple[bool, str, str]:
@@ -56,7 +63,7 @@ def build_login(services: AppServices) -> gr.State:
 
 def attach_oauth(demo: gr.Blocks, services: AppServices, admin: gr.State) -> None:
     """On a Space, a page load signed in with Hugging Face makes listed users admins."""
-    if not os.environ.get("SPACE_ID"):
+    if not oauth_available():
         return
 
     def from_profile(profile: gr.OAuthProfile | None) -> bool:
