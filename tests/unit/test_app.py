@@ -76,3 +76,15 @@ def test_space_entry_uses_data_when_writable(tmp_path, monkeypatch):
     assert "STILLHOUSE_HOME" not in os.environ
     app.use_persistent_storage(tmp_path)
     assert os.environ["STILLHOUSE_HOME"] == str(tmp_path / "stillhouse")
+
+
+def test_app_command_without_student_and_no_distill_exits_2_in_one_line(tiny_teacher_dir):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ui.cli", "app", "--teacher", str(tiny_teacher_dir),
+                           "--student", "no-such-student", "--no-distill"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no-such-student" in lines[0] and "--no-distill" in lines[0]
