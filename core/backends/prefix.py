@@ -16,6 +16,7 @@ arithmetic is the same as prefilling each whole prompt.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 MIN_PREFIX = 8  # shorter shared starts are not worth a separate forward pass
 
@@ -68,7 +69,8 @@ class PrefixCache:
         self.model(input_ids=ids, attention_mask=torch.ones_like(ids),
                    position_ids=torch.arange(len(prefix), device=device)[None], cache=cache,
                    use_cache=True, logits_to_keep=1)
-        return [(layer.keys, layer.values) for layer in cache.layers]
+        layers: list[Any] = list(cache.layers)  # plain DynamicLayers (the caller checked)
+        return [(layer.keys, layer.values) for layer in layers]
 
 
 def _common_length(prompts: list[list[int]], limit: int) -> int:
