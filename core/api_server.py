@@ -153,10 +153,11 @@ def _sse(completion_id: str, name: str, first: StreamChunk, rest: Iterator[Strea
         return f"data: {json.dumps(payload)}\n\n"
 
     yield event({"role": "assistant", "content": ""})
-    tokens = 0
+    tokens, prompt = 0, 0
     try:
         for chunk in _chain(first, rest):
             tokens += chunk.tokens
+            prompt = chunk.prompt_tokens or prompt
             if chunk.text or chunk.finish_reason:
                 yield event({"content": chunk.text} if chunk.text else {}, chunk.finish_reason)
     except StillhouseError as exc:  # mid-stream failure: say so in the stream, then end it
@@ -164,7 +165,8 @@ def _sse(completion_id: str, name: str, first: StreamChunk, rest: Iterator[Strea
     if include_usage:
         payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
                    "model": name, "choices": [],
-                   "usage": {"prompt_tokens": 0, "completion_tokens": tokens, "total_tokens": tokens}}
+                   "usage": {"prompt_tokens": prompt, "completion_tokens": tokens,
+                             "total_tokens": prompt + tokens}}
         yield f"data: {json.dumps(payload)}\n\n"
     yield "data: [DONE]\n\n"
 

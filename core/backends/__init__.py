@@ -56,6 +56,7 @@ class StreamChunk(BaseModel):
     finish_reason: str | None = Field(
         default=None, description="Set on the last chunk: stop (EOS or stop string) or length."
     )
+    prompt_tokens: int | None = Field(default=None, description="Tokens in the prompt (last chunk, when known).")
 
 
 @runtime_checkable

@@ -275,7 +275,8 @@ class BatchEngine:
 
     def _finish(self, job: Job, reason: str, tokens: int, delta: str = "") -> None:
         job.finish_reason = reason
-        job.outbox.put(StreamChunk(text=delta + job.tracker.finish(), tokens=tokens, finish_reason=reason))
+        job.outbox.put(StreamChunk(text=delta + job.tracker.finish(), tokens=tokens, finish_reason=reason,
+                                   prompt_tokens=len(job.prompt_ids)))
 
     def _drop_finished(self, batch: _Batch) -> _Batch | None:
         import torch

@@ -83,7 +83,8 @@ class OpenAIBackend:
             for payload in _events(response, self.base_url):
                 if payload.get("usage") and finish is not None:
                     extra = max(0, int(payload["usage"].get("completion_tokens") or 0) - counted)
-                    yield StreamChunk(tokens=extra, finish_reason=finish)
+                    yield StreamChunk(tokens=extra, finish_reason=finish,
+                                      prompt_tokens=payload["usage"].get("prompt_tokens"))
                     return
                 for choice in payload.get("choices") or []:
                     text = (choice.get("delta") or {}).get("content") or ""

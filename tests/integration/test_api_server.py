@@ -153,7 +153,9 @@ def test_sse_wire_format(served):
     assert all(line.startswith("data: ") for line in lines) and lines[-1] == "data: [DONE]"
     events = [json.loads(line[6:]) for line in lines[:-1]]
     assert events[0]["choices"][0]["delta"]["role"] == "assistant"
-    assert events[-1]["usage"]["completion_tokens"] == 5
+    usage = events[-1]["usage"]
+    assert usage["completion_tokens"] == 5 and usage["prompt_tokens"] > 3
+    assert usage["total_tokens"] == usage["prompt_tokens"] + 5
 
 
 # -- misbehaving servers ----------------------------------------------------------------
