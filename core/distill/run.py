@@ -127,8 +127,9 @@ def distill(config: DistillConfig, *, recorder: Recorder | None = None, progress
                                  data, heldout, started)
     except InterruptedRun:
         raise
-    except BaseException:
-        recorder.finish_run(run_id, outputs=[], metrics={}, status="failed")
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        recorder.finish_run(run_id, outputs=[], metrics={"error": type(exc).__name__}, status=status)
         raise
 
 

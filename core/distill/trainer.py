@@ -49,7 +49,7 @@ def training_args(config, output_dir: Path, **extra: Any) -> TrainingArguments:
 
     cuda = torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return TrainingArguments(
+    settings: dict[str, Any] = dict(
         output_dir=str(output_dir), max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
         learning_rate=config.lr, warmup_steps=int(config.warmup_ratio * config.max_steps),
@@ -57,8 +57,10 @@ def training_args(config, output_dir: Path, **extra: Any) -> TrainingArguments:
         seed=config.seed, data_seed=config.seed, save_strategy="steps", save_steps=config.save_steps,
         save_total_limit=1, logging_steps=config.logging_steps, report_to="none",
         remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not cuda,
-        ddp_backend="gloo" if distributed and not cuda else None, disable_tqdm=False, **extra,
+        ddp_backend="gloo" if distributed and not cuda else None, disable_tqdm=False,
     )
+    settings.update(extra)
+    return TrainingArguments(**settings)
 
 
 class DistillTrainer(Trainer):
