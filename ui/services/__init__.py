@@ -198,17 +198,19 @@ class AppServices:
 
         return scorecard(result["evaluation"], self.store.votes(), self.config.cost_per_hour)
 
-    def latest_scorecard(self) -> tuple[str, list[list[str]]] | None:
-        """The newest succeeded distill run that has an evaluation file: (run id, scorecard rows)."""
+    def latest_scorecard(self) -> LatestRun | None:
+        """The newest succeeded distill run with an evaluation file: its scorecard and loss curve."""
         import json
 
         for run in reversed(self.store.runs(kind="distill")):
             if run.get("status") != "succeeded":
                 continue
-            files = [a for a in self.store.run(run["run_id"])["outputs"] if a.get("role") == "evaluation"]
-            if files and files[0].get("path") and Path(files[0]["path"]).is_file():
-                evaluation = json.loads(Path(files[0]["path"]).read_text())
-                return run["run_id"], self.run_scorecard({"evaluation": evaluation})
+            files = {a.get("role"): a.get("path") for a in self.store.run(run["run_id"])["outputs"]}
+            evaluation, curve = files.get("evaluation"), files.get("loss_curve")
+            if evaluation and Path(evaluation).is_file():
+                rows = self.run_scorecard({"evaluation": json.loads(Path(evaluation).read_text())})
+                return LatestRun(run_id=run["run_id"], rows=rows,
+                                 loss_png=curve if curve and Path(curve).is_file() else None)
         return None
 
     # -- similarity ----------------------------------------------------------------
@@ -282,6 +284,14 @@ class AppServices:
     def is_admin_user(self, username: str | None) -> bool:
         """True when a Hugging Face user signed in with OAuth is listed as an admin."""
         return bool(username) and username in self.config.admin_users
+
+
+class LatestRun(BaseModel):
+    """The newest finished distillation, for the Distill tab."""
+
+    run_id: str = Field(description="Ledger run id.")
+    rows: list[list[str]] = Field(description="Scorecard rows.")
+    loss_png: str | None = Field(default=None, description="The run's loss-curve picture, if still on disk.")
 
 
 class LeaderboardView(BaseModel):

@@ -56,7 +56,10 @@ def _cost(tokens_per_s: float | None, cost_per_hour: float) -> float | None:
 
 
 def _share(part: float | None, whole: float | None) -> str:
-    return f"{part / whole:.0%} of the teacher" if part and whole else ""
+    if not part or not whole:
+        return ""
+    ratio = part / whole
+    return f"{ratio:.0f}x the teacher's" if ratio >= 10 else f"{ratio:.0%} of the teacher"
 
 
 def _kl_note(evaluation: dict[str, Any]) -> str:

@@ -53,7 +53,8 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     start = gr.Button("Start distillation", variant="primary", elem_id="distill-start")
     status = gr.Markdown(elem_id="distill-status")
     loss = gr.LinePlot(x="step", y="loss", title="Training loss (fills in as checkpoints are written)",
-                       label="Loss", height=260)
+                       label="Loss", height=260, visible=False)
+    curve = gr.Image(type="filepath", label="Loss curve of the run", interactive=False, visible=False, height=320)
     caption = gr.Markdown("### Scorecard: is the small model worth it?")
     scorecard = gr.Dataframe(headers=HEADERS, label="Scorecard", show_label=False, interactive=False, wrap=True,
                              elem_id="distill-scorecard")
@@ -70,19 +71,23 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
 
     def run(ok: bool, preset_name: str, *values, progress=gr.Progress()):
         if not ok:
-            yield LOCKED, None, gr.update()
+            yield LOCKED, None, gr.update(), gr.update()
             return
         *fields, use_value, reason = values
         eta = Eta()
         for update in services.distill_run(preset_name, _overrides(*fields), use_value, reason):
             progress(update.fraction, desc=eta(update.fraction, update.desc))
-            yield (f"**{update.desc}**", _frame(update.loss),
-                   services.run_scorecard(update.result) if update.result else gr.update())
+            done = update.result or {}
+            yield (f"**{update.desc}**", gr.update(value=_frame(update.loss), visible=not done),
+                   services.run_scorecard(done) if done else gr.update(),
+                   gr.update(value=done.get("loss_curve_png"), visible=bool(done.get("loss_curve_png"))))
 
     def latest():
         found = services.latest_scorecard()
         title = "### Scorecard: is the small model worth it?"
-        return (f"{title} (run `{found[0]}`)", found[1]) if found else (title, None)
+        if not found:
+            return title, None, gr.update(visible=False)
+        return f"{title} (run `{found.run_id}`)", found.rows, gr.update(value=found.loss_png, visible=bool(found.loss_png))
 
     start_mode.change(lambda mode: (gr.update(visible=mode == PRUNE), gr.update(visible=mode != PRUNE)),
                       start_mode, [n_layers, student_from], api_visibility="private")
@@ -91,8 +96,9 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     for widget in (teacher, preset, student_name, start_mode, student_from, prompts, license_id, use):
         widget.change(check, [preset, *form, use], [verdict, findings, obligations], api_visibility="private",
                       show_progress="hidden")
-    start.click(run, [admin, preset, *form, use, override], [status, loss, scorecard], api_name="distill_start")
-    tab.select(latest, outputs=[caption, scorecard], api_visibility="private", show_progress="hidden")
+    start.click(run, [admin, preset, *form, use, override], [status, loss, scorecard, curve],
+                api_name="distill_start")
+    tab.select(latest, outputs=[caption, scorecard, curve], api_visibility="private", show_progress="hidden")
     tab.select(check, [preset, *form, use], [verdict, findings, obligations], api_visibility="private",
                       show_progress="hidden")
 
