@@ -19,6 +19,7 @@ from ui.tabs.login import locked_notice
 
 PRUNE, FROM_MODEL = "Prune the teacher (keep N layers)", "Start from a smaller model"
 LOCKED = "Distillation needs an admin login. Nothing was started."
+TITLE = "### Scorecard: is the small model worth it?"
 
 
 def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
@@ -55,7 +56,7 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     loss = gr.LinePlot(x="step", y="loss", title="Training loss (fills in as checkpoints are written)",
                        label="Loss", height=260, visible=False)
     curve = gr.Image(type="filepath", label="Loss curve of the run", interactive=False, visible=False, height=320)
-    caption = gr.Markdown("### Scorecard: is the small model worth it?")
+    caption = gr.Markdown(TITLE)
     scorecard = gr.Dataframe(headers=HEADERS, label="Scorecard", show_label=False, interactive=False, wrap=True,
                              elem_id="distill-scorecard")
 
@@ -71,7 +72,7 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
 
     def run(ok: bool, preset_name: str, *values, progress=gr.Progress()):
         if not ok:
-            yield LOCKED, None, gr.update(), gr.update()
+            yield LOCKED, None, gr.update(), gr.update(), gr.update()
             return
         *fields, use_value, reason = values
         eta = Eta()
@@ -80,14 +81,14 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
             done = update.result or {}
             yield (f"**{update.desc}**", gr.update(value=_frame(update.loss), visible=not done),
                    services.run_scorecard(done) if done else gr.update(),
-                   gr.update(value=done.get("loss_curve_png"), visible=bool(done.get("loss_curve_png"))))
+                   gr.update(value=done.get("loss_curve_png"), visible=bool(done.get("loss_curve_png"))),
+                   f"{TITLE} (run `{done['run_id']}`)" if done else gr.update())
 
     def latest():
         found = services.latest_scorecard()
-        title = "### Scorecard: is the small model worth it?"
         if not found:
-            return title, None, gr.update(visible=False)
-        return f"{title} (run `{found.run_id}`)", found.rows, gr.update(value=found.loss_png, visible=bool(found.loss_png))
+            return TITLE, None, gr.update(visible=False)
+        return f"{TITLE} (run `{found.run_id}`)", found.rows, gr.update(value=found.loss_png, visible=bool(found.loss_png))
 
     start_mode.change(lambda mode: (gr.update(visible=mode == PRUNE), gr.update(visible=mode != PRUNE)),
                       start_mode, [n_layers, student_from], api_visibility="private")
@@ -96,7 +97,7 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     for widget in (teacher, preset, student_name, start_mode, student_from, prompts, license_id, use):
         widget.change(check, [preset, *form, use], [verdict, findings, obligations], api_visibility="private",
                       show_progress="hidden")
-    start.click(run, [admin, preset, *form, use, override], [status, loss, scorecard, curve],
+    start.click(run, [admin, preset, *form, use, override], [status, loss, scorecard, curve, caption],
                 api_name="distill_start")
     tab.select(latest, outputs=[caption, scorecard, curve], api_visibility="private", show_progress="hidden")
     tab.select(check, [preset, *form, use], [verdict, findings, obligations], api_visibility="private",
