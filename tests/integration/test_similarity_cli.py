@@ -126,14 +126,17 @@ def test_probe_finds_the_default_teacher_copying_itself(default_teacher, tiny_mo
     from core.models import resolve_model
     from core.probe import load_prompts, probe_models
 
-    prompts = load_prompts()[:3]
+    prompts = load_prompts()[:2]
     teacher = resolve_model("smollm2-135m-instruct")
     tiny = resolve_model(str(tiny_model_dir))
-    answers = probe_models(teacher, teacher, [tiny], prompts, GenerationParams(max_new_tokens=80),
-                           progress=False,
+    # sampled but seeded: the same model gives the same text; the tiny model's greedy text is blank
+    params = GenerationParams(max_new_tokens=80, temperature=0.7, seed=0)
+    answers = probe_models(teacher, teacher, [tiny], prompts, params, progress=False,
                            backend_factory=lambda s: default_teacher if s == teacher else TransformersBackend(s))
     assert answers.candidate == answers.reference
-    outcome = score_and_record_probe(Store(tmp_path / "l.duckdb"), answers)
+    store = Store(tmp_path / "l.duckdb")
+    outcome = score_and_record_probe(store, answers)
     report = outcome.report
+    assert store.run(outcome.run_id)["status"] == "succeeded"
     assert report.risk.level == "high" and report.verbatim[0].level == "finding"
     assert report.metric("embedding").candidate_mean == pytest.approx(1.0, abs=1e-4)
