@@ -58,6 +58,8 @@ class AppConfig(BaseModel):
     cost_per_hour: float = Field(
         default=0.10, ge=0, description="Price of this machine per hour in USD, for the cost per million "
         "generated tokens on the Distill scorecard (default: a small 2-vCPU cloud VM).")
+    concurrency: int = Field(default=32, ge=1, description="Requests handled at once per event (chat, battles); "
+                             "the backends batch concurrent requests together.")
     title: str = Field(default="stillhouse", description="Name shown in the header and browser tab.")
     preload: bool = Field(default=True, description="Load teacher and student in the background at start.")
 
@@ -144,7 +146,8 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, bl
     services = getattr(demo, "services", None)
     if services is not None and services.config.preload:
         services.warm_up()
-    return demo.queue(default_concurrency_limit=8).launch(
+    limit = services.config.concurrency if services is not None else 8
+    return demo.queue(default_concurrency_limit=limit).launch(
         server_name=host, server_port=port, show_error=True, theme=theme(), css=CSS,
         prevent_thread_lock=not block, quiet=True, footer_links=["api"], ssr_mode=False,
         run_history=False,
