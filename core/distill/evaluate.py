@@ -142,6 +142,9 @@ def compare_on_texts(teacher, student, tokenizer, texts: list[str], *, max_len: 
         with torch.inference_mode():
             t_logits = teacher(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
             s_logits = student(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        # Same tokenizer, but the embedding matrices may be padded to different sizes (Qwen2.5 7B vs 0.5B).
+        vocab = min(t_logits.shape[-1], s_logits.shape[-1])
+        t_logits, s_logits = t_logits[..., :vocab], s_logits[..., :vocab]
         targets, valid = ids[:, 1:], (mask[:, 1:] * mask[:, :-1]).bool()
         for key, logits in (("t_nll", t_logits), ("s_nll", s_logits)):
             nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")

@@ -87,13 +87,14 @@ def distill(config: DistillConfig, *, recorder: Recorder | None = None, progress
             resume: bool = False) -> DistillResult:
     """Run a distillation job end to end; see the module docstring."""
     from core.distill.data import load_heldout, load_prompts
-    from core.distill.trainer import training_args
-    from core.models import offline_env, prepare_model, resolve_model
 
     started = time.perf_counter()
     prompts_path, heldout_path = data_path(config.prompts), data_path(config.heldout)
     prompts = load_prompts(prompts_path, config.max_prompts)   # bad files fail before any work
     heldout = load_heldout(heldout_path)
+    from core.distill.trainer import training_args
+    from core.models import offline_env, prepare_model, resolve_model
+
     folder = run_folder(config)
     args = training_args(config, folder / "checkpoints")
     main = args.process_index == 0

@@ -112,7 +112,8 @@ class DistillTrainer(Trainer):
         with torch.no_grad():
             teacher_logits = self.teacher(input_ids=inputs["input_ids"],
                                           attention_mask=inputs["attention_mask"]).logits[:, :-1]
-        return losses.dense_loss(self.kd.loss, logits, teacher_logits, **kw)
+        vocab = min(logits.shape[-1], teacher_logits.shape[-1])   # padded embedding sizes may differ
+        return losses.dense_loss(self.kd.loss, logits[..., :vocab], teacher_logits[..., :vocab], **kw)
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         """Add the mean KD divergence per token since the last log (nats/token) to each loss log."""
