@@ -165,7 +165,7 @@ def _lineage_and_parties(data: ReportData, st: _Styles, width: float, png: bytes
              m.source or "", f"{m.parameters:,}" if m.parameters else "",
              m.weights_sha256 or "not recorded"] for m in data.models]
     flow.append(_table(st, ["Role", "Name", "Licence", "Source", "Params", "Weights SHA-256"],
-                       rows, [w_ * width for w_ in (.11, .2, .12, .09, .13, .35)], hash_cols=(5,))
+                       rows, [w_ * width for w_ in (.1, .27, .12, .1, .11, .3)], hash_cols=(5,))
                 if rows else _p("No models recorded.", st.body))
     flow.append(st.heading("Datasets"))
     rows = [[d.role.replace("_", " "), d.name, d.license,
@@ -174,7 +174,7 @@ def _lineage_and_parties(data: ReportData, st: _Styles, width: float, png: bytes
             for d in data.datasets]
     flow.append(_table(st, ["Role", "Name", "Licence", "Source", "Records",
                             "Merkle root / file SHA-256"],
-                       rows, [w_ * width for w_ in (.1, .16, .11, .19, .09, .35)],
+                       rows, [w_ * width for w_ in (.1, .19, .12, .15, .1, .34)],
                        hash_cols=(5,)) if rows else _p("No datasets recorded.", st.body))
     return flow
 
@@ -208,6 +208,15 @@ def _licence_sections(data: ReportData, st: _Styles, width: float) -> list:
     return flow
 
 
+def _config_rows(config: dict) -> list[list[str]]:
+    """The config as setting/value pairs, two pairs per row, nested values as compact JSON."""
+    cells = [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str))
+             for k, v in sorted(config.items())]
+    half = (len(cells) + 1) // 2
+    left, right = cells[:half], cells[half:] + [("", "")] * (half - len(cells[half:]))
+    return [[a, b, c, d] for (a, b), (c, d) in zip(left, right, strict=True)]
+
+
 def _evidence_sections(data: ReportData, st: _Styles, width: float) -> list:
     from reportlab.platypus import Spacer
 
@@ -217,9 +226,11 @@ def _evidence_sections(data: ReportData, st: _Styles, width: float) -> list:
         rows = [["Run id", f"{t.run_id} ({t.kind}, {t.status or 'status not recorded'})"],
                 ["Started / finished (UTC)", f"{_when(t.started_at)} / {_when(t.finished_at)}"],
                 ["Seed", "not recorded" if t.seed is None else t.seed],
-                ["Code version", t.code_version or "not recorded"],
-                ["Config", json.dumps(t.config, sort_keys=True, ensure_ascii=False, default=str)]]
-        flow.append(_table(st, ["Item", "Value"], rows, [.22 * width, .78 * width], hash_cols=(1,)))
+                ["Code version", t.code_version or "not recorded"]]
+        flow.append(_table(st, ["Item", "Value"], rows, [.22 * width, .78 * width]))
+        if t.config:
+            flow += [Spacer(1, 4), _table(st, ["Setting", "Value", "Setting", "Value"], _config_rows(t.config),
+                                          [.22 * width, .28 * width, .22 * width, .28 * width])]
         if t.files:
             files = [[f"{f.role.replace('_', ' ')} ({f.direction})", f.name, f.sha256 or "not recorded"]
                      for f in t.files]
