@@ -264,7 +264,7 @@ def _closing_sections(data: ReportData, st: _Styles, width: float) -> list:
 
     i = data.integrity
     rows = [["Ledger verification at export", "passed" if i.verify_ok else f"FAILED: {i.problem or ''}"],
-            ["First broken row", "" if i.first_bad_row is None else i.first_bad_row],
+            ["First broken row", "none" if i.first_bad_row is None else i.first_bad_row],
             ["Ledger head hash", i.ledger_head or "empty ledger"],
             ["Ledger rows", "" if i.ledger_rows is None else i.ledger_rows],
             ["Facts SHA-256", i.facts_sha256 or ""], ["Report SHA-256", i.content_sha256 or ""]]
