@@ -163,6 +163,13 @@ class _Check:
         if role == "data" and flow.applies_to_trained_model == "unclear" and self.distributed:
             self.add("review", info, flow.section, f"whether a model trained on {info.id} data must carry "
                      f"its terms is unsettled: {flow.note or flow.obligations[-1]}")
+        attribution = info.attribution
+        if role == "student_base" and self.distributed and (attribution.text or attribution.note):
+            # The student's weights are copied from its base: the base's redistribution terms apply.
+            duty = f'show "{attribution.text}"' if attribution.text else attribution.note
+            self.obligations.append(Obligation(
+                license=info.id, source=role, clause=attribution.section,
+                text=f"The student's weights derive from a {info.id} model; when distributing it: {duty}"))
         derivative = info.distillation_derivative
         if role == "teacher" and derivative.answer == "yes":
             self.add("condition", info, derivative.section, f"the student is a derivative of the teacher "

@@ -91,6 +91,17 @@ def test_permissive_teacher_is_allowed():
     assert check(teacher_license="mit").verdict == "allowed"
 
 
+def test_a_pruned_student_keeps_its_base_licence_redistribution_terms():
+    # The quick preset: the student is the Apache-2.0 teacher with layers dropped, so its
+    # weights are a copy and Apache-2.0 section 4 (licence copy, NOTICE) travels with them.
+    shipped = check(teacher_license="apache-2.0", student_base_license="apache-2.0")
+    assert shipped.verdict == "allowed_with_conditions"
+    duty = [o for o in shipped.obligations if o.source == "student_base"]
+    assert duty and duty[0].clause == "4" and "NOTICE" in duty[0].text
+    internal = check(teacher_license="apache-2.0", student_base_license="apache-2.0", internal=True)
+    assert internal.verdict == "allowed"
+
+
 def test_obligations_are_the_union_of_teacher_data_and_base():
     result = check(teacher_license="gemma", data_licenses=["cc-by-4.0"], student_base_license="llama3.2",
                    student_name="Llama-Gem")
