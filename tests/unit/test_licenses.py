@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from audit.licenses import LICENSES_DIR, get_license, known_license_ids, load_license_file, load_licenses
+from audit.licenses import (
+    LICENSES_DIR,
+    get_license,
+    known_license_ids,
+    load_license_file,
+    load_licenses,
+)
 from core.errors import InputError, IntegrityError
 
 REFERENCE_IDS = {
