@@ -169,7 +169,7 @@ class _Check:
             duty = f'show "{attribution.text}"' if attribution.text else attribution.note
             self.obligations.append(Obligation(
                 license=info.id, source=role, clause=attribution.section,
-                text=f"The student's weights derive from a {info.id} model; when distributing it: {duty}"))
+                text=f"The student's weights are copied from a model under {info.id}; when distributing it: {duty}"))
         derivative = info.distillation_derivative
         if role == "teacher" and derivative.answer == "yes":
             self.add("condition", info, derivative.section, f"the student is a derivative of the teacher "

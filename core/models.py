@@ -264,7 +264,7 @@ def _load_gguf(gguf: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     for attr in ("hf_quantizer", "quantization_method"):
         if hasattr(model, attr):
             setattr(model, attr, None)
-    model.is_quantized = False
+    model.is_quantized = False  # type: ignore[assignment]
     return model, tokenizer
 
 

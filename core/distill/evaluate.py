@@ -200,6 +200,6 @@ def evaluate_pair(teacher: Subject | ModelSpec | str, student: Subject | ModelSp
                            tokens_per_s=t_speed, perplexity=scores["teacher_perplexity"]),
         student=ModelStats(name=s.name, parameters=s.model.num_parameters(), bytes=weights_bytes(s.path),
                            tokens_per_s=s_speed, perplexity=scores["perplexity"]),
-        kl=scores["kl"], top1_agreement=scores["top1_agreement"], heldout_tokens=scores["tokens"],
+        kl=scores["kl"], top1_agreement=scores["top1_agreement"], heldout_tokens=int(scores["tokens"]),
         heldout_texts=len(texts), baseline=baseline,
     )

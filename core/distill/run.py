@@ -31,7 +31,7 @@ from core.distill.config import DistillConfig, data_path
 from core.distill.progress import Progress
 from core.errors import StillhouseError
 from core.hashing import canonical_json, sha256_file, sha256_text
-from core.recorder import ArtifactRef, NullRecorder, Recorder, code_version
+from core.recorder import ArtifactRef, NullRecorder, Recorder, RunStatus, code_version
 
 
 class InterruptedRun(StillhouseError):
@@ -129,7 +129,7 @@ def distill(config: DistillConfig, *, recorder: Recorder | None = None, progress
     except InterruptedRun:
         raise
     except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        status: RunStatus = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         recorder.finish_run(run_id, outputs=[], metrics={"error": type(exc).__name__}, status=status)
         raise
 

@@ -124,7 +124,7 @@ def loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     ax.plot([p[0] for p in points], [p[1] for p in points], label="training loss")
     if all(p[2] is not None for p in points):
-        ax.plot([p[0] for p in points], [p[2] for p in points], label="KD divergence (nats/token)")
+        ax.plot([p[0] for p in points], [float(p[2] or 0.0) for p in points], label="KD divergence (nats/token)")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     ax.set_title("stillhouse distillation")
