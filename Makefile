@@ -30,7 +30,7 @@ chromium:
 run: models
 	$(CLI) app --host 127.0.0.1 --port 7860
 
-test: models chromium
+test: models chromium lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: setup
