@@ -175,7 +175,10 @@ def run_trl(student, teacher, tokenizer, records, opts, bf16: bool):
                      max_length=opts.seq_len + 16, per_device_train_batch_size=opts.batch,
                      max_steps=opts.steps + opts.warmup, learning_rate=2e-4, lr_scheduler_type="constant",
                      bf16=bf16, use_cpu=True, report_to="none", save_strategy="no",
-                     logging_steps=10**6, disable_tqdm=True, seed=0)
+                     logging_steps=10**6, disable_tqdm=True, seed=0,
+                     # TRL's SFT-derived configs turn activation checkpointing on by default; ours
+                     # does not recompute activations, so neither does the baseline.
+                     activation_checkpointing=False)
     timer = step_timer(opts.warmup)
     trainer = GKDTrainer(model=student, teacher_model=teacher, args=args, train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer, callbacks=[timer])
