@@ -17,17 +17,9 @@ from typing import Any
 from core.errors import InputError, NotFoundError
 from core.hashing import sha256_file
 from core.paths import atomic_file
+from core.textfile import read_utf8
 
 ID_KEYS = ("prompt_id", "id", "passage_id")
-
-
-def _decode(path: Path, data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError("not_utf8", f"{path}: line {line} is not UTF-8 (byte {exc.start}: "
-                         f"{data[exc.start:exc.start + 1]!r})", hint="save the file as UTF-8") from None
 
 
 def _row(path: Path, number: int, line: str, id_keys: tuple[str, ...]) -> dict[str, str]:
@@ -50,7 +42,7 @@ def read_rows(path: str | Path, *, id_keys: tuple[str, ...] = ID_KEYS) -> list[d
     path = Path(path)
     if not path.is_file():
         raise NotFoundError("missing_file", f"file not found: {path}")
-    text = _decode(path, path.read_bytes())
+    text = read_utf8(path)
     rows: list[dict[str, str]] = []
     seen: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):

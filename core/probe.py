@@ -26,6 +26,7 @@ from core.errors import InputError, NotFoundError
 from core.generation import ChatRequest, GenerationParams
 from core.hashing import canonical_json, sha256_text
 from core.specs import ModelSpec
+from core.textfile import read_utf8
 
 PROBES_DIR = Path(__file__).resolve().parent.parent / "data" / "probes"
 
@@ -49,12 +50,7 @@ def load_prompts(path: str | Path | None = None) -> list[ProbePrompt]:
     path = Path(path) if path else default_prompts_path()
     if not path.is_file():
         raise NotFoundError("missing_file", f"prompt file not found: {path}")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        bad_line = data[: exc.start].count(b"\n") + 1
-        raise InputError("not_utf8", f"{path}: line {bad_line} is not UTF-8") from None
+    text = read_utf8(path)
     prompts: list[ProbePrompt] = []
     seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
