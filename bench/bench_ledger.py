@@ -63,8 +63,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from audit.fingerprints import dataset_fingerprint
-    from audit.store import Store
+    from audit.ledger.fingerprints import dataset_fingerprint
+    from audit.ledger.store import Store
 
     folder = Path(tempfile.mkdtemp(prefix="bench-ledger-"))
     try:

@@ -27,7 +27,7 @@ BUDGET_S = 10.0
 
 
 def _ledger(folder: Path):
-    from audit.store import Store
+    from audit.ledger.store import Store
     from core.hashing import sha256_file
     from core.recorder import ArtifactRef
 
@@ -68,7 +68,7 @@ def _timed(fn) -> float:
 
 
 def main() -> None:
-    from audit.reports import FORMATS, build_report, export_report
+    from audit.reports.export import FORMATS, build_report, export_report
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

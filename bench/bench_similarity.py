@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from audit import similarity_metrics as sm  # noqa: E402
-from audit.similarity import SimilarityConfig, score_texts  # noqa: E402
+from audit.similarity import metrics as sm  # noqa: E402
+from audit.similarity.score import SimilarityConfig, score_texts  # noqa: E402
 
 
 def make_pairs(n: int, words: int = 100) -> tuple[list[str], list[str]]:

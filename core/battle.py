@@ -22,10 +22,10 @@ Rules the service enforces (FastChat's arena rules, plus the one its users asked
   pair) or is empty is flagged: the vote is kept and recorded with ``flags`` but marked
   ``counted=False``, and ratings leave it out.
 - Recording goes through ``record``, a callable the caller provides (the app passes
-  ``functools.partial(audit.votes.record_vote, store, policy=vote_policy)``). If it raises a
+  ``functools.partial(audit.ledger.votes.record_vote, store, policy=vote_policy)``). If it raises a
   ``StillhouseError`` (a vote cap, say) the vote is refused with its message; the battle is
   then closed and identities shown. ``VoteRecord.session_id`` and ``ip`` are the RAW values:
-  the sink must hash them (``audit.votes`` does) and never store them as given.
+  the sink must hash them (``audit.ledger.votes`` does) and never store them as given.
 
 The service keeps battles in memory (the most recent ``policy.max_open_battles``); it is
 thread-safe, so a web app may call it from many request threads.

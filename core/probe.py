@@ -1,6 +1,6 @@
 """Probe live models: the candidate, the reference and baselines answer the same prompts.
 
-Generation lives here (it needs the backends); scoring lives in ``audit.similarity``
+Generation lives here (it needs the backends); scoring lives in ``audit.similarity.score``
 (which never imports the backends); the CLI and the app glue them:
 
     prompts = load_prompts()                                   # data/probes/default.jsonl

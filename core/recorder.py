@@ -1,7 +1,7 @@
 """What the engine reports about its work, and to whom.
 
 The engine (distillation, teacher data, probes) never talks to the ledger
-directly: it calls a ``Recorder``. ``audit.store.Store`` implements this protocol and
+directly: it calls a ``Recorder``. ``audit.ledger.store.Store`` implements this protocol and
 writes every call into the hash-chained DuckDB ledger; ``NullRecorder`` serves tests
 and library use without a database. Because the CLI and the app both hand the same
 store in, a run cannot skip the ledger.
@@ -42,7 +42,7 @@ class ArtifactRef(BaseModel):
 
 @runtime_checkable
 class Recorder(Protocol):
-    """Receives the facts of every run. Implemented by ``audit.store.Store``."""
+    """Receives the facts of every run. Implemented by ``audit.ledger.store.Store``."""
 
     def start_run(
         self, kind: str, *, config: dict[str, Any], seed: int | None, code_version: str,

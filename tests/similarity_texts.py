@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pydoc_data.topics
 
-from audit.similarity_metrics import longest_run, tokenize
+from audit.similarity.metrics import longest_run, tokenize
 
 WORDS = 80
 MAX_SHARED = 12  # topics whose chunks already share a longer run (repeated tables) are left out

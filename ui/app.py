@@ -67,7 +67,7 @@ class AppConfig(BaseModel):
         """The ledger file this app writes to."""
         if self.db_path:
             return Path(self.db_path).expanduser()
-        from audit.store import default_db_path
+        from audit.ledger.store import default_db_path
 
         return Path(default_db_path())
 

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.browser
 
 
 def _distill_runs(ledger) -> int:
-    from audit.store import Store
+    from audit.ledger.store import Store
 
     return len(Store(ledger).runs(kind="distill")) if ledger.exists() else 0
 

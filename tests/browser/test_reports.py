@@ -31,7 +31,7 @@ def test_admin_downloads_a_pdf_report(page, app_server, tmp_path):
     assert saved.suffix == ".pdf" and saved.read_bytes().startswith(b"%PDF-")
     screenshot(page, "reports")
 
-    from audit.store import Store
+    from audit.ledger.store import Store
 
     assert [r["format"] for r in Store(app_server["ledger"]).reports()] == ["pdf"]
 

@@ -130,7 +130,7 @@ def test_stillhouse_db_environment_variable(tmp_path, monkeypatch, ledger_with_d
 
 WRITER = textwrap.dedent("""
     import sys
-    from audit.store import Store
+    from audit.ledger.store import Store
     store = Store(sys.argv[1])
     for i in range(15):
         store.record_vote({"battle_id": f"{sys.argv[2]}-{i}", "model_a": "a", "model_b": "b", "vote": "tie"})
@@ -144,7 +144,7 @@ def test_two_processes_writing_at_once_do_not_crash(tmp_path):
     for writer in writers:
         _, err = writer.communicate(timeout=180)
         assert writer.returncode == 0, err
-    from audit.store import Store
+    from audit.ledger.store import Store
 
     store = Store(db)
     assert store.count_votes() == 30 and store.verify().ok
@@ -154,7 +154,7 @@ def test_distill_refuses_a_blocked_run_and_records_it(tmp_path):
     db = tmp_path / "ledger.duckdb"
     done = run("distill", "--set", "prompts_license=openai-terms", "--db", db)
     assert done.returncode == 2 and "blocked" in done.stdout and "--override-reason" in done.stderr
-    from audit.store import Store
+    from audit.ledger.store import Store
 
     (recorded,) = Store(db).preflights()
     assert recorded["verdict"] == "blocked" and Store(db).runs() == []

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from audit.similarity_io import write_rows
-from audit.store import Store
+from audit.ledger.store import Store
+from audit.similarity.io import write_rows
 from tests.similarity_texts import corpus
 
 LEXICAL = ["--metrics", "rougeL,chrF,minhash,longest_run", "--permutations", "2000"]
@@ -120,7 +120,7 @@ def test_probe_records_models_and_prompt_set(tiny_model_dir, tiny_teacher_dir, t
 
 @pytest.mark.slow
 def test_probe_finds_the_default_teacher_copying_itself(default_teacher, tiny_model_dir, tmp_path):
-    from audit.similarity_service import score_and_record_probe
+    from audit.similarity.service import score_and_record_probe
     from core.backends.transformers_backend import TransformersBackend
     from core.generation import GenerationParams
     from core.models import resolve_model

@@ -1,6 +1,6 @@
 """A small real ledger for report tests, written the way `stillhouse distill` writes it.
 
-The pre-flight goes through ``audit.gate.preflight_gate`` (the real licence rules), the
+The pre-flight goes through ``audit.licences.gate.preflight_gate`` (the real licence rules), the
 run through the gate's recorder; the prompt set is registered (Merkle root in the
 ledger), the teacher's answers are recorded by file hash and path only, as the engine does.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from audit.gate import preflight_gate
-from audit.preflight import PreflightRequest
-from audit.store import Store
+from audit.ledger.store import Store
+from audit.licences.gate import preflight_gate
+from audit.licences.preflight import PreflightRequest
 from core.hashing import sha256_file
 from core.recorder import ArtifactRef
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.licenses import (
+from audit.licences.knowledge import (
     LICENSES_DIR,
     get_license,
     known_license_ids,

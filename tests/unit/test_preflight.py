@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from audit.gate import preflight_gate
-from audit.preflight import PreflightRequest, preflight
-from audit.store import Store
+from audit.ledger.store import Store
+from audit.licences.gate import preflight_gate
+from audit.licences.preflight import PreflightRequest, preflight
 from core.errors import InputError
 
 

@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from audit.report_data import content_sha256
-from audit.reports import build_report, export_report, verify_report
-from audit.store import Store
+from audit.ledger.store import Store
+from audit.reports.export import build_report, export_report, verify_report
+from audit.reports.model import content_sha256
 from core.errors import InputError, NotFoundError
 from tests.unit.report_helpers import EVIL, STUDENT_SHA, TEACHER_SHA, make_ledger
 
@@ -58,7 +58,7 @@ def test_report_carries_every_fact_a_lawyer_asks_for(ledger):
 
 
 def test_unregistered_data_is_fingerprinted_at_export_and_a_changed_file_is_flagged(tmp_path):
-    from audit.fingerprints import dataset_fingerprint
+    from audit.ledger.fingerprints import dataset_fingerprint
 
     store, run_id = make_ledger(tmp_path)  # its own files: this test edits one
     data = build_report(store, run_id=run_id)
@@ -199,8 +199,8 @@ def test_json_report_escapes_nothing_and_keeps_names_exact(ledger, tmp_path):
 
 
 def test_real_similarity_evidence_shows_risk_reasons_and_copied_spans(ledger, tmp_path):
-    from audit.similarity import record_report, score_texts
-    from audit.similarity_schema import SimilarityConfig
+    from audit.similarity.schema import SimilarityConfig
+    from audit.similarity.score import record_report, score_texts
 
     store, run_id = ledger
     copied = f"{EVIL} " + " ".join(f"word{i}" for i in range(60))

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from audit.lineage import render_lineage, save_lineage
-from audit.report_cyclonedx import render_cyclonedx, validation_error
-from audit.report_data import (
+from audit.reports.cyclonedx import render_cyclonedx, validation_error
+from audit.reports.html import extract_json, render_html
+from audit.reports.lineage import render_lineage, save_lineage
+from audit.reports.model import (
     PUBLISHED_CONTEXT,
     DatasetEntry,
     FindingEntry,
@@ -23,8 +24,7 @@ from audit.report_data import (
     Verdict,
     seal,
 )
-from audit.report_html import extract_json, render_html
-from audit.report_pdf import render_pdf
+from audit.reports.pdf import render_pdf
 
 EVIL = '<script>alert("pwned")</script>'
 

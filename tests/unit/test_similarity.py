@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from audit.similarity import SimilarityConfig, score_texts
-from audit.similarity_metrics import tokenize
+from audit.similarity.metrics import tokenize
+from audit.similarity.score import SimilarityConfig, score_texts
 from core.errors import InputError
 from tests.similarity_texts import corpus, extra_words
 
@@ -121,7 +121,7 @@ def test_bad_settings_are_one_input_error():
 
 
 def test_the_picture_is_a_png(texts, tmp_path):
-    from audit.similarity_plot import plot_similarity
+    from audit.similarity.plot import plot_similarity
 
     report = score_texts(texts["reference"], texts["reworded"], {"b": texts["baseline"]}, config=LEXICAL)
     out = plot_similarity(report, tmp_path / "dist.png")

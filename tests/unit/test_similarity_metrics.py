@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from audit import similarity_metrics as sm
-from audit.similarity import find_protected
+from audit.similarity import metrics as sm
+from audit.similarity.score import find_protected
 from core.errors import InputError
 from tests.similarity_texts import corpus, extra_words
 

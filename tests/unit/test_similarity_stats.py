@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit.similarity_stats import effect_size, holm, min_p_value, paired_test
+from audit.similarity.stats import effect_size, holm, min_p_value, paired_test
 
 
 def test_holm_matches_the_textbook_example():

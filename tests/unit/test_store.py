@@ -9,8 +9,8 @@ import threading
 import duckdb
 import pytest
 
-from audit.fingerprints import dataset_fingerprint, merkle_root
-from audit.store import Store, default_db_path
+from audit.ledger.fingerprints import dataset_fingerprint, merkle_root
+from audit.ledger.store import Store, default_db_path
 from core.errors import InputError, IntegrityError, NotFoundError
 from core.hashing import canonical_json
 from core.recorder import ArtifactRef, Recorder

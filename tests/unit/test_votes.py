@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from audit.store import Store
-from audit.votes import (
+from audit.ledger.store import Store
+from audit.ledger.votes import (
     VotePolicy,
     export_votes,
     hash_id,

@@ -75,8 +75,8 @@ def ensure_student(config, *, preset: str, distill: bool) -> str:
         if not distill:
             raise NotFoundError("missing_student", f"student '{config.student}' is not cached and --no-distill "
                                 "was given", hint="drop --no-distill, or run `stillhouse distill` first") from None
-    from audit.gate import preflight_gate
-    from audit.store import Store
+    from audit.ledger.store import Store
+    from audit.licences.gate import preflight_gate
     from core.distill.config import load_preset
     from core.distill.run import distill as run_distill
     from ui.services.distill import preflight_request

@@ -55,7 +55,7 @@ def export(
                                           "ratings (flagged or not blind), marked excluded."),
 ) -> None:
     """Export the ledger's votes in the cleaned-battle format (plus hashes and latencies)."""
-    from audit.votes import export_votes
+    from audit.ledger.votes import export_votes
 
     count = export_votes(_store(db), format, out, include_excluded=include_excluded)
     print(f"wrote {count} votes to {out}")
@@ -81,7 +81,7 @@ def _read_battles(path: Path):
 
 
 def _store(db: Path | None):
-    from audit.store import Store, default_db_path
+    from audit.ledger.store import Store, default_db_path
 
     path = db if db is not None else default_db_path()
     if not path.is_file():
@@ -90,7 +90,7 @@ def _store(db: Path | None):
 
 
 def _ledger_battles(db: Path | None):
-    from audit.votes import counted_battles
+    from audit.ledger.votes import counted_battles
     from core.arena import BattleTable
 
     return BattleTable.from_rows(counted_battles(_store(db)))

@@ -21,13 +21,13 @@ DB_OPTION = typer.Option(None, "--db", envvar="STILLHOUSE_DB",
 
 def open_store(db: Path | None):
     """The ledger at ``db`` (or the default one)."""
-    from audit.store import Store
+    from audit.ledger.store import Store
 
     return Store(db)
 
 
 def _check_license(license_id: str) -> str:
-    from audit.licenses import UNKNOWN, get_license
+    from audit.licences.knowledge import UNKNOWN, get_license
 
     return UNKNOWN if license_id.strip().lower() == UNKNOWN else get_license(license_id).id
 

@@ -14,9 +14,9 @@ def make_recorder(config, db: Path | None = None, use: str = "commercial",
     Prints the verdict and findings. A ``blocked`` verdict stops here (exit 2) unless
     ``override_reason`` is given; the pre-flight, and the override, are recorded either way.
     """
-    from audit.gate import preflight_gate
-    from audit.preflight import PreflightRequest
-    from audit.store import Store
+    from audit.ledger.store import Store
+    from audit.licences.gate import preflight_gate
+    from audit.licences.preflight import PreflightRequest
     from core.errors import InputError
     from core.models import resolve_model
     from ui.cli.licenses_cmd import format_result

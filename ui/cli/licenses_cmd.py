@@ -12,7 +12,7 @@ licenses_app = typer.Typer(help="Licence knowledge base and distillation pre-fli
 @licenses_app.command("list")
 def list_licenses() -> None:
     """List every licence id with commercial use, the outputs rule and whether it was verified."""
-    from audit.licenses import load_licenses
+    from audit.licences.knowledge import load_licenses
 
     licenses = load_licenses()
     width = max(len(i) for i in licenses)
@@ -26,7 +26,7 @@ def list_licenses() -> None:
 def show(license_id: str = typer.Argument(..., help="Licence id (see `licenses list`)."),
          as_json: bool = typer.Option(False, "--json", help="Print the full entry as JSON.")) -> None:
     """Show one licence's answers with the section each one cites."""
-    from audit.licenses import get_license
+    from audit.licences.knowledge import get_license
 
     info = get_license(license_id)
     if as_json:
@@ -57,7 +57,7 @@ def check(
 
     Every verdict exits 0; an unknown licence id exits 2 and lists the known ids.
     """
-    from audit.preflight import PreflightRequest, preflight
+    from audit.licences.preflight import PreflightRequest, preflight
     from core.errors import InputError
 
     if use not in ("commercial", "research"):

@@ -19,7 +19,7 @@ _SUFFIXES = {".pdf": "pdf", ".html": "html", ".htm": "html", ".json": "json"}
 
 
 def _format_for(out: Path, given: str | None) -> str:
-    from audit.reports import FORMATS
+    from audit.reports.export import FORMATS
 
     if given:
         if given not in FORMATS:
@@ -36,7 +36,7 @@ def _format_for(out: Path, given: str | None) -> str:
 
 
 def _store(db: Path | None):
-    from audit.store import Store
+    from audit.ledger.store import Store
 
     if db is not None and not Path(db).expanduser().is_file():
         raise NotFoundError("no_ledger", f"no ledger file at {db}")
@@ -53,7 +53,7 @@ def report(
                                    help="Ledger file (default $STILLHOUSE_HOME/ledger.duckdb)."),
 ) -> None:
     """Export a provenance report for legal review: verdict, licences, hashes, lineage."""
-    from audit.reports import write_report
+    from audit.reports.export import write_report
 
     fmt = _format_for(out, format)
     data, path = write_report(_store(db), fmt, out, run_id=run, model=model)
@@ -73,7 +73,7 @@ def verify_report(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> int:
     """Say whether a report still matches the ledger (exit 0) or not (exit 1)."""
-    from audit.reports import verify_report as check_report
+    from audit.reports.export import verify_report as check_report
 
     check = check_report(_store(db), file)
     if as_json:

@@ -18,7 +18,7 @@ _DB_HELP = "Ledger file (default: $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duck
 
 
 def _config(permutations, seed, verbatim_tokens, warn_tokens, min_match, embedding_backend, metrics):
-    from audit.similarity_schema import SimilarityConfig
+    from audit.similarity.schema import SimilarityConfig
 
     values = dict(permutations=permutations, seed=seed, verbatim_tokens=verbatim_tokens,
                   verbatim_warn_tokens=warn_tokens, min_match_fraction=min_match,
@@ -31,7 +31,7 @@ def _config(permutations, seed, verbatim_tokens, warn_tokens, min_match, embeddi
 
 
 def _store(db: Path | None):
-    from audit.store import Store
+    from audit.ledger.store import Store
 
     return Store(db)
 
@@ -97,7 +97,7 @@ def score(
     embedding_backend: str = _BACKEND, metrics: str | None = _METRICS,
 ) -> None:
     """Score answers already captured (say, from a hosted API) and record the result in the ledger."""
-    from audit.similarity_service import score_and_record_files
+    from audit.similarity.service import score_and_record_files
 
     config = _config(permutations, seed, verbatim_tokens, warn_tokens, min_match, embedding_backend, metrics)
     outcome = score_and_record_files(_store(db), reference, candidate, baseline, protected, config,
@@ -134,7 +134,7 @@ def probe(
     probe_prompts = load_prompts(prompts)
     store = _store(db)
     offline_env()
-    from audit.similarity_service import score_and_record_probe
+    from audit.similarity.service import score_and_record_probe
     from core.probe import default_prompts_path, probe_models
 
     answers = probe_models(specs[0], specs[1], specs[2:], probe_prompts, params,
@@ -147,7 +147,7 @@ def probe(
 
 
 def _save(answers, folder: Path) -> None:
-    from audit.similarity_io import write_rows
+    from audit.similarity.io import write_rows
 
     folder.mkdir(parents=True, exist_ok=True)
     write_rows(folder / "candidate.jsonl", answers.candidate)

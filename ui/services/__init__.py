@@ -25,7 +25,7 @@ from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
 
 if TYPE_CHECKING:
-    from audit.store import Store
+    from audit.ledger.store import Store
     from core.backends import Backend
     from ui.app import AppConfig
 
@@ -122,7 +122,7 @@ class AppServices:
     # -- ledger -----------------------------------------------------------
     @cached_property
     def store(self) -> Store:
-        from audit.store import Store
+        from audit.ledger.store import Store
 
         path = self.config.ledger_path()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,15 +131,15 @@ class AppServices:
     # -- battles ------------------------------------------------------------
     @cached_property
     def vote_policy(self) -> Any:
-        from audit.votes import VotePolicy
+        from audit.ledger.votes import VotePolicy
 
         return VotePolicy(max_votes_per_session_per_day=self.config.votes_per_session,
                           max_votes_per_ip_per_day=self.config.votes_per_ip)
 
     @cached_property
     def battles(self) -> Any:
-        """The blind battle service; every vote goes through audit.votes into the ledger."""
-        from audit.votes import record_vote
+        """The blind battle service; every vote goes through audit.ledger.votes into the ledger."""
+        from audit.ledger.votes import record_vote
         from core.battle import BattlePolicy, BattleService
 
         policy = BattlePolicy(params=self.params())
@@ -157,7 +157,7 @@ class AppServices:
 
     def leaderboard(self) -> LeaderboardView:
         """Vote counts, the ratings table and the intervals plot, from the ledger."""
-        from audit.votes import ratings_from_store
+        from audit.ledger.votes import ratings_from_store
         from core.arena_plot import plot_ratings
 
         votes = self.store.votes()
@@ -252,7 +252,7 @@ class AppServices:
 
     # -- audit and reports ------------------------------------------------------
     def license_ids(self) -> list[str]:
-        from audit.licenses import known_license_ids
+        from audit.licences.knowledge import known_license_ids
 
         return known_license_ids()
 

@@ -5,7 +5,7 @@
     for update in job.run(config, request, override_reason=None):
         ...                                              # progress, loss points, then the result
 
-The job runs ``core.distill.run.distill`` in a thread, behind ``audit.gate.preflight_gate``
+The job runs ``core.distill.run.distill`` in a thread, behind ``audit.licences.gate.preflight_gate``
 (the same gate ``stillhouse distill`` uses), and reads the loss history from the
 Trainer's checkpoints as they are written. One job at a time per app.
 """
@@ -60,7 +60,7 @@ class DistillUpdate(BaseModel):
 
 
 def distill_choices() -> DistillChoices:
-    from audit.licenses import known_license_ids
+    from audit.licences.knowledge import known_license_ids
     from core.distill.config import PRESETS_DIR, PROJECT_ROOT
     from core.models import known_models
 
@@ -81,7 +81,7 @@ def distill_config(preset: str, overrides: dict[str, Any]) -> Any:
 
 def preflight_request(config: Any, use: str) -> Any:
     """The licence question for a config: teacher, data and student base licences, and the use."""
-    from audit.preflight import PreflightRequest
+    from audit.licences.preflight import PreflightRequest
     from core.models import resolve_model
 
     teacher = resolve_model(config.teacher)
@@ -91,7 +91,7 @@ def preflight_request(config: Any, use: str) -> Any:
 
 
 def preflight_view(request: Any) -> PreflightView:
-    from audit.preflight import preflight
+    from audit.licences.preflight import preflight
 
     result = preflight(request)
     rows = [[f.severity, f.license, f.clause or "", f.message] for f in result.findings]
@@ -110,7 +110,7 @@ class DistillJob:
     def run(self, config: Any, request: Any, *, override_reason: str | None = None,
             poll_s: float = 2.0) -> Iterator[DistillUpdate]:
         """Gate, then distill in a thread; yield progress, loss points and finally the result."""
-        from audit.gate import preflight_gate
+        from audit.licences.gate import preflight_gate
 
         if not self._busy.acquire(blocking=False):
             raise InputError("distill_busy", "a distillation is already running in this app")

@@ -1,6 +1,6 @@
 """Glue for the Audit and Reports tabs: ledger tables, verify, lineage, registration, export.
 
-Every function takes the app's ``audit.store.Store`` and calls ``audit`` functions; the
+Every function takes the app's ``audit.ledger.store.Store`` and calls ``audit`` functions; the
 only thing done here is choosing which columns people see and naming files.
 """
 
@@ -46,8 +46,8 @@ def run_choices(store: Any, kind: str | None = None) -> list[tuple[str, str]]:
 
 def lineage_png(store: Any, run_id: str, out: Path) -> Path:
     """The lineage picture (teacher -> data -> student, licence on each edge) of one run."""
-    from audit.lineage import render_lineage
-    from audit.reports import build_report
+    from audit.reports.export import build_report
+    from audit.reports.lineage import render_lineage
 
     out.write_bytes(render_lineage(build_report(store, run_id=run_id), "png"))
     return out
@@ -67,7 +67,7 @@ def register_dataset(store: Any, path: str, name: str, license: str) -> str:
 
 def export_report(store: Any, fmt: str, run_id: str | None, model: str | None, folder: Path) -> Path:
     """Write a report (pdf, html, json or cyclonedx) and record the export in the ledger."""
-    from audit.reports import write_report
+    from audit.reports.export import write_report
 
     suffix = {"pdf": ".pdf", "html": ".html", "json": ".json", "cyclonedx": ".cdx.json"}[fmt]
     subject = run_id or model or "ledger"

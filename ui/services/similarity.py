@@ -1,7 +1,7 @@
 """Glue for the Similarity tab: run a probe on live models or score uploaded answer files.
 
 Generation goes through ``core.probe`` (reusing the app's loaded teacher and student),
-scoring and recording through ``audit.similarity_service``; this module only shapes the
+scoring and recording through ``audit.similarity.service``; this module only shapes the
 result for the page.
 """
 
@@ -30,7 +30,7 @@ class SimilarityView(BaseModel):
 def probe(store: Any, candidate: Any, reference: Any, baselines: list[Any], *, prompts: int,
           max_new_tokens: int, factory: Callable[[Any], Any], plot: Path) -> SimilarityView:
     """Candidate, reference and baselines answer the probe prompts; score and record it."""
-    from audit.similarity_service import score_and_record_probe
+    from audit.similarity.service import score_and_record_probe
     from core.generation import GenerationParams
     from core.probe import default_prompts_path, load_prompts, probe_models
 
@@ -44,7 +44,7 @@ def probe(store: Any, candidate: Any, reference: Any, baselines: list[Any], *, p
 def score_files(store: Any, reference: str, candidate: str, baselines: list[str], protected: str | None,
                 plot: Path) -> SimilarityView:
     """Score uploaded JSONL answer files and record the result."""
-    from audit.similarity_service import score_and_record_files
+    from audit.similarity.service import score_and_record_files
 
     return view(score_and_record_files(store, reference, candidate, baselines, protected, plot=plot))
 

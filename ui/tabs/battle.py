@@ -2,7 +2,7 @@
 
 Both answers appear together (the faster one is held back), the voter picks A, B,
 tie or both bad, and only then are the identities shown. Every vote lands in the
-ledger through ``audit.votes`` (session and IP stored only as salted hashes).
+ledger through ``audit.ledger.votes`` (session and IP stored only as salted hashes).
 """
 
 from __future__ import annotations

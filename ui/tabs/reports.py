@@ -1,7 +1,7 @@
 """Reports (admin): export a run's or a model's provenance for legal review, and download it.
 
 PDF and HTML for people, JSON for tools, CycloneDX 1.6 ML-BOM for supply-chain scanners.
-Each export is recorded in the ledger (``audit.reports.write_report``).
+Each export is recorded in the ledger (``audit.reports.export.write_report``).
 """
 
 from __future__ import annotations

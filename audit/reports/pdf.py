@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from .lineage import render_lineage
-from .report_data import ReportData, flat_metrics
+from audit.reports.lineage import render_lineage
+from audit.reports.model import ReportData, flat_metrics
 
 ATTACHMENT = "stillhouse-report.json"
 _NAVY = "#2b4a6f"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .report_data import ArenaEntry, DatasetEntry, ObligationEntry, SimilarityEntry
+from audit.reports.model import ArenaEntry, DatasetEntry, ObligationEntry, SimilarityEntry
 
 _MAX_SCORES = 10
 
@@ -128,10 +128,9 @@ def arena_entries(votes: list[dict[str, Any]], models: set[str]) -> list[ArenaEn
 
 def _fingerprint_now(path: str | None, recorded: str | None) -> tuple[str | None, int | None, str]:
     """(Merkle root, records, note) for a dataset file the ledger never registered."""
+    from audit.ledger.fingerprints import dataset_fingerprint
     from core.errors import StillhouseError
     from core.hashing import sha256_file
-
-    from .fingerprints import dataset_fingerprint
 
     if not path or not Path(path).is_file():
         return None, None, "not registered; the file is gone, so no Merkle root could be computed"

@@ -9,10 +9,10 @@ difference with a permutation test stratified by prompt, corrects across baselin
     report = score_texts(reference_rows, candidate_rows, {"other-model": baseline_rows})
     report.risk.level, report.p_value, report.verbatim
     report = score_files("ref.jsonl", "cand.jsonl", ["base.jsonl"], protected="books.jsonl")
-    record_report(store, report)           # audit.store.Store: one ledger row
-    plot_similarity(report, "dist.png")    # audit.similarity_plot
+    record_report(store, report)           # audit.ledger.store.Store: one ledger row
+    plot_similarity(report, "dist.png")    # audit.similarity.plot
 
-Rows are ``{"prompt_id": ..., "text": ...}``; see ``audit.similarity_risk`` for the rules.
+Rows are ``{"prompt_id": ..., "text": ...}``; see ``audit.similarity.risk`` for the rules.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from audit import similarity_metrics as sm
-from audit.similarity_io import file_facts, read_rows
-from audit.similarity_risk import assess, metric_level
-from audit.similarity_schema import (
+from audit.similarity import metrics as sm
+from audit.similarity.io import file_facts, read_rows
+from audit.similarity.risk import assess, metric_level
+from audit.similarity.schema import (
     BaselineComparison,
     MatchSummary,
     MetricResult,
@@ -38,7 +38,7 @@ from audit.similarity_schema import (
     SimilarityReport,
     VerbatimFinding,
 )
-from audit.similarity_stats import holm, min_p_value, paired_test
+from audit.similarity.stats import holm, min_p_value, paired_test
 from core.errors import InputError
 
 __all__ = ["SimilarityConfig", "SimilarityReport", "score_texts", "score_files", "record_report"]

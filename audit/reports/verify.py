@@ -20,9 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from audit.reports.model import ReportData, content_sha256, facts_sha256
 from core.errors import InputError, IntegrityError, NotFoundError
-
-from .report_data import ReportData, content_sha256, facts_sha256
 
 CheckStatus = Literal["matches", "stale", "tampered", "ledger_broken", "foreign_ledger"]
 
@@ -52,7 +51,7 @@ def _claims(path: Path) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
         raise NotFoundError("no_report_file", f"no such report file: {path}")
     raw = path.read_bytes()
     if raw.startswith(b"%PDF"):
-        from .report_pdf import extract_json as pdf_json
+        from audit.reports.pdf import extract_json as pdf_json
 
         embedded = pdf_json(raw)
         if embedded is None:
@@ -67,7 +66,7 @@ def _claims(path: Path) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
     except json.JSONDecodeError:
         doc = None
     if isinstance(doc, dict) and doc.get("bomFormat") == "CycloneDX":
-        from .report_cyclonedx import bom_properties
+        from audit.reports.cyclonedx import bom_properties
 
         props = bom_properties(doc)
         claims = {"content_sha256": props.get("report:content_sha256"),
@@ -77,7 +76,7 @@ def _claims(path: Path) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
         return "cyclonedx", None, claims
     if isinstance(doc, dict) and str(doc.get("schema_version", "")).startswith("stillhouse.report"):
         return "json", doc, dict(doc.get("integrity") or {}, **_subject(doc))
-    from .report_html import extract_json as html_json
+    from audit.reports.html import extract_json as html_json
 
     embedded = html_json(text)
     if embedded is None:
@@ -92,7 +91,7 @@ def _subject(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _intact(fmt: str, path: Path, embedded: dict[str, Any] | None, claims: dict) -> tuple[bool | None, str]:
     if embedded is None:
-        from .report_cyclonedx import validation_error
+        from audit.reports.cyclonedx import validation_error
 
         problem = validation_error(path.read_text(encoding="utf-8"))
         if problem:
@@ -114,7 +113,7 @@ def _intact(fmt: str, path: Path, embedded: dict[str, Any] | None, claims: dict)
 
 
 def _rebuilt_facts(store: Any, claims: dict[str, Any]) -> tuple[str | None, str]:
-    from .reports import build_report
+    from audit.reports.build import build_report
 
     try:
         rebuilt = build_report(store, run_id=claims.get("run_id"), model=claims.get("model"))

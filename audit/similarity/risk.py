@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from audit.similarity_schema import (
+from audit.similarity.schema import (
     MetricResult,
     NearDuplicate,
     ProtectedFinding,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.similarity_schema import SimilarityReport
+from audit.similarity.schema import SimilarityReport
 from core.errors import InputError
 from core.paths import atomic_file
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from core.errors import InputError, IntegrityError
 
-LICENSES_DIR = Path(__file__).resolve().parent.parent / "data" / "licences"
+LICENSES_DIR = Path(__file__).resolve().parents[2] / "data" / "licences"
 UNKNOWN = "unknown"
 
 

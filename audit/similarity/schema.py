@@ -1,7 +1,7 @@
 """Typed settings and results of a replication-risk score (pydantic, JSON-ready).
 
 ``SimilarityConfig`` holds every threshold; ``SimilarityReport`` is what
-``audit.similarity.score_texts`` returns, what ``--json`` prints and what the ledger stores.
+``audit.similarity.score.score_texts`` returns, what ``--json`` prints and what the ledger stores.
 """
 
 from __future__ import annotations

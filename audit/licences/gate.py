@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from audit.preflight import PreflightRequest, PreflightResult, preflight
+from audit.licences.preflight import PreflightRequest, PreflightResult, preflight
 from core.errors import InputError
 from core.recorder import ArtifactRef
 

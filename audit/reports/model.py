@@ -1,7 +1,7 @@
 """The facts of one provenance report, as one typed object every renderer reads.
 
-``ReportData`` is built from the ledger by ``audit.reports.build_report`` and rendered
-to JSON, HTML, PDF and CycloneDX by the ``audit.report_*`` modules. Renderers never
+``ReportData`` is built from the ledger by ``audit.reports.export.build_report`` and rendered
+to JSON, HTML, PDF and CycloneDX by the ``audit.reports`` format modules. Renderers never
 query the ledger: what is in this object is what the lawyer sees, in every format.
 
 Integrity: ``content_sha256`` is the SHA-256 of the canonical JSON of the whole report

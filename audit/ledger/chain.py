@@ -7,7 +7,7 @@ events form an append-only chain. ``verify`` recomputes the chain, then replays 
 operations and compares the result with every chained table: a row edited, inserted or
 deleted with plain SQL, or an event edited or deleted, is found and named.
 
-Only ``audit.store`` uses this module; nothing else talks to DuckDB.
+Only ``audit.ledger.store`` uses this module; nothing else talks to DuckDB.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.migrations import TABLES, migrate
+from audit.ledger.migrations import TABLES, migrate
 from core.errors import InputError, StillhouseError
 from core.hashing import canonical_json
 

@@ -5,7 +5,7 @@
     outcome = score_and_record_probe(store, answers, plot="s.png")
     outcome.report.risk.level, outcome.result_id, outcome.plot
 
-``store`` is an ``audit.store.Store`` (anything with ``record_similarity``, and for
+``store`` is an ``audit.ledger.store.Store`` (anything with ``record_similarity``, and for
 probes ``start_run`` / ``finish_run``). Every score is recorded; a probe is also a run
 whose inputs are the models (with weights hashes) and the prompt set (with its hash).
 """
@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.similarity import record_report, score_files, score_texts
-from audit.similarity_io import read_rows
-from audit.similarity_schema import SimilarityConfig, SimilarityReport
+from audit.similarity.io import read_rows
+from audit.similarity.schema import SimilarityConfig, SimilarityReport
+from audit.similarity.score import record_report, score_files, score_texts
 from core.recorder import ArtifactRef, code_version
 
 
@@ -38,7 +38,7 @@ class SimilarityOutcome(BaseModel):
 def _plot(report: SimilarityReport, plot: str | Path | None) -> str | None:
     if not plot or not report.prompts:
         return None
-    from audit.similarity_plot import plot_similarity
+    from audit.similarity.plot import plot_similarity
 
     return str(plot_similarity(report, plot))
 

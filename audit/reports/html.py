@@ -12,8 +12,8 @@ import base64
 import json
 from pathlib import Path
 
-from .lineage import render_lineage
-from .report_data import ReportData, flat_metrics
+from audit.reports.lineage import render_lineage
+from audit.reports.model import ReportData, flat_metrics
 
 TEMPLATES = Path(__file__).parent / "templates"
 _SCRIPT_ID = "stillhouse-report"

@@ -1,6 +1,6 @@
 """Licence pre-flight: may this teacher's outputs train this student, and what does it inherit?
 
-``preflight`` reads the knowledge base (``audit.licenses``) for the teacher's licence,
+``preflight`` reads the knowledge base (``audit.licences.knowledge``) for the teacher's licence,
 each dataset's licence and the student's own base licence, applies the rules below, and
 returns a verdict with findings that cite the clause behind each one:
 
@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.licenses import UNKNOWN, LicenseInfo, get_license
+from audit.licences.knowledge import UNKNOWN, LicenseInfo, get_license
 
 Verdict = Literal["allowed", "allowed_with_conditions", "needs_review", "blocked"]
 Severity = Literal["block", "review", "condition", "info"]

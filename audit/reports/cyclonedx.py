@@ -15,9 +15,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from audit.reports.model import DatasetEntry, ModelEntry, ReportData, flat_metrics
 from core.errors import IntegrityError
-
-from .report_data import DatasetEntry, ModelEntry, ReportData, flat_metrics
 
 PREFIX = "stillhouse"
 

@@ -15,9 +15,8 @@ import io
 from pathlib import Path
 from typing import NamedTuple
 
+from audit.reports.model import ReportData
 from core.errors import InputError
-
-from .report_data import ReportData
 
 _COLOURS = {"teacher": "#dbe8f6", "student_base": "#e8e8e8", "data": "#fdf1d6", "teacher_data": "#fdf1d6",
             "prompts": "#fdf1d6", "eval": "#f2f2f2", "student": "#dcefdc"}

@@ -1,7 +1,7 @@
 """The ledger: every model, dataset, run, finding, override, vote and similarity result.
 
 ``Store`` is the one entry point to the DuckDB ledger file. Each write is one
-transaction that also appends a hash-chained event (see ``audit.ledger``), so
+transaction that also appends a hash-chained event (see ``audit.ledger.chain``), so
 ``verify()`` finds any row edited, inserted or deleted behind the ledger's back.
 Connections are short-lived and retried while another process writes, so the web
 app and the CLI can share one file. ``Store`` implements ``core.recorder.Recorder``.
@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from audit import ledger
-from audit.ledger import VerifyResult, jsonable, now_iso
-from audit.migrations import TABLES
-from audit.records import VoteRecord, similarity_columns
+from audit.ledger import chain as ledger
+from audit.ledger.chain import VerifyResult, jsonable, now_iso
+from audit.ledger.migrations import TABLES
+from audit.ledger.records import VoteRecord, similarity_columns
 from core.errors import InputError, NotFoundError
 from core.paths import stillhouse_home
 from core.recorder import ArtifactRef
@@ -123,7 +123,7 @@ class Store:
         The same name with the same weights hash is not stored twice: the existing
         row comes back with ``already=True``.
         """
-        from audit.fingerprints import model_fingerprint
+        from audit.ledger.fingerprints import model_fingerprint
 
         if path is None and hf_id is None and weights_sha256 is None:
             raise InputError("model_source", "give a model folder (--path) or a Hugging Face id (--hf-id)")
@@ -154,7 +154,7 @@ class Store:
         Merkle root is already registered comes back with ``already=True`` and the
         existing name; no duplicate row is made.
         """
-        from audit.fingerprints import dataset_fingerprint
+        from audit.ledger.fingerprints import dataset_fingerprint
 
         found = dataset_fingerprint(path, progress=progress)
         row = {"dataset_id": _new_id(), "name": name, "path": str(Path(path).resolve()),

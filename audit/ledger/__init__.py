@@ -1,0 +1,1 @@
+"""The ledger: DuckDB store, numbered migrations, the hash chain, record types, fingerprints, votes."""

@@ -1,0 +1,1 @@
+"""Replication risk: metrics, statistics, risk levels and the similarity service."""
