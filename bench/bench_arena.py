@@ -35,11 +35,14 @@ def synthetic_battles(n: int, m: int, seed: int = 0):
     a = rng.integers(0, m, n)
     b = (a + rng.integers(1, m, n)) % m
     p = 1.0 / (1.0 + 10.0 ** ((true[b] - true[a]) / 400.0))
-    tie = 0.4 * np.minimum(p, 1.0 - p)              # tie chance; E[score] stays p
+    tie = 0.4 * np.minimum(p, 1.0 - p)  # tie chance; E[score] stays p
     win = (p - tie / 2) / (1.0 - tie)
     u, v = rng.random(n), rng.random(n)
-    winner = np.where(u < tie, np.where(v < 0.5, "tie", "tie (bothbad)"),
-                      np.where(rng.random(n) < win, "model_a", "model_b"))
+    winner = np.where(
+        u < tie,
+        np.where(v < 0.5, "tie", "tie (bothbad)"),
+        np.where(rng.random(n) < win, "model_a", "model_b"),
+    )
     return names, true, names[a], names[b], winner
 
 
@@ -61,10 +64,12 @@ def run_arena_rank(frame):
         out = model.compute_ratings_and_cis(data, ci_method="sandwich")
         ratings = np.asarray(out["ratings"])
         lower, upper = np.asarray(out["rating_lower"]), np.asarray(out["rating_upper"])
-        return ({c: (ratings[i], lower[i], upper[i]) for i, c in enumerate(out["competitors"])},
-                time.perf_counter() - start)
+        return (
+            {c: (ratings[i], lower[i], upper[i]) for i, c in enumerate(out["competitors"])},
+            time.perf_counter() - start,
+        )
 
-    once_result, first = once()          # includes JAX compilation
+    once_result, first = once()  # includes JAX compilation
     result, warm = once()
     return result, first, warm
 
@@ -84,28 +89,40 @@ def main() -> None:
     ours, ours_s = run_ours(*cols, bootstrap=args.bootstrap)
     theirs, theirs_first_s, theirs_s = run_arena_rank(frame)
 
-    print(f"{len(frame):,} battles, {args.models} models; stillhouse with {args.bootstrap} bootstrap "
-          f"rounds, arena-rank with sandwich intervals")
-    print(f"{'model':10} {'true':>8} {'ours':>8} {'95% bootstrap':>19} {'arena-rank':>10} {'95% sandwich':>19}")
+    print(
+        f"{len(frame):,} battles, {args.models} models; stillhouse with {args.bootstrap} bootstrap "
+        f"rounds, arena-rank with sandwich intervals"
+    )
+    print(
+        f"{'model':10} {'true':>8} {'ours':>8} {'95% bootstrap':>19} {'arena-rank':>10} {'95% sandwich':>19}"
+    )
     for i in np.argsort(-true):
         n = names[i]
         r, (t, lo, hi) = ours[n], theirs[n]
-        print(f"{n:10} {true[i]:8.1f} {r.rating:8.1f} [{r.lower:7.1f}, {r.upper:7.1f}] {t:10.1f} "
-              f"[{lo:7.1f}, {hi:7.1f}]")
+        print(
+            f"{n:10} {true[i]:8.1f} {r.rating:8.1f} [{r.lower:7.1f}, {r.upper:7.1f}] {t:10.1f} "
+            f"[{lo:7.1f}, {hi:7.1f}]"
+        )
     diff = max(abs(ours[n].rating - theirs[n][0]) for n in names)
     ours_err = np.array([ours[n].rating for n in names]) - true
     theirs_err = np.array([theirs[n][0] for n in names]) - true
     covered = sum(ours[n].lower <= true[i] <= ours[n].upper for i, n in enumerate(names))
-    print(f"largest |ours - arena-rank| = {diff:.1e} rating points "
-          f"({'agree within 1 point' if diff < 1 else 'DISAGREE by more than 1 point'})")
-    print(f"closeness to true ratings: ours max |err| {np.abs(ours_err).max():.2f}, "
-          f"RMSE {np.sqrt((ours_err**2).mean()):.2f}; arena-rank max |err| {np.abs(theirs_err).max():.2f}, "
-          f"RMSE {np.sqrt((theirs_err**2).mean()):.2f}; true rating inside our 95% interval for "
-          f"{covered}/{len(names)} models")
+    print(
+        f"largest |ours - arena-rank| = {diff:.1e} rating points "
+        f"({'agree within 1 point' if diff < 1 else 'DISAGREE by more than 1 point'})"
+    )
+    print(
+        f"closeness to true ratings: ours max |err| {np.abs(ours_err).max():.2f}, "
+        f"RMSE {np.sqrt((ours_err**2).mean()):.2f}; arena-rank max |err| {np.abs(theirs_err).max():.2f}, "
+        f"RMSE {np.sqrt((theirs_err**2).mean()):.2f}; true rating inside our 95% interval for "
+        f"{covered}/{len(names)} models"
+    )
     print(f"arena-rank first call (with JAX compilation) {theirs_first_s:.2f} s")
-    print(f"time: stillhouse BT + {args.bootstrap} bootstrap rounds {ours_s:.2f} s "
-          f"({'within' if ours_s <= 10 else 'OVER'} the 10 s budget) vs arena-rank BT + sandwich "
-          f"{theirs_s:.2f} s: ratio ours/arena-rank = {ours_s / theirs_s:.2f}x")
+    print(
+        f"time: stillhouse BT + {args.bootstrap} bootstrap rounds {ours_s:.2f} s "
+        f"({'within' if ours_s <= 10 else 'OVER'} the 10 s budget) vs arena-rank BT + sandwich "
+        f"{theirs_s:.2f} s: ratio ours/arena-rank = {ours_s / theirs_s:.2f}x"
+    )
     if diff >= 1.0:
         raise SystemExit(1)
 

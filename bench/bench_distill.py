@@ -116,7 +116,12 @@ def cut_records(records, sequences, tokenizer):
     cut = []
     for record, seq in zip(records, sequences, strict=True):
         first = next(i for i, label in enumerate(seq.labels) if label != -100)
-        cut.append({**record, "response": tokenizer.decode(seq.input_ids[first:], skip_special_tokens=True)})
+        cut.append(
+            {
+                **record,
+                "response": tokenizer.decode(seq.input_ids[first:], skip_special_tokens=True),
+            }
+        )
     return cut
 
 
@@ -133,8 +138,15 @@ def cache_for(teacher, sequences, opts):
     if "cache" not in _CACHE:
         folder = Path(tempfile.mkdtemp(prefix="bench-topk-")) / "cache"
         t = time.perf_counter()
-        _CACHE["cache"] = build_topk_cache(teacher, sequences, folder, k=opts.k, bf16=True,
-                                           batch_size=opts.batch, progress=Progress(False))
+        _CACHE["cache"] = build_topk_cache(
+            teacher,
+            sequences,
+            folder,
+            k=opts.k,
+            bf16=True,
+            batch_size=opts.batch,
+            progress=Progress(False),
+        )
         _CACHE["seconds"] = time.perf_counter() - t
     return _CACHE["cache"]
 
@@ -149,15 +161,26 @@ def run_ours(student, teacher, tokenizer, sequences, opts):
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-distill-"))
     cache, cache_s = cache_for(teacher, sequences, opts), _CACHE["seconds"]
-    config = DistillConfig(max_steps=opts.steps + opts.warmup, batch_size=opts.batch, lr=2e-4,
-                           warmup_ratio=0.0, lr_scheduler="constant_with_warmup", bf16=True,
-                           save_steps=10**6, logging_steps=10**6)
+    config = DistillConfig(
+        max_steps=opts.steps + opts.warmup,
+        batch_size=opts.batch,
+        lr=2e-4,
+        warmup_ratio=0.0,
+        lr_scheduler="constant_with_warmup",
+        bf16=True,
+        save_steps=10**6,
+        logging_steps=10**6,
+    )
     timer = step_timer(opts.warmup)
     counter = CountingCollator(partial(collate, pad_id=tokenizer.pad_token_id))
-    trainer = DistillTrainer(model=student, args=training_args(config, tmp / "out", disable_tqdm=True,
-                                                               save_strategy="no"),
-                             train_dataset=DistillDataset(sequences, cache), data_collator=counter,
-                             kd=KDSettings(loss="forward_kl"), callbacks=[timer])
+    trainer = DistillTrainer(
+        model=student,
+        args=training_args(config, tmp / "out", disable_tqdm=True, save_strategy="no"),
+        train_dataset=DistillDataset(sequences, cache),
+        data_collator=counter,
+        kd=KDSettings(loss="forward_kl"),
+        callbacks=[timer],
+    )
     with PeakRSS() as mem:
         trainer.train()
     return counter.tokens_per_step() * opts.steps / (timer.t1 - timer.t0), mem.mib, cache, cache_s
@@ -169,19 +192,45 @@ def run_trl(student, teacher, tokenizer, records, opts, bf16: bool):
     from datasets import Dataset
     from trl.experimental.gkd import GKDConfig, GKDTrainer
 
-    rows = [{"messages": [{"role": "user", "content": r["prompt"]},
-                          {"role": "assistant", "content": r["response"]}]} for r in records]
-    args = GKDConfig(output_dir=tempfile.mkdtemp(prefix="bench-gkd-"), lmbda=0.0, beta=0.0, seq_kd=False,
-                     max_length=opts.seq_len + 16, per_device_train_batch_size=opts.batch,
-                     max_steps=opts.steps + opts.warmup, learning_rate=2e-4, lr_scheduler_type="constant",
-                     bf16=bf16, use_cpu=True, report_to="none", save_strategy="no",
-                     logging_steps=10**6, disable_tqdm=True, seed=0,
-                     # TRL's SFT-derived configs turn activation checkpointing on by default; ours
-                     # does not recompute activations, so neither does the baseline.
-                     activation_checkpointing=False)
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": r["prompt"]},
+                {"role": "assistant", "content": r["response"]},
+            ]
+        }
+        for r in records
+    ]
+    args = GKDConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench-gkd-"),
+        lmbda=0.0,
+        beta=0.0,
+        seq_kd=False,
+        max_length=opts.seq_len + 16,
+        per_device_train_batch_size=opts.batch,
+        max_steps=opts.steps + opts.warmup,
+        learning_rate=2e-4,
+        lr_scheduler_type="constant",
+        bf16=bf16,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=10**6,
+        disable_tqdm=True,
+        seed=0,
+        # TRL's SFT-derived configs turn activation checkpointing on by default; ours
+        # does not recompute activations, so neither does the baseline.
+        activation_checkpointing=False,
+    )
     timer = step_timer(opts.warmup)
-    trainer = GKDTrainer(model=student, teacher_model=teacher, args=args, train_dataset=Dataset.from_list(rows),
-                         processing_class=tokenizer, callbacks=[timer])
+    trainer = GKDTrainer(
+        model=student,
+        teacher_model=teacher,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=[timer],
+    )
     counter = CountingCollator(trainer.data_collator)
     trainer.data_collator = counter
     with PeakRSS() as mem:
@@ -200,16 +249,27 @@ def topk_error(student, teacher, tokenizer, sequences, cache, batch: int) -> tup
     dense = cached = tokens = 0.0
     student.eval()
     for start in range(0, min(len(dataset), 4 * batch), batch):
-        b = collate([dataset[i] for i in range(start, min(start + batch, len(dataset)))],
-                    pad_id=tokenizer.pad_token_id)
+        b = collate(
+            [dataset[i] for i in range(start, min(start + batch, len(dataset)))],
+            pad_id=tokenizer.pad_token_id,
+        )
         with torch.inference_mode():
             s = student(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits.float()
             t = teacher(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits.float()
         mask = b["attention_mask"].bool()
         tokens += float(mask.sum())
         dense += float(forward_kl(s, t, mask=mask, reduction="sum"))
-        cached += float(topk_loss("forward_kl", s, b["topk_ids"], b["topk_logprobs"], b["topk_tail"],
-                                  mask=mask, reduction="sum"))
+        cached += float(
+            topk_loss(
+                "forward_kl",
+                s,
+                b["topk_ids"],
+                b["topk_logprobs"],
+                b["topk_tail"],
+                mask=mask,
+                reduction="sum",
+            )
+        )
     student.train()
     return abs(cached - dense) / dense, dense / max(tokens, 1.0)
 
@@ -230,30 +290,47 @@ def main() -> None:
     teacher, tokenizer = load_causal_lm(spec)
     tokenizer.padding_side = "right"
     n = (opts.steps + opts.warmup) * opts.batch
-    records, sequences = teacher_records(spec, prepare_model(spec).weights_sha256, n, opts.seq_len, tokenizer)
+    records, sequences = teacher_records(
+        spec, prepare_model(spec).weights_sha256, n, opts.seq_len, tokenizer
+    )
     if len(sequences) < n:
-        raise SystemExit(f"only {len(sequences)} teacher answers reach {opts.seq_len} tokens; need {n}")
+        raise SystemExit(
+            f"only {len(sequences)} teacher answers reach {opts.seq_len} tokens; need {n}"
+        )
 
     student = prune_layers(teacher, layers=LAYERS)[0]
-    err_untrained, kl_untrained = topk_error(student, teacher, tokenizer, sequences, cache_for(
-        teacher, sequences, opts), opts.batch)
+    err_untrained, kl_untrained = topk_error(
+        student, teacher, tokenizer, sequences, cache_for(teacher, sequences, opts), opts.batch
+    )
     ours, ours_mem, cache, cache_s = run_ours(student, teacher, tokenizer, sequences, opts)
     err_trained, kl_trained = topk_error(student, teacher, tokenizer, sequences, cache, opts.batch)
-    trl32, trl32_mem = run_trl(prune_layers(teacher, layers=LAYERS)[0], teacher, tokenizer, records, opts, False)
-    trl16, trl16_mem = run_trl(prune_layers(teacher, layers=LAYERS)[0], teacher, tokenizer, records, opts, True)
+    trl32, trl32_mem = run_trl(
+        prune_layers(teacher, layers=LAYERS)[0], teacher, tokenizer, records, opts, False
+    )
+    trl16, trl16_mem = run_trl(
+        prune_layers(teacher, layers=LAYERS)[0], teacher, tokenizer, records, opts, True
+    )
 
-    print(f"setup: student layers {LAYERS}, batch {opts.batch} x {opts.seq_len} tokens, "
-          f"{opts.steps} timed steps after {opts.warmup}, torch threads {__import__('torch').get_num_threads()}")
-    print(f"top-k cache: k={cache.k}, {cache.bytes_per_token:.0f} bytes/token "
-          f"(dense fp32 logits: {4 * teacher.config.vocab_size} bytes/token), built at "
-          f"{cache.tokens / cache_s:.0f} tokens/s (once, before training)")
-    print(f"top-k vs dense forward KL, relative error: {err_untrained:.2%} on the untrained pruned student "
-          f"(KL {kl_untrained:.2f} nats/token), {err_trained:.2%} after our {opts.steps + opts.warmup} steps "
-          f"(KL {kl_trained:.2f})")
+    print(
+        f"setup: student layers {LAYERS}, batch {opts.batch} x {opts.seq_len} tokens, "
+        f"{opts.steps} timed steps after {opts.warmup}, torch threads {__import__('torch').get_num_threads()}"
+    )
+    print(
+        f"top-k cache: k={cache.k}, {cache.bytes_per_token:.0f} bytes/token "
+        f"(dense fp32 logits: {4 * teacher.config.vocab_size} bytes/token), built at "
+        f"{cache.tokens / cache_s:.0f} tokens/s (once, before training)"
+    )
+    print(
+        f"top-k vs dense forward KL, relative error: {err_untrained:.2%} on the untrained pruned student "
+        f"(KL {kl_untrained:.2f} nats/token), {err_trained:.2%} after our {opts.steps + opts.warmup} steps "
+        f"(KL {kl_trained:.2f})"
+    )
     print(f"ours (top-k cache, bf16 autocast):  {ours:7.1f} tokens/s, peak +{ours_mem:.0f} MiB")
     print(f"TRL GKDTrainer (float32, default):  {trl32:7.1f} tokens/s, peak +{trl32_mem:.0f} MiB")
     print(f"TRL GKDTrainer (bf16 autocast):     {trl16:7.1f} tokens/s, peak +{trl16_mem:.0f} MiB")
-    print(f"ratio ours/TRL tokens/s: {ours / trl32:.2f}x vs TRL float32, {ours / trl16:.2f}x vs TRL bf16")
+    print(
+        f"ratio ours/TRL tokens/s: {ours / trl32:.2f}x vs TRL float32, {ours / trl16:.2f}x vs TRL bf16"
+    )
 
 
 if __name__ == "__main__":

@@ -45,19 +45,51 @@ from core.generation import ChatRequest, GenerationParams  # noqa: E402
 from core.models import DEFAULT_TEACHER, load_causal_lm, resolve_model  # noqa: E402
 
 TOPICS = [
-    "the water cycle", "photosynthesis", "how a bicycle works", "why we sleep", "the moon's phases",
-    "compound interest", "how vaccines work", "the French revolution", "black holes", "recycling",
-    "the internet", "volcanoes", "a healthy breakfast", "learning a language", "the stock market",
-    "electric cars", "rainbows", "bees", "the pyramids", "chess openings", "climate change",
-    "coffee", "the human heart", "earthquakes", "solar panels", "sourdough bread", "the Olympics",
-    "tides", "password safety", "jazz", "glaciers", "the printing press",
+    "the water cycle",
+    "photosynthesis",
+    "how a bicycle works",
+    "why we sleep",
+    "the moon's phases",
+    "compound interest",
+    "how vaccines work",
+    "the French revolution",
+    "black holes",
+    "recycling",
+    "the internet",
+    "volcanoes",
+    "a healthy breakfast",
+    "learning a language",
+    "the stock market",
+    "electric cars",
+    "rainbows",
+    "bees",
+    "the pyramids",
+    "chess openings",
+    "climate change",
+    "coffee",
+    "the human heart",
+    "earthquakes",
+    "solar panels",
+    "sourdough bread",
+    "the Olympics",
+    "tides",
+    "password safety",
+    "jazz",
+    "glaciers",
+    "the printing press",
 ]
 
 
 def prompts(n: int) -> list[ChatRequest]:
-    styles = ["Explain {} to a ten-year-old.", "Give three facts about {}.",
-              "Write a short paragraph about {}.", "What should everyone know about {}?"]
-    return [ChatRequest.from_prompt(styles[i % 4].format(TOPICS[i % len(TOPICS)])) for i in range(n)]
+    styles = [
+        "Explain {} to a ten-year-old.",
+        "Give three facts about {}.",
+        "Write a short paragraph about {}.",
+        "What should everyone know about {}?",
+    ]
+    return [
+        ChatRequest.from_prompt(styles[i % 4].format(TOPICS[i % len(TOPICS)])) for i in range(n)
+    ]
 
 
 def matmul_peak(dtype: torch.dtype, size: int = 1024, seconds: float = 2.0) -> float:
@@ -81,20 +113,29 @@ def answer_tokens(rows: torch.Tensor, eos: int) -> int:
 
 
 def by_hand(model, tok, requests, new_tokens: int, batch: bool) -> dict:
-    texts = [tok.apply_chat_template([m.model_dump() for m in r.messages], tokenize=False,
-                                     add_generation_prompt=True) for r in requests]
+    texts = [
+        tok.apply_chat_template(
+            [m.model_dump() for m in r.messages], tokenize=False, add_generation_prompt=True
+        )
+        for r in requests
+    ]
     groups = [texts] if batch else [[t] for t in texts]
     start, tokens, ttfts, prompt_tokens = time.perf_counter(), 0, [], 0
     for group in groups:
         enc = tok(group, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=new_tokens, do_sample=False,
-                                 pad_token_id=tok.pad_token_id)
-        tokens += answer_tokens(out[:, enc["input_ids"].shape[1]:], tok.eos_token_id)
+            out = model.generate(
+                **enc, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tok.pad_token_id
+            )
+        tokens += answer_tokens(out[:, enc["input_ids"].shape[1] :], tok.eos_token_id)
         prompt_tokens += int(enc["attention_mask"].sum())
         ttfts += [time.perf_counter() - start] * len(group)
-    return {"seconds": time.perf_counter() - start, "tokens": tokens, "ttft": ttfts,
-            "prompt_tokens": prompt_tokens}
+    return {
+        "seconds": time.perf_counter() - start,
+        "tokens": tokens,
+        "ttft": ttfts,
+        "prompt_tokens": prompt_tokens,
+    }
 
 
 def concurrent(backend: TransformersBackend, requests, new_tokens: int) -> dict:
@@ -119,8 +160,12 @@ def concurrent(backend: TransformersBackend, requests, new_tokens: int) -> dict:
     for thread in threads:
         thread.join()
     prompt_tokens = _computed_prompt_tokens(backend) - computed_before
-    return {"seconds": time.perf_counter() - start, "tokens": sum(tokens), "ttft": ttft,
-            "prompt_tokens": prompt_tokens}
+    return {
+        "seconds": time.perf_counter() - start,
+        "tokens": sum(tokens),
+        "ttft": ttft,
+        "prompt_tokens": prompt_tokens,
+    }
 
 
 def _computed_prompt_tokens(backend: TransformersBackend) -> int:
@@ -133,14 +178,22 @@ def fastest(runs: list[dict]) -> dict:
     return max(runs, key=lambda run: run["tokens"] / run["seconds"])
 
 
-def report(label: str, run: dict, flops_per_token: tuple[float, float] | None = None,
-           peak: float | None = None) -> float:
+def report(
+    label: str,
+    run: dict,
+    flops_per_token: tuple[float, float] | None = None,
+    peak: float | None = None,
+) -> float:
     rate = run["tokens"] / run["seconds"]
-    line = (f"{label:<34} {rate:8.1f} tokens/s  ({run['tokens']} tokens, {run['seconds']:.1f} s)  "
-            f"TTFT median {statistics.median(run['ttft']):.2f} s, max {max(run['ttft']):.2f} s")
+    line = (
+        f"{label:<34} {rate:8.1f} tokens/s  ({run['tokens']} tokens, {run['seconds']:.1f} s)  "
+        f"TTFT median {statistics.median(run['ttft']):.2f} s, max {max(run['ttft']):.2f} s"
+    )
     if flops_per_token and peak:
         per_prompt, per_answer = flops_per_token
-        gflops = (per_prompt * run["prompt_tokens"] + per_answer * run["tokens"]) / run["seconds"] / 1e9
+        gflops = (
+            (per_prompt * run["prompt_tokens"] + per_answer * run["tokens"]) / run["seconds"] / 1e9
+        )
         line += f"  {gflops:.0f} GFLOP/s = {100 * gflops / peak:.0f}% of matmul peak"
     print(line, flush=True)
     return rate
@@ -171,8 +224,10 @@ def pair_ttfts(teacher, student, new_tokens: int) -> None:
         paired["student"].append(both.b.ttft_s)
         rates = f"tokens/s teacher {both.a.tokens_per_s:.1f}, student {both.b.tokens_per_s:.1f}"
     for side in ("teacher", "student"):
-        print(f"compare TTFT {side:<8} alone {statistics.median(alone[side]):.3f} s, "
-              f"in the pair {statistics.median(paired[side]):.3f} s (median of {len(requests)})")
+        print(
+            f"compare TTFT {side:<8} alone {statistics.median(alone[side]):.3f} s, "
+            f"in the pair {statistics.median(paired[side]):.3f} s (median of {len(requests)})"
+        )
     print(f"compare last pair: {rates}")
 
 
@@ -195,20 +250,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=2, help="Interleaved runs of (b) and (c); best kept.")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="Interleaved runs of (b) and (c); best kept."
+    )
     args = parser.parse_args()
     model, tok = load_causal_lm(resolve_model(DEFAULT_TEACHER), device="cpu")
     requests = prompts(args.prompts)
     n_params, n_embed = model.num_parameters(), model.get_input_embeddings().weight.numel()
     # Per prompt token: every matmul but the output head; per answer token: all of them.
     flops = (2.0 * (n_params - n_embed), 2.0 * n_params)
-    print(f"default teacher {n_params / 1e6:.1f}M parameters; {args.prompts} prompts x "
-          f"{args.new_tokens} new tokens, greedy; torch threads {torch.get_num_threads()}", flush=True)
+    print(
+        f"default teacher {n_params / 1e6:.1f}M parameters; {args.prompts} prompts x "
+        f"{args.new_tokens} new tokens, greedy; torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
     peak32 = matmul_peak(torch.float32)
     peak16 = matmul_peak(torch.bfloat16)
-    print(f"matmul peak now: float32 {peak32:.0f} GFLOP/s, bfloat16 {peak16:.0f} GFLOP/s", flush=True)
+    print(
+        f"matmul peak now: float32 {peak32:.0f} GFLOP/s, bfloat16 {peak16:.0f} GFLOP/s", flush=True
+    )
 
-    report("(a) one at a time, model.generate", by_hand(model, tok, requests, args.new_tokens, False))
+    report(
+        "(a) one at a time, model.generate", by_hand(model, tok, requests, args.new_tokens, False)
+    )
     backend = TransformersBackend.from_model(model, tok, name=DEFAULT_TEACHER)
     runs_b, runs_c = [], []
     for _ in range(args.repeats):  # interleaved, best of each: the CPU is shared and noisy
@@ -217,10 +281,15 @@ def main() -> None:
     rate_b = report("(b) padded batch, model.generate", fastest(runs_b), flops, peak32)
     rate_c = report("(c) TransformersBackend, float32", fastest(runs_c), flops, peak32)
     if peak16 > 1.5 * peak32:
-        fast = TransformersBackend.from_model(copy.deepcopy(model).to(torch.bfloat16), tok,
-                                              name=DEFAULT_TEACHER)
-        rate_c16 = report("(c-bf16) TransformersBackend, bf16",
-                          concurrent(fast, requests, args.new_tokens), flops, peak16)
+        fast = TransformersBackend.from_model(
+            copy.deepcopy(model).to(torch.bfloat16), tok, name=DEFAULT_TEACHER
+        )
+        rate_c16 = report(
+            "(c-bf16) TransformersBackend, bf16",
+            concurrent(fast, requests, args.new_tokens),
+            flops,
+            peak16,
+        )
         print(f"concurrent bf16/batched: {rate_c16 / rate_b:.1f}x", flush=True)
         fast.close()
     student = TransformersBackend.from_model(student_of(model), tok, name="student-8-layers")

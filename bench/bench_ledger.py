@@ -22,8 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-WORDS = ("the of and to in is for that with on as it by this be are from at or an have not was "
-         "model teacher student answer question data").split()
+WORDS = (
+    "the of and to in is for that with on as it by this be are from at or an have not was "
+    "model teacher student answer question data"
+).split()
 
 
 def make_dataset(path: Path, records: int, canonical: bool = True) -> None:
@@ -37,10 +39,17 @@ def make_dataset(path: Path, records: int, canonical: bool = True) -> None:
         for start in range(0, records, 10_000):
             lines = []
             for i in range(start, min(start + 10_000, records)):
-                record = {"id": i, "prompt": " ".join(rng.choices(WORDS, k=rng.randint(6, 12))),
-                          "response": " ".join(rng.choices(WORDS, k=rng.randint(6, 12))), "source": "bench"}
-                lines.append(orjson.dumps(record, option=orjson.OPT_SORT_KEYS) if canonical
-                             else json.dumps(record).encode())
+                record = {
+                    "id": i,
+                    "prompt": " ".join(rng.choices(WORDS, k=rng.randint(6, 12))),
+                    "response": " ".join(rng.choices(WORDS, k=rng.randint(6, 12))),
+                    "source": "bench",
+                }
+                lines.append(
+                    orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+                    if canonical
+                    else json.dumps(record).encode()
+                )
             handle.write(b"\n".join(lines) + b"\n")
 
 
@@ -49,7 +58,10 @@ def timed(fn) -> tuple[float, float]:
     import resource
 
     def cpu() -> float:
-        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        own, kids = (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
         return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
     start_cpu, start = cpu(), time.perf_counter()
@@ -80,13 +92,19 @@ def main() -> None:
             store.votes()
         pending = iter(ledgers)
 
-        def register() -> None:  # a fresh ledger each time: the same root twice is not re-registered
+        def register() -> (
+            None
+        ):  # a fresh ledger each time: the same root twice is not re-registered
             row = next(pending).register_dataset(data, name="bench", license="cc-by-4.0")
             assert not row["already"] and row["records"] == args.records
 
         floor, ours = [], []
         for _ in range(args.repeats):  # interleaved, so load on the machine hits both alike
-            floor.append(timed(lambda: subprocess.run([sha256sum, str(data)], check=True, capture_output=True)))
+            floor.append(
+                timed(
+                    lambda: subprocess.run([sha256sum, str(data)], check=True, capture_output=True)
+                )
+            )
             ours.append(timed(register))
         (floor_s, floor_cpu), (ours_s, ours_cpu) = min(floor), min(ours)
 
@@ -96,14 +114,22 @@ def main() -> None:
         found = dataset_fingerprint(mixed)
         slow_s = time.perf_counter() - start
 
-        print(f"machine load  {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (figures are noisy when busy)")
-        print(f"sha256sum     {floor_s:.3f} s wall, {floor_cpu:.3f} s CPU  (best of {args.repeats}; the floor)")
-        print(f"register      {ours_s:.3f} s wall, {ours_cpu:.3f} s CPU  (best of {args.repeats}; "
-              "record hashes, Merkle root, file hash and ledger row)")
+        print(
+            f"machine load  {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (figures are noisy when busy)"
+        )
+        print(
+            f"sha256sum     {floor_s:.3f} s wall, {floor_cpu:.3f} s CPU  (best of {args.repeats}; the floor)"
+        )
+        print(
+            f"register      {ours_s:.3f} s wall, {ours_cpu:.3f} s CPU  (best of {args.repeats}; "
+            "record hashes, Merkle root, file hash and ledger row)"
+        )
         print(f"CPU ratio     {ours_cpu / floor_cpu:.2f}x")
         print(f"records/s     {args.records / ours_s:,.0f}")
-        print(f"non-canonical {found.records / slow_s:,.0f} records/s "
-              f"({found.canonicalised_lines:,} lines rewritten before hashing)")
+        print(
+            f"non-canonical {found.records / slow_s:,.0f} records/s "
+            f"({found.canonicalised_lines:,} lines rewritten before hashing)"
+        )
         print(f"must <= 20 s: {'yes' if ours_s <= 20 else 'NO'};  goal <= 3x the floor")
         print(f"ratio register-dataset / sha256sum: {ours_s / floor_s:.2f}x")
     finally:

@@ -35,8 +35,8 @@ def make_pairs(n: int, words: int = 100) -> tuple[list[str], list[str]]:
     refs, cands = [], []
     for i in range(n):
         start = (i * 37) % (len(corpus) - words - 20)
-        refs.append(" ".join(corpus[start: start + words]) + f" (answer {i})")
-        cands.append(" ".join(corpus[start + 15: start + 15 + words]) + f" (reply {i})")
+        refs.append(" ".join(corpus[start : start + words]) + f" (answer {i})")
+        cands.append(" ".join(corpus[start + 15 : start + 15 + words]) + f" (reply {i})")
     return refs, cands
 
 
@@ -53,18 +53,24 @@ def best_of(repeats: int, fn) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=1000, help="Pairs of answers (default 1000).")
-    parser.add_argument("--repeats", type=int, default=2, help="Repeats of the side-by-side embedding timing.")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="Repeats of the side-by-side embedding timing."
+    )
     args = parser.parse_args()
     refs, cands = make_pairs(args.pairs)
     ref_rows = [{"prompt_id": str(i), "text": t} for i, t in enumerate(refs)]
     cand_rows = [{"prompt_id": str(i), "text": t} for i, t in enumerate(cands)]
     embedder = sm.load_embedder()
     embedder.encode(refs[:32], batch_size=32)  # warm-up
-    print(f"pairs: {args.pairs}, ~{sum(len(t.split()) for t in refs) / len(refs):.0f} words per answer, "
-          f"torch threads: {__import__('torch').get_num_threads()}, device: {embedder.device}")
+    print(
+        f"pairs: {args.pairs}, ~{sum(len(t.split()) for t in refs) / len(refs):.0f} words per answer, "
+        f"torch threads: {__import__('torch').get_num_threads()}, device: {embedder.device}"
+    )
 
     total = timed(lambda: score_texts(ref_rows, cand_rows, None, config=SimilarityConfig()))
-    print(f"all metrics (score_texts, no baseline): {total:.1f} s, {args.pairs / total:.1f} pairs/s")
+    print(
+        f"all metrics (score_texts, no baseline): {total:.1f} s, {args.pairs / total:.1f} pairs/s"
+    )
     ref_t, cand_t = [sm.tokenize(t) for t in refs], [sm.tokenize(t) for t in cands]
     stages = {
         "rougeL": lambda: [sm.rouge_l(r, c) for r, c in zip(refs, cands, strict=True)],
@@ -82,7 +88,9 @@ def main() -> None:
         onnx_model = sm.load_embedder(None, "onnx")
         t_onnx = best_of(1, lambda: onnx_model.encode(texts, batch_size=32))
         t_torch = best_of(1, lambda: embedder.encode(texts, batch_size=32))
-        print(f"onnx vs torch encode: {t_onnx:.1f} s vs {t_torch:.1f} s, speed-up {t_torch / t_onnx:.2f}x")
+        print(
+            f"onnx vs torch encode: {t_onnx:.1f} s vs {t_torch:.1f} s, speed-up {t_torch / t_onnx:.2f}x"
+        )
     else:
         print(f"onnx vs torch: not measured, onnx backend {onnx}")
 
@@ -90,9 +98,13 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved, so load on a shared machine hits both alike
         bare.append(timed(lambda: embedder.encode(texts, batch_size=32, normalize_embeddings=True)))
         ours.append(timed(lambda: sm.embedding_cosines(embedder, refs, [cands], batch_size=32)))
-    print(f"embedding stage: ours {min(ours):.1f} s, bare encode {min(bare):.1f} s "
-          f"({len(texts) / min(bare):.0f} texts/s)")
-    print(f"ratio ours/bare SentenceTransformer.encode: {min(ours) / min(bare):.3f} (target <= 1.10)")
+    print(
+        f"embedding stage: ours {min(ours):.1f} s, bare encode {min(bare):.1f} s "
+        f"({len(texts) / min(bare):.0f} texts/s)"
+    )
+    print(
+        f"ratio ours/bare SentenceTransformer.encode: {min(ours) / min(bare):.3f} (target <= 1.10)"
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 CHOICES = ("left", "right", "tie", "bothbad")
-PROMPTS = ["Name three colours.", "What is a teacher model?", "Say hello.", "Count to five.",
-           "What is the capital of France?", "Write a tiny Python function."]
+PROMPTS = [
+    "Name three colours.",
+    "What is a teacher model?",
+    "Say hello.",
+    "Count to five.",
+    "What is the capital of France?",
+    "Write a tiny Python function.",
+]
 
 
 class Tally:
@@ -57,7 +63,11 @@ class Tally:
             self.errors.append(text)
 
     def p95(self) -> float:
-        return statistics.quantiles(self.latencies, n=20)[-1] if len(self.latencies) >= 2 else float("nan")
+        return (
+            statistics.quantiles(self.latencies, n=20)[-1]
+            if len(self.latencies) >= 2
+            else float("nan")
+        )
 
 
 def _free_port() -> int:
@@ -100,8 +110,12 @@ def run_voters(voters: int, seconds: float, one_battle) -> Tally:
 
 def direct_battle(services):
     def one(rng: random.Random, index: int) -> bool:
-        battle = services.battles.start(rng.choice(PROMPTS), session_id=f"direct-{index}", ip="127.0.0.2")
-        return services.battles.vote(battle.battle_id, rng.choice(CHOICES), session_id=f"direct-{index}").accepted
+        battle = services.battles.start(
+            rng.choice(PROMPTS), session_id=f"direct-{index}", ip="127.0.0.2"
+        )
+        return services.battles.vote(
+            battle.battle_id, rng.choice(CHOICES), session_id=f"direct-{index}"
+        ).accepted
 
     return one
 
@@ -124,7 +138,9 @@ def client_battle(url: str, voters: int):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--voters", type=int, default=50, help="Simulated voters (one session each).")
+    parser.add_argument(
+        "--voters", type=int, default=50, help="Simulated voters (one session each)."
+    )
     parser.add_argument("--seconds", type=float, default=120.0, help="How long the app phase runs.")
     parser.add_argument("--teacher", help="Teacher model (default: a tiny random model).")
     parser.add_argument("--student", help="Student model (default: a tiny random model).")
@@ -133,12 +149,21 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="stillhouse-soak-"))
     os.environ["STILLHOUSE_HOME"] = str(work)
-    teacher, student = (args.teacher, args.student) if args.teacher and args.student else _tiny_models(work)
+    teacher, student = (
+        (args.teacher, args.student) if args.teacher and args.student else _tiny_models(work)
+    )
     from ui.app import AppConfig, build_app, launch_app
 
-    config = AppConfig(teacher=teacher, student=student, db_path=str(work / "ledger.duckdb"),
-                       max_new_tokens=args.max_new_tokens, votes_per_session=None, votes_per_ip=None,
-                       admin_password=None, preload=True)
+    config = AppConfig(
+        teacher=teacher,
+        student=student,
+        db_path=str(work / "ledger.duckdb"),
+        max_new_tokens=args.max_new_tokens,
+        votes_per_session=None,
+        votes_per_ip=None,
+        admin_password=None,
+        preload=True,
+    )
     demo = build_app(config)
     services = demo.services  # type: ignore[attr-defined]
     port = _free_port()
@@ -153,15 +178,25 @@ def main(argv: list[str] | None = None) -> int:
     expected = base.accepted + app.accepted
     verify = services.store.verify()
     base_rate, app_rate = base.accepted / (args.seconds / 4), app.accepted / args.seconds
-    print(f"direct : {base.accepted} votes, {base_rate:.2f} votes/s, p95 {base.p95():.3f} s, "
-          f"{len(base.errors)} errors")
-    print(f"app    : {app.accepted} votes ({app.refused} refused), {app_rate:.2f} votes/s, "
-          f"p95 {app.p95():.3f} s, {len(app.errors)} errors {app.errors[:3]}")
-    print(f"ledger : {stored} votes stored of {expected} accepted; verify ok={verify.ok} ({verify.rows} events)")
-    ok = stored == expected and not base.errors and not app.errors and verify.ok and app.accepted > 0
-    print(f"soak_arena {'PASS' if ok else 'FAIL'}: {args.voters} voters, {app_rate:.2f} votes/s through the app "
-          f"= {app_rate / base_rate if base_rate else float('nan'):.2f}x direct BattleService; "
-          f"p95 {app.p95():.3f} s per battle; lost {expected - stored}; errors {len(base.errors) + len(app.errors)}")
+    print(
+        f"direct : {base.accepted} votes, {base_rate:.2f} votes/s, p95 {base.p95():.3f} s, "
+        f"{len(base.errors)} errors"
+    )
+    print(
+        f"app    : {app.accepted} votes ({app.refused} refused), {app_rate:.2f} votes/s, "
+        f"p95 {app.p95():.3f} s, {len(app.errors)} errors {app.errors[:3]}"
+    )
+    print(
+        f"ledger : {stored} votes stored of {expected} accepted; verify ok={verify.ok} ({verify.rows} events)"
+    )
+    ok = (
+        stored == expected and not base.errors and not app.errors and verify.ok and app.accepted > 0
+    )
+    print(
+        f"soak_arena {'PASS' if ok else 'FAIL'}: {args.voters} voters, {app_rate:.2f} votes/s through the app "
+        f"= {app_rate / base_rate if base_rate else float('nan'):.2f}x direct BattleService; "
+        f"p95 {app.p95():.3f} s per battle; lost {expected - stored}; errors {len(base.errors) + len(app.errors)}"
+    )
     return 0 if ok else 1
 
 

@@ -54,7 +54,9 @@ class ChatCompletionRequest(BaseModel):
     n: int = Field(default=1, description="Number of answers; only 1 is supported.")
 
 
-def to_internal(body: ChatCompletionRequest, default_max_tokens: int) -> tuple[ChatRequest, GenerationParams]:
+def to_internal(
+    body: ChatCompletionRequest, default_max_tokens: int
+) -> tuple[ChatRequest, GenerationParams]:
     """Our request and parameters from an OpenAI body; raises InputError on bad values."""
     if body.n != 1:
         raise InputError("unsupported_n", f"n must be 1, got {body.n}")
@@ -62,7 +64,9 @@ def to_internal(body: ChatCompletionRequest, default_max_tokens: int) -> tuple[C
     params = GenerationParams(
         max_new_tokens=body.max_completion_tokens or body.max_tokens or default_max_tokens,
         temperature=0.0 if body.temperature is None else body.temperature,
-        top_p=1.0 if body.top_p is None else body.top_p, seed=body.seed, stop=stop,
+        top_p=1.0 if body.top_p is None else body.top_p,
+        seed=body.seed,
+        stop=stop,
     )
     return ChatRequest(messages=body.messages).check(), params
 
@@ -79,7 +83,9 @@ def create_app(backend: Backend, *, model_name: str | None = None, default_max_t
 
     @app.exception_handler(StillhouseError)
     def _stillhouse_error(request: Request, exc: StillhouseError) -> JSONResponse:
-        status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InputError) else 500
+        status = (
+            404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InputError) else 500
+        )
         kind = "invalid_request_error" if status < 500 else "server_error"
         return JSONResponse(_error(exc.message, kind, exc.code), status_code=status)
 
@@ -88,7 +94,9 @@ def create_app(backend: Backend, *, model_name: str | None = None, default_max_t
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = f"invalid request: {where}: {first.get('msg', 'bad value')}"
-        return JSONResponse(_error(message, "invalid_request_error", "bad_request"), status_code=400)
+        return JSONResponse(
+            _error(message, "invalid_request_error", "bad_request"), status_code=400
+        )
 
     @app.get("/health")
     def health() -> dict:
@@ -96,13 +104,18 @@ def create_app(backend: Backend, *, model_name: str | None = None, default_max_t
 
     @app.get("/v1/models")
     def models() -> dict:
-        return {"object": "list", "data": [
-            {"id": name, "object": "model", "created": created, "owned_by": "stillhouse"}]}
+        return {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "created": created, "owned_by": "stillhouse"}],
+        }
 
     @app.post("/v1/chat/completions")
     def chat_completions(body: ChatCompletionRequest):
         if body.model != name:
-            raise NotFoundError("model_not_found", f"model '{body.model}' is not served here; this server serves '{name}'")
+            raise NotFoundError(
+                "model_not_found",
+                f"model '{body.model}' is not served here; this server serves '{name}'",
+            )
         request, params = to_internal(body, default_max_tokens)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if not body.stream:
@@ -112,18 +125,27 @@ def create_app(backend: Backend, *, model_name: str | None = None, default_max_t
         first = next(chunks)  # bad input fails here, as a 400, before any event is sent
         usage = bool(body.stream_options and body.stream_options.include_usage)
         events = _sse(completion_id, name, first, chunks, usage)
-        return StreamingResponse(events, media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
 
     return app
 
 
-def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 8011, model_name: str | None = None,
-          log_level: str = "info") -> None:
+def serve(
+    backend: Backend,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8011,
+    model_name: str | None = None,
+    log_level: str = "info",
+) -> None:
     """Run the endpoint with uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(backend, model_name=model_name), host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        create_app(backend, model_name=model_name), host=host, port=port, log_level=log_level
+    )
 
 
 def _error(message: str, kind: str, code: str) -> dict:
@@ -133,23 +155,45 @@ def _error(message: str, kind: str, code: str) -> dict:
 def _completion(completion_id: str, name: str, result: GenerationResult) -> dict:
     prompt = result.prompt_tokens or 0
     return {
-        "id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": name,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
-                     "finish_reason": result.finish_reason, "logprobs": None}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": result.tokens,
-                  "total_tokens": prompt + result.tokens},
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": name,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result.text},
+                "finish_reason": result.finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": result.tokens,
+            "total_tokens": prompt + result.tokens,
+        },
     }
 
 
-def _sse(completion_id: str, name: str, first: StreamChunk, rest: Iterator[StreamChunk],
-         include_usage: bool) -> Iterator[str]:
+def _sse(
+    completion_id: str,
+    name: str,
+    first: StreamChunk,
+    rest: Iterator[StreamChunk],
+    include_usage: bool,
+) -> Iterator[str]:
     """chat.completion.chunk events: the role, then text deltas, the finish reason, [DONE]."""
     created = int(time.time())
 
     def event(delta: dict, finish: str | None = None, **extra: Any) -> str:
-        payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                   "model": name, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
-                                               "logprobs": None}], **extra}
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": name,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            **extra,
+        }
         return f"data: {json.dumps(payload)}\n\n"
 
     yield event({"role": "assistant", "content": ""})
@@ -163,10 +207,18 @@ def _sse(completion_id: str, name: str, first: StreamChunk, rest: Iterator[Strea
     except StillhouseError as exc:  # mid-stream failure: say so in the stream, then end it
         yield f"data: {json.dumps(_error(exc.message, 'server_error', exc.code))}\n\n"
     if include_usage:
-        payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                   "model": name, "choices": [],
-                   "usage": {"prompt_tokens": prompt, "completion_tokens": tokens,
-                             "total_tokens": prompt + tokens}}
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": name,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": tokens,
+                "total_tokens": prompt + tokens,
+            },
+        }
         yield f"data: {json.dumps(payload)}\n\n"
     yield "data: [DONE]\n\n"
 
@@ -174,4 +226,3 @@ def _sse(completion_id: str, name: str, first: StreamChunk, rest: Iterator[Strea
 def _chain(first: StreamChunk, rest: Iterator[StreamChunk]) -> Iterator[StreamChunk]:
     yield first
     yield from rest
-

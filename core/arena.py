@@ -57,10 +57,14 @@ class Rating(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="Model name.")
-    rating: float = Field(description="Bradley-Terry rating on the Elo scale (mean of all models = 1000).")
+    rating: float = Field(
+        description="Bradley-Terry rating on the Elo scale (mean of all models = 1000)."
+    )
     lower: float = Field(description="Lower end of the 95% interval (2.5th bootstrap percentile).")
     upper: float = Field(description="Upper end of the 95% interval (97.5th bootstrap percentile).")
-    rank: int = Field(description="1 + number of models whose lower bound is above this upper bound.")
+    rank: int = Field(
+        description="1 + number of models whose lower bound is above this upper bound."
+    )
     battles: int = Field(description="Battles this model took part in.")
 
 
@@ -82,7 +86,9 @@ class BattleTable:
         return _encode(enumerate(rows, start=first_line))
 
     @classmethod
-    def from_arrays(cls, model_a: Sequence[str], model_b: Sequence[str], winner: Sequence[str]) -> BattleTable:
+    def from_arrays(
+        cls, model_a: Sequence[str], model_b: Sequence[str], winner: Sequence[str]
+    ) -> BattleTable:
         """Encode columns of names and winner labels (fast path for millions of battles)."""
         if not len(model_a) == len(model_b) == len(winner):
             raise InputError("bad_battles", "model_a, model_b and winner must have the same length")
@@ -114,8 +120,12 @@ def battles_from_jsonl(lines: Iterable[str]) -> BattleTable:
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as error:
-                raise InputError("bad_battle_row", f"line {line}: not valid JSON ({error.msg})") from None
-            if isinstance(row, Mapping) and (row.get("excluded") is True or row.get("blind") is False):
+                raise InputError(
+                    "bad_battle_row", f"line {line}: not valid JSON ({error.msg})"
+                ) from None
+            if isinstance(row, Mapping) and (
+                row.get("excluded") is True or row.get("blind") is False
+            ):
                 continue  # an export with --all: votes the ledger leaves out of ratings
             yield line, row
 
@@ -132,8 +142,9 @@ def _encode(numbered_rows: Iterable[tuple[int, Any]]) -> BattleTable:
         a.append(index.setdefault(left, len(index)))
         b.append(index.setdefault(right, len(index)))
         outcome.append(code)
-    return BattleTable(tuple(index), np.asarray(a, np.int64), np.asarray(b, np.int64),
-                       np.asarray(outcome, np.int8))
+    return BattleTable(
+        tuple(index), np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(outcome, np.int8)
+    )
 
 
 def _check_row(row: Any, line: int) -> tuple[str, str, int]:
@@ -154,8 +165,11 @@ def _check_row(row: Any, line: int) -> tuple[str, str, int]:
 
 
 def _bad_winner(winner: Any, line: int) -> InputError:
-    return InputError("bad_battle_row", f"line {line}: unknown winner {winner!r}",
-                      hint="expected one of " + ", ".join(WINNERS))
+    return InputError(
+        "bad_battle_row",
+        f"line {line}: unknown winner {winner!r}",
+        hint="expected one of " + ", ".join(WINNERS),
+    )
 
 
 def _self_battle(model: str, line: int) -> InputError:
@@ -165,14 +179,16 @@ def _self_battle(model: str, line: int) -> InputError:
 # ---------------------------------------------------------------- pairing
 
 
-def pick_pair(models: Sequence[str], rng: random.Random,
-              weights: Mapping[str, float] | None = None) -> tuple[str, str]:
+def pick_pair(
+    models: Sequence[str], rng: random.Random, weights: Mapping[str, float] | None = None
+) -> tuple[str, str]:
     """Draw two different models, pair (i, j) with probability proportional to w_i * w_j,
     then put them left/right at random. Models missing from ``weights`` weigh 1."""
     names = list(dict.fromkeys(models))
     if len(names) < 2:
-        raise InputError("one_model", "a battle needs at least two models",
-                         hint=f"got {names or 'none'}")
+        raise InputError(
+            "one_model", "a battle needs at least two models", hint=f"got {names or 'none'}"
+        )
     w = [float((weights or {}).get(m, 1.0)) for m in names]
     if any(x < 0 or not np.isfinite(x) for x in w):
         raise InputError("bad_weights", "pairing weights must be finite and >= 0")
@@ -187,8 +203,14 @@ def pick_pair(models: Sequence[str], rng: random.Random,
 # ---------------------------------------------------------------- online Elo
 
 
-def online_elo(battles: BattleTable, k: float = 4.0, *, scale: float = ELO_SCALE,
-               base: float = ELO_BASE, init: float = ELO_INIT) -> dict[str, float]:
+def online_elo(
+    battles: BattleTable,
+    k: float = 4.0,
+    *,
+    scale: float = ELO_SCALE,
+    base: float = ELO_BASE,
+    init: float = ELO_INIT,
+) -> dict[str, float]:
     """Classic online Elo over battles in the given (time) order: R_a += k (S_a - E_a)."""
     _check_enough(battles)
     ratings = [init] * len(battles.models)
@@ -203,8 +225,13 @@ def online_elo(battles: BattleTable, k: float = 4.0, *, scale: float = ELO_SCALE
 # ---------------------------------------------------------------- Bradley-Terry
 
 
-def bradley_terry(battles: BattleTable | Iterable[Mapping[str, Any]], bootstrap: int = 1000,
-                  seed: int | None = 0, *, ridge: float = 1e-6) -> list[Rating]:
+def bradley_terry(
+    battles: BattleTable | Iterable[Mapping[str, Any]],
+    bootstrap: int = 1000,
+    seed: int | None = 0,
+    *,
+    ridge: float = 1e-6,
+) -> list[Rating]:
     """Bradley-Terry ratings with 95% bootstrap intervals and ranks, best first."""
     table = battles if isinstance(battles, BattleTable) else BattleTable.from_rows(battles)
     if bootstrap < 0:
@@ -223,18 +250,30 @@ def bradley_terry(battles: BattleTable | Iterable[Mapping[str, Any]], bootstrap:
     rating = theta * _NAT_TO_ELO + ELO_INIT
     if bootstrap:
         rng = np.random.default_rng(seed)
-        draws = rng.multinomial(len(table), counts / counts.sum(), size=bootstrap).astype(np.float64)
+        draws = rng.multinomial(len(table), counts / counts.sum(), size=bootstrap).astype(
+            np.float64
+        )
         start = np.repeat(theta[None], bootstrap, axis=0)
         rounds = _newton(draws @ to_pair, (draws * cell_score) @ to_pair, pa, pb, m, start, ridge)
         lower, upper = np.percentile(rounds * _NAT_TO_ELO + ELO_INIT, [2.5, 97.5], axis=0)
     else:
-        half = 1.959963984540054 * np.sqrt(np.maximum(np.diag(_fisher_cov(theta, games, pa, pb, m, ridge)), 0))
+        half = 1.959963984540054 * np.sqrt(
+            np.maximum(np.diag(_fisher_cov(theta, games, pa, pb, m, ridge)), 0)
+        )
         lower, upper = rating - half * _NAT_TO_ELO, rating + half * _NAT_TO_ELO
     per_model = np.bincount(table.a, minlength=m) + np.bincount(table.b, minlength=m)
     ranks = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
-    out = [Rating(model=name, rating=float(rating[i]), lower=float(min(lower[i], rating[i])),
-                  upper=float(max(upper[i], rating[i])), rank=int(ranks[i]), battles=int(per_model[i]))
-           for i, name in enumerate(table.models)]
+    out = [
+        Rating(
+            model=name,
+            rating=float(rating[i]),
+            lower=float(min(lower[i], rating[i])),
+            upper=float(max(upper[i], rating[i])),
+            rank=int(ranks[i]),
+            battles=int(per_model[i]),
+        )
+        for i, name in enumerate(table.models)
+    ]
     return sorted(out, key=lambda r: (-r.rating, r.model))
 
 
@@ -242,10 +281,14 @@ def _check_enough(table: BattleTable) -> None:
     if len(table) == 0:
         raise InputError("no_battles", "there are no battles to rate")
     if len(table.models) < 2:
-        raise InputError("one_model", f"only one model ({table.models[0]}); ratings need two or more")
+        raise InputError(
+            "one_model", f"only one model ({table.models[0]}); ratings need two or more"
+        )
 
 
-def _pairs_of_cells(keep: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _pairs_of_cells(
+    keep: np.ndarray, m: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fold ordered cells (a, b, outcome) onto unordered pairs (lo, hi) with lo's score."""
     a, b, code = keep // 3 // m, keep // 3 % m, keep % 3
     score = _SCORE[code]
@@ -265,14 +308,19 @@ def _check_connected(models: tuple[str, ...], pa: np.ndarray, pb: np.ndarray) ->
     n, labels = connected_components(graph, directed=False)
     if n > 1:
         groups = [sorted(models[i] for i in np.flatnonzero(labels == g)) for g in range(n)]
-        raise InputError("disconnected", "some models were never compared, even indirectly: "
-                         + " | ".join(", ".join(g) for g in groups),
-                         hint="ratings of separate groups are not comparable; add battles between them")
+        raise InputError(
+            "disconnected",
+            "some models were never compared, even indirectly: "
+            + " | ".join(", ".join(g) for g in groups),
+            hint="ratings of separate groups are not comparable; add battles between them",
+        )
 
 
 def _loss(theta, games, wins, pa, pb, ridge) -> np.ndarray:
     d = theta[:, pa] - theta[:, pb]
-    return -(wins * d - games * np.logaddexp(0.0, d)).sum(axis=1) + 0.5 * ridge * (theta**2).sum(axis=1)
+    return -(wins * d - games * np.logaddexp(0.0, d)).sum(axis=1) + 0.5 * ridge * (theta**2).sum(
+        axis=1
+    )
 
 
 def _newton(games, wins, pa, pb, m, theta, ridge, *, max_iter: int = 200, tol: float = 1e-10):

@@ -15,8 +15,12 @@ from core.arena import Rating
 from core.errors import InputError
 
 
-def plot_ratings(ratings: Sequence[Rating], out: str | Path, *,
-                 title: str = "Arena ratings (Bradley-Terry, 95% intervals)") -> Path:
+def plot_ratings(
+    ratings: Sequence[Rating],
+    out: str | Path,
+    *,
+    title: str = "Arena ratings (Bradley-Terry, 95% intervals)",
+) -> Path:
     """Draw ratings best-at-top with interval bars and battle counts; write ``out`` atomically."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -32,12 +36,28 @@ def plot_ratings(ratings: Sequence[Rating], out: str | Path, *,
     y = list(range(len(rows)))
     centres = [r.rating for r in rows]
     errors = [[r.rating - r.lower for r in rows], [r.upper - r.rating for r in rows]]
-    ax.errorbar(centres, y, xerr=errors, fmt="o", color="#1f5f8b", ecolor="#7aa6c2", elinewidth=3,
-                capsize=4, markersize=6)
+    ax.errorbar(
+        centres,
+        y,
+        xerr=errors,
+        fmt="o",
+        color="#1f5f8b",
+        ecolor="#7aa6c2",
+        elinewidth=3,
+        capsize=4,
+        markersize=6,
+    )
     ax.set_yticks(y, [f"#{r.rank} {r.model}" for r in rows])
     for yi, r in zip(y, rows, strict=True):
-        ax.annotate(f"{r.rating:.0f}  (n={r.battles})", (r.upper, yi), xytext=(6, 0),
-                    textcoords="offset points", va="center", fontsize=8, color="#444444")
+        ax.annotate(
+            f"{r.rating:.0f}  (n={r.battles})",
+            (r.upper, yi),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color="#444444",
+        )
     lo, hi = min(r.lower for r in rows), max(r.upper for r in rows)
     pad = max(10.0, 0.25 * (hi - lo))
     ax.set_xlim(lo - pad, hi + pad * 1.6)

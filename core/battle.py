@@ -57,11 +57,42 @@ from core.hashing import sha256_text
 Choice = Literal["left", "right", "tie", "bothbad"]
 # Model families whose self-identification ("I am Llama", "as an OpenAI model") gives a side away.
 MODEL_FAMILIES = (
-    "llama", "smollm", "smollm2", "gpt", "chatgpt", "openai", "claude", "anthropic", "gemini",
-    "gemma", "mistral", "mixtral", "qwen", "phi", "deepseek", "falcon", "vicuna", "olmo",
+    "llama",
+    "smollm",
+    "smollm2",
+    "gpt",
+    "chatgpt",
+    "openai",
+    "claude",
+    "anthropic",
+    "gemini",
+    "gemma",
+    "mistral",
+    "mixtral",
+    "qwen",
+    "phi",
+    "deepseek",
+    "falcon",
+    "vicuna",
+    "olmo",
 )
-_GENERIC = {"instruct", "chat", "base", "model", "student", "teacher", "tiny", "small", "large",
-            "distilled", "local", "default", "it", "hf", "gguf"}
+_GENERIC = {
+    "instruct",
+    "chat",
+    "base",
+    "model",
+    "student",
+    "teacher",
+    "tiny",
+    "small",
+    "large",
+    "distilled",
+    "local",
+    "default",
+    "it",
+    "hf",
+    "gguf",
+}
 _INTRO = r"\b(?:i\s+am|i'm|im|as|my\s+name\s+is|called|named|this\s+is|built\s+on|based\s+on|trained\s+by|made\s+by|created\s+by|developed\s+by)"
 
 
@@ -70,17 +101,25 @@ class BattlePolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    params: GenerationParams = Field(default_factory=lambda: GenerationParams(max_new_tokens=256),
-                                     description="Generation settings, the same for both sides.")
-    weights: dict[str, float] = Field(default_factory=dict,
-                                      description="Pairing weight per model name (missing = 1).")
+    params: GenerationParams = Field(
+        default_factory=lambda: GenerationParams(max_new_tokens=256),
+        description="Generation settings, the same for both sides.",
+    )
+    weights: dict[str, float] = Field(
+        default_factory=dict, description="Pairing weight per model name (missing = 1)."
+    )
     system: str | None = Field(default=None, description="System prompt for both sides, if any.")
-    flag_model_names: bool = Field(default=True,
-                                   description="Flag (and leave out of ratings) answers that name a model.")
+    flag_model_names: bool = Field(
+        default=True, description="Flag (and leave out of ratings) answers that name a model."
+    )
     flag_empty: bool = Field(default=True, description="Flag answers that are empty or whitespace.")
     seed: int | None = Field(default=None, description="Seed for pairing and left/right order.")
-    timeout_s: float = Field(default=600.0, description="Longest wait for both answers, in seconds.")
-    max_open_battles: int = Field(default=1000, description="Battles kept in memory; oldest dropped.")
+    timeout_s: float = Field(
+        default=600.0, description="Longest wait for both answers, in seconds."
+    )
+    max_open_battles: int = Field(
+        default=1000, description="Battles kept in memory; oldest dropped."
+    )
 
 
 class Battle(BaseModel):
@@ -101,7 +140,9 @@ class VoteRecord(BaseModel):
 
     battle_id: str = Field(description="Battle id (one vote per battle).")
     session_id: str = Field(description="Raw session id; the sink must hash it before storing.")
-    ip: str | None = Field(default=None, description="Raw client IP, if known; the sink must hash it.")
+    ip: str | None = Field(
+        default=None, description="Raw client IP, if known; the sink must hash it."
+    )
     time: str = Field(description="UTC time of the vote, naive ISO 8601 (as the ledger writes it).")
     model_a: str = Field(description="Model shown on the left.")
     model_b: str = Field(description="Model shown on the right.")
@@ -113,7 +154,9 @@ class VoteRecord(BaseModel):
     latency_a_s: float = Field(description="Seconds the left model took.")
     latency_b_s: float = Field(description="Seconds the right model took.")
     blind: bool = Field(default=True, description="True: identities were hidden until the vote.")
-    flags: list[str] = Field(default_factory=list, description="Why the vote does not count, if so.")
+    flags: list[str] = Field(
+        default_factory=list, description="Why the vote does not count, if so."
+    )
 
 
 class VoteOutcome(BaseModel):
@@ -126,8 +169,12 @@ class VoteOutcome(BaseModel):
     counted: bool = Field(description="Accepted and not flagged: it counts towards ratings.")
     reason: str | None = Field(default=None, description="Why a vote was refused or not counted.")
     choice: Choice | None = Field(default=None, description="The choice voted, if accepted.")
-    model_left: str = Field(description="Model that wrote the left answer ('' while the battle is open).")
-    model_right: str = Field(description="Model that wrote the right answer ('' while the battle is open).")
+    model_left: str = Field(
+        description="Model that wrote the left answer ('' while the battle is open)."
+    )
+    model_right: str = Field(
+        description="Model that wrote the right answer ('' while the battle is open)."
+    )
     flags: list[str] = Field(default_factory=list, description="names_model:<side>, empty:<side>.")
 
 
@@ -154,11 +201,18 @@ class _State:
 class BattleService:
     """Run blind battles between the given backends (see the module docstring)."""
 
-    def __init__(self, backends: Mapping[str, Backend], policy: BattlePolicy | None = None,
-                 record: Callable[[VoteRecord], Any] | None = None) -> None:
+    def __init__(
+        self,
+        backends: Mapping[str, Backend],
+        policy: BattlePolicy | None = None,
+        record: Callable[[VoteRecord], Any] | None = None,
+    ) -> None:
         if len(backends) < 2:
-            raise InputError("one_model", "a battle needs at least two models",
-                             hint=f"got {list(backends) or 'none'}")
+            raise InputError(
+                "one_model",
+                "a battle needs at least two models",
+                hint=f"got {list(backends) or 'none'}",
+            )
         self.backends = dict(backends)
         self.policy = policy or BattlePolicy()
         self.record = record
@@ -179,9 +233,14 @@ class BattleService:
         with self._lock:
             left, right = pick_pair(self.models(), self._rng, self.policy.weights)
         battle_id = uuid.uuid4().hex
-        state = _State(battle_id, prompt, session_id, ip,
-                       _Side(left, self._pool.submit(self._answer, left, request)),
-                       _Side(right, self._pool.submit(self._answer, right, request)))
+        state = _State(
+            battle_id,
+            prompt,
+            session_id,
+            ip,
+            _Side(left, self._pool.submit(self._answer, left, request)),
+            _Side(right, self._pool.submit(self._answer, right, request)),
+        )
         with self._lock:
             self._battles[battle_id] = state
             while len(self._battles) > self.policy.max_open_battles:
@@ -195,9 +254,13 @@ class BattleService:
         deadline = time.monotonic() + wait
         for side in (state.left, state.right):
             try:
-                side.text, side.latency_s = side.future.result(max(0.0, deadline - time.monotonic()))
+                side.text, side.latency_s = side.future.result(
+                    max(0.0, deadline - time.monotonic())
+                )
             except FutureTimeout:
-                raise BackendError("battle_timeout", f"the answers took longer than {wait:g} s") from None
+                raise BackendError(
+                    "battle_timeout", f"the answers took longer than {wait:g} s"
+                ) from None
             except StillhouseError:
                 self._close(state)
                 raise
@@ -208,7 +271,9 @@ class BattleService:
             if state.status == "pending":
                 state.flags = self._flags(state)
                 state.status = "ready"
-        return Battle(battle_id=battle_id, prompt=state.prompt, left=state.left.text, right=state.right.text)
+        return Battle(
+            battle_id=battle_id, prompt=state.prompt, left=state.left.text, right=state.right.text
+        )
 
     def start(self, prompt: str, session_id: str, ip: str | None = None) -> Battle:
         """``begin`` then ``result``: a battle with both answers complete."""
@@ -217,7 +282,9 @@ class BattleService:
     def vote(self, battle_id: str, choice: str, session_id: str | None = None) -> VoteOutcome:
         """Vote once on a complete battle; identities come back in the outcome."""
         if choice not in CHOICES:
-            raise InputError("bad_choice", f"unknown vote {choice!r}", hint="expected " + ", ".join(CHOICES))
+            raise InputError(
+                "bad_choice", f"unknown vote {choice!r}", hint="expected " + ", ".join(CHOICES)
+            )
         picked = cast(Choice, choice)
         state = self._get(battle_id)
         with self._lock:
@@ -289,24 +356,38 @@ class BattleService:
 
     def _vote_record(self, state: _State, choice: Choice) -> VoteRecord:
         return VoteRecord(
-            battle_id=state.battle_id, session_id=state.session_id, ip=state.ip,
+            battle_id=state.battle_id,
+            session_id=state.session_id,
+            ip=state.ip,
             time=datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds"),
-            model_a=state.left.model, model_b=state.right.model,
-            choice=choice, winner=CHOICE_TO_WINNER[choice], prompt_sha256=sha256_text(state.prompt),
-            response_a_sha256=sha256_text(state.left.text), response_b_sha256=sha256_text(state.right.text),
-            latency_a_s=state.left.latency_s, latency_b_s=state.right.latency_s, flags=list(state.flags),
+            model_a=state.left.model,
+            model_b=state.right.model,
+            choice=choice,
+            winner=CHOICE_TO_WINNER[choice],
+            prompt_sha256=sha256_text(state.prompt),
+            response_a_sha256=sha256_text(state.left.text),
+            response_b_sha256=sha256_text(state.right.text),
+            latency_a_s=state.left.latency_s,
+            latency_b_s=state.right.latency_s,
+            flags=list(state.flags),
         )
 
     @staticmethod
-    def _outcome(state: _State, *, accepted: bool, reason: str | None = None,
-                 choice: Choice | None = None) -> VoteOutcome:
+    def _outcome(
+        state: _State, *, accepted: bool, reason: str | None = None, choice: Choice | None = None
+    ) -> VoteOutcome:
         hide = state.status != "closed"  # names only once the battle is over (voted or revealed)
         counted = accepted and not state.flags
         if accepted and state.flags:
             reason = "kept but not counted: " + ", ".join(state.flags)
         return VoteOutcome(
-            battle_id=state.battle_id, accepted=accepted, counted=counted, reason=reason, choice=choice,
-            model_left="" if hide else state.left.model, model_right="" if hide else state.right.model,
+            battle_id=state.battle_id,
+            accepted=accepted,
+            counted=counted,
+            reason=reason,
+            choice=choice,
+            model_left="" if hide else state.left.model,
+            model_right="" if hide else state.right.model,
             flags=list(state.flags),
         )
 
@@ -322,13 +403,20 @@ def names_model(text: str, pair: list[str] | tuple[str, ...] = ()) -> str | None
     for name in pair:
         for token in re.split(r"[-_/.\s]+", name.lower()):
             token = token.strip()
-            if len(token) >= 3 and token not in _GENERIC and not token.replace("m", "").replace("b", "").isdigit():
+            if (
+                len(token) >= 3
+                and token not in _GENERIC
+                and not token.replace("m", "").replace("b", "").isdigit()
+            ):
                 stems.add(token)
                 stems.add(token.rstrip("0123456789"))
         if re.search(r"[\d\-_/.]", name) and len(name) >= 4 and name.lower() in lowered:
             return name
     stems.discard("")
     family = "|".join(sorted((re.escape(s) for s in stems), key=len, reverse=True))
-    found = re.search(_INTRO + r"\s+(?:an?\s+|the\s+)?(?:ai\s+|language\s+|large\s+language\s+)?"
-                      r"(?:model\s+|assistant\s+)?(?:called\s+|named\s+)?(" + family + r")\b", lowered)
+    found = re.search(
+        _INTRO + r"\s+(?:an?\s+|the\s+)?(?:ai\s+|language\s+|large\s+language\s+)?"
+        r"(?:model\s+|assistant\s+)?(?:called\s+|named\s+)?(" + family + r")\b",
+        lowered,
+    )
     return found.group(1) if found else None

@@ -38,10 +38,13 @@ class SideStats(BaseModel):
     name: str = Field(description="Model name (from the backend's info).")
     text: str = Field(default="", description="The whole answer.")
     tokens: int = Field(default=0, description="Generated tokens.")
-    ttft_s: float | None = Field(default=None, description="Seconds from the start to the first token.")
+    ttft_s: float | None = Field(
+        default=None, description="Seconds from the start to the first token."
+    )
     total_s: float = Field(default=0.0, description="Seconds from the start to the last token.")
     tokens_per_s: float = Field(
-        default=0.0, description="Decoding speed: tokens after the first per second after the first."
+        default=0.0,
+        description="Decoding speed: tokens after the first per second after the first.",
     )
     finish_reason: str | None = Field(default=None, description="stop, length or error.")
 
@@ -54,7 +57,9 @@ class CompareEvent(BaseModel):
     side: Side = Field(description="a or b.")
     kind: Literal["delta", "done", "error"] = Field(description="delta, done or error.")
     text: str = Field(default="", description="New text (delta events).")
-    stats: SideStats | None = Field(default=None, description="The side's figures (done and error events).")
+    stats: SideStats | None = Field(
+        default=None, description="The side's figures (done and error events)."
+    )
     error: str | None = Field(default=None, description="What went wrong (error events).")
 
 
@@ -76,8 +81,12 @@ def compare(
     stop = threading.Event()
     start = time.perf_counter()
     threads = [
-        threading.Thread(target=_run_side, args=(side, backend, request, params, events, stop, start),
-                         name=f"compare-{side}", daemon=True)
+        threading.Thread(
+            target=_run_side,
+            args=(side, backend, request, params, events, stop, start),
+            name=f"compare-{side}",
+            daemon=True,
+        )
         for side, backend in (("a", backend_a), ("b", backend_b))
     ]
     for thread in threads:
@@ -103,8 +112,15 @@ def compare_all(
     return CompareResult(a=stats["a"], b=stats["b"])
 
 
-def _run_side(side: Side, backend: Backend, request: ChatRequest, params: GenerationParams,
-              events: queue.Queue, stop: threading.Event, start: float) -> None:
+def _run_side(
+    side: Side,
+    backend: Backend,
+    request: ChatRequest,
+    params: GenerationParams,
+    events: queue.Queue,
+    stop: threading.Event,
+    start: float,
+) -> None:
     stats = SideStats(name=_name(backend))
     seen_first = False
     parts: list[str] = []

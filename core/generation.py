@@ -1,7 +1,7 @@
 """Generation parameters and requests, shared by every backend, the CLI and the app.
 
-    params = GenerationParams(max_new_tokens=64, temperature=0.0, seed=1)
-    request = ChatRequest.from_prompt("Name three primary colours.")
+params = GenerationParams(max_new_tokens=64, temperature=0.0, seed=1)
+request = ChatRequest.from_prompt("Name three primary colours.")
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ class ChatRequest(BaseModel):
 
     def check(self) -> ChatRequest:
         """Refuse a request with no messages or whose last user turn is blank."""
-        if not self.messages or not any(m.content.strip() for m in self.messages if m.role == "user"):
+        if not self.messages or not any(
+            m.content.strip() for m in self.messages if m.role == "user"
+        ):
             raise InputError("empty_prompt", "the prompt is empty")
         return self
 
@@ -56,14 +58,17 @@ class GenerationParams(BaseModel):
     seed: int | None = Field(default=None, description="Seed for sampling; same seed, same text.")
     stop: list[str] = Field(default_factory=list, description="Strings that end the answer.")
     top_logprobs: int = Field(
-        default=0, description="Per generated token, return the k most likely tokens' log-probs (0: none)."
+        default=0,
+        description="Per generated token, return the k most likely tokens' log-probs (0: none).",
     )
 
     @field_validator("max_new_tokens")
     @classmethod
     def _positive_tokens(cls, value: int) -> int:
         if value < 1:
-            raise InputError("bad_max_new_tokens", f"--max-new-tokens must be at least 1, got {value}")
+            raise InputError(
+                "bad_max_new_tokens", f"--max-new-tokens must be at least 1, got {value}"
+            )
         return value
 
     @field_validator("top_logprobs")

@@ -21,7 +21,9 @@ def sha256_file(path: str | Path) -> str:
 
 def canonical_json(payload: Any) -> str:
     """JSON with sorted keys and no whitespace: the same facts always give the same bytes."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
 
 
 def sha256_text(text: str) -> str:

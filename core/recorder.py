@@ -30,14 +30,18 @@ class ArtifactRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    role: str = Field(description="teacher, student_base, train_data, heldout, student, teacher_data, ...")
+    role: str = Field(
+        description="teacher, student_base, train_data, heldout, student, teacher_data, ..."
+    )
     kind: ArtifactKind = Field(description="model, dataset, checkpoint or file.")
     name: str = Field(description="Name in the catalogue or file name.")
     sha256: str | None = Field(default=None, description="Weights hash, Merkle root or file hash.")
     license: str | None = Field(default=None, description="Licence id, when known.")
     path: str | None = Field(default=None, description="Local path or URI.")
     records: int | None = Field(default=None, description="Record count for datasets.")
-    details: dict[str, Any] = Field(default_factory=dict, description="Spec, config and other facts.")
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="Spec, config and other facts."
+    )
 
 
 @runtime_checkable
@@ -45,12 +49,22 @@ class Recorder(Protocol):
     """Receives the facts of every run. Implemented by ``audit.ledger.store.Store``."""
 
     def start_run(
-        self, kind: str, *, config: dict[str, Any], seed: int | None, code_version: str,
+        self,
+        kind: str,
+        *,
+        config: dict[str, Any],
+        seed: int | None,
+        code_version: str,
         inputs: list[ArtifactRef],
     ) -> str: ...
 
     def finish_run(
-        self, run_id: str, *, outputs: list[ArtifactRef], metrics: dict[str, Any], status: RunStatus,
+        self,
+        run_id: str,
+        *,
+        outputs: list[ArtifactRef],
+        metrics: dict[str, Any],
+        status: RunStatus,
     ) -> None: ...
 
 
@@ -77,10 +91,17 @@ def code_version() -> str:
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return __version__
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, timeout=5).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        timeout=5,
+    ).stdout.strip()
     return f"{__version__}+{commit}{'.dirty' if dirty else ''}"

@@ -14,5 +14,9 @@ def read_utf8(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise InputError("not_utf8", f"{path}: line {line} is not UTF-8 (byte {exc.start}: "
-                         f"{data[exc.start:exc.start + 1]!r})", hint="save the file as UTF-8") from None
+        raise InputError(
+            "not_utf8",
+            f"{path}: line {line} is not UTF-8 (byte {exc.start}: "
+            f"{data[exc.start : exc.start + 1]!r})",
+            hint="save the file as UTF-8",
+        ) from None

@@ -16,7 +16,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-_USER_HOME = Path(os.environ.get("STILLHOUSE_HOME") or Path.home() / ".cache" / "stillhouse").expanduser()
+_USER_HOME = Path(
+    os.environ.get("STILLHOUSE_HOME") or Path.home() / ".cache" / "stillhouse"
+).expanduser()
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +51,9 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     """A 2-layer random Llama checkpoint with a chat template (local model)."""
     from core.tiny import make_tiny_model
 
-    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama", n_layers=2,
-                           tokenizer=tiny_tokenizer)
+    return make_tiny_model(
+        tmp_path_factory.mktemp("models") / "tiny-llama", n_layers=2, tokenizer=tiny_tokenizer
+    )
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +61,12 @@ def tiny_teacher_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     """A 4-layer random Llama sharing the tiny tokenizer (a teacher for distillation tests)."""
     from core.tiny import make_tiny_model
 
-    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-teacher", n_layers=4, seed=1,
-                           tokenizer=tiny_tokenizer)
+    return make_tiny_model(
+        tmp_path_factory.mktemp("models") / "tiny-teacher",
+        n_layers=4,
+        seed=1,
+        tokenizer=tiny_tokenizer,
+    )
 
 
 @pytest.fixture(scope="session")

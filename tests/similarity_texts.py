@@ -19,24 +19,35 @@ _FILLERS = ("really", "quite", "indeed", "also", "simply", "namely", "often", "t
 
 def _topics(n: int) -> list[tuple[str, list[str]]]:
     topics = pydoc_data.topics.topics
-    long = [(k, v.split()) for k, v in sorted(topics.items())
-            if len(v.split()) >= 3 * WORDS and _distinct(v.split())]
+    long = [
+        (k, v.split())
+        for k, v in sorted(topics.items())
+        if len(v.split()) >= 3 * WORDS and _distinct(v.split())
+    ]
     if len(long) < n:
         raise RuntimeError(f"only {len(long)} long help topics here")
     return long[:n]
 
 
 def _distinct(words: list[str]) -> bool:
-    chunks = [tokenize(" ".join(words[i * WORDS: (i + 1) * WORDS])) for i in range(3)]
-    return all(longest_run(chunks[a], chunks[b]).tokens < MAX_SHARED for a, b in ((0, 1), (0, 2), (1, 2)))
+    chunks = [tokenize(" ".join(words[i * WORDS : (i + 1) * WORDS])) for i in range(3)]
+    return all(
+        longest_run(chunks[a], chunks[b]).tokens < MAX_SHARED for a, b in ((0, 1), (0, 2), (1, 2))
+    )
 
 
 def corpus(n: int = 30) -> dict[str, list[dict[str, str]]]:
     """Rows per role: reference, baseline (same topics, other words), unrelated, reworded."""
-    out: dict[str, list[dict[str, str]]] = {k: [] for k in ("reference", "baseline", "unrelated", "reworded")}
+    out: dict[str, list[dict[str, str]]] = {
+        k: [] for k in ("reference", "baseline", "unrelated", "reworded")
+    }
     for name, words in _topics(n):
-        chunks = {"reference": words[:WORDS], "baseline": words[WORDS: 2 * WORDS],
-                  "unrelated": words[2 * WORDS: 3 * WORDS], "reworded": reword(words[:WORDS])}
+        chunks = {
+            "reference": words[:WORDS],
+            "baseline": words[WORDS : 2 * WORDS],
+            "unrelated": words[2 * WORDS : 3 * WORDS],
+            "reworded": reword(words[:WORDS]),
+        }
         for role, chunk in chunks.items():
             out[role].append({"prompt_id": name, "text": " ".join(chunk)})
     return out

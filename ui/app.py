@@ -35,33 +35,64 @@ class AppConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    teacher: str = Field(default=DEFAULT_TEACHER, description="Teacher model name, folder or HF id.")
-    student: str = Field(default=DEFAULT_STUDENT, description="Student model name, folder or HF id.")
+    teacher: str = Field(
+        default=DEFAULT_TEACHER, description="Teacher model name, folder or HF id."
+    )
+    student: str = Field(
+        default=DEFAULT_STUDENT, description="Student model name, folder or HF id."
+    )
     db_path: str | None = Field(
-        default=None, description="Ledger file; None means $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb."
+        default=None,
+        description="Ledger file; None means $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb.",
     )
     admin_password: str | None = Field(
-        default_factory=_env_password, repr=False,
+        default_factory=_env_password,
+        repr=False,
         description="Password for the admin tabs (from STILLHOUSE_ADMIN_PASSWORD); None disables admin login.",
     )
     admin_users: list[str] = Field(
-        default_factory=lambda: [u for u in os.environ.get("STILLHOUSE_ADMIN_USERS", "").split(",") if u],
+        default_factory=lambda: [
+            u for u in os.environ.get("STILLHOUSE_ADMIN_USERS", "").split(",") if u
+        ],
         description="Hugging Face user names that are admins when signed in with OAuth on a Space.",
     )
-    max_new_tokens: int = Field(default=128, ge=1, description="Most tokens per answer in Arena and Battle.")
-    temperature: float = Field(default=0.7, ge=0, description="Sampling temperature for chat; 0 is greedy.")
+    max_new_tokens: int = Field(
+        default=128, ge=1, description="Most tokens per answer in Arena and Battle."
+    )
+    temperature: float = Field(
+        default=0.7, ge=0, description="Sampling temperature for chat; 0 is greedy."
+    )
     votes_per_session: int | None = Field(
-        default=200, ge=1, description="Most votes one browser session may cast per day; None = no cap.")
+        default=200,
+        ge=1,
+        description="Most votes one browser session may cast per day; None = no cap.",
+    )
     votes_per_ip: int | None = Field(
-        default=1000, ge=1, description="Most votes one (hashed) IP address may cast per day; None = no cap.")
-    bootstrap: int = Field(default=200, ge=0, description="Bootstrap rounds for the leaderboard's intervals.")
+        default=1000,
+        ge=1,
+        description="Most votes one (hashed) IP address may cast per day; None = no cap.",
+    )
+    bootstrap: int = Field(
+        default=200, ge=0, description="Bootstrap rounds for the leaderboard's intervals."
+    )
     cost_per_hour: float = Field(
-        default=0.10, ge=0, description="Price of this machine per hour in USD, for the cost per million "
-        "generated tokens on the Distill scorecard (default: a small 2-vCPU cloud VM).")
-    concurrency: int = Field(default=32, ge=1, description="Requests handled at once per event (chat, battles); "
-                             "the backends batch concurrent requests together.")
-    title: str = Field(default="stillhouse", description="Name shown in the header and browser tab.")
-    preload: bool = Field(default=True, description="Load teacher and student in the background at start.")
+        default=0.10,
+        ge=0,
+        description="Price of this machine per hour in USD, for the cost per million "
+        "generated tokens on the Distill scorecard (default: a small 2-vCPU cloud VM).",
+    )
+    concurrency: int = Field(
+        default=32,
+        ge=1,
+        description="Requests handled at once per event (chat, battles); "
+        "the backends batch concurrent requests together.",
+    )
+    title: str = Field(
+        default="stillhouse", description="Name shown in the header and browser tab."
+    )
+    preload: bool = Field(
+        default=True, description="Load teacher and student in the background at start."
+    )
 
     def ledger_path(self) -> Path:
         """The ledger file this app writes to."""
@@ -104,8 +135,13 @@ def theme() -> gr.themes.Base:
     """The app's look: warm amber on stone, rounded."""
     import gradio as gr
 
-    return gr.themes.Soft(primary_hue="amber", secondary_hue="orange", neutral_hue="stone",
-                          radius_size="lg", font=[gr.themes.Font(f) for f in ("ui-sans-serif", "system-ui", "sans-serif")])
+    return gr.themes.Soft(
+        primary_hue="amber",
+        secondary_hue="orange",
+        neutral_hue="stone",
+        radius_size="lg",
+        font=[gr.themes.Font(f) for f in ("ui-sans-serif", "system-ui", "sans-serif")],
+    )
 
 
 def build_app(config: AppConfig) -> gr.Blocks:
@@ -118,8 +154,13 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
     services = AppServices(config)
     with gr.Blocks(title=f"{config.title}: distillation with a ledger", fill_width=False) as demo:
-        gr.HTML(HEADER.format(title=config.title, teacher=services.teacher_label(),
-                              student=services.student_label()))
+        gr.HTML(
+            HEADER.format(
+                title=config.title,
+                teacher=services.teacher_label(),
+                student=services.student_label(),
+            )
+        )
         admin = build_login(services)
         with gr.Tabs():
             with gr.Tab("Arena", id="arena"):
@@ -148,7 +189,14 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, bl
         services.warm_up()
     limit = services.config.concurrency if services is not None else 8
     return demo.queue(default_concurrency_limit=limit).launch(
-        server_name=host, server_port=port, show_error=True, theme=theme(), css=CSS,
-        prevent_thread_lock=not block, quiet=True, footer_links=["api"], ssr_mode=False,
+        server_name=host,
+        server_port=port,
+        show_error=True,
+        theme=theme(),
+        css=CSS,
+        prevent_thread_lock=not block,
+        quiet=True,
+        footer_links=["api"],
+        ssr_mode=False,
         run_history=False,
     )

@@ -42,7 +42,9 @@ class VerifyResult(BaseModel):
     ok: bool = Field(description="True when the chain and every table agree.")
     head_hash: str = Field(description="Hash of the last event (the genesis hash when empty).")
     rows: int = Field(description="Number of events checked.")
-    first_bad_row: str | None = Field(default=None, description="The first row found bad, e.g. 'votes battle_id=b1'.")
+    first_bad_row: str | None = Field(
+        default=None, description="The first row found bad, e.g. 'votes battle_id=b1'."
+    )
     problem: str | None = Field(default=None, description="What is wrong with it, in one line.")
 
 
@@ -87,11 +89,15 @@ def connect(path: Path, timeout_s: float = 60.0) -> Iterator[Any]:
             except duckdb.IOException as error:
                 text = str(error)
                 if "lock" not in text.lower():
-                    raise InputError("not_a_ledger", f"{path} is not a stillhouse ledger (DuckDB): "
-                                     f"{text.splitlines()[0]}") from None
+                    raise InputError(
+                        "not_a_ledger",
+                        f"{path} is not a stillhouse ledger (DuckDB): {text.splitlines()[0]}",
+                    ) from None
                 if time.monotonic() > deadline:
-                    raise StillhouseError("ledger_busy", f"ledger {path} stayed locked for "
-                                          f"{timeout_s:.0f} s by another process") from None
+                    raise StillhouseError(
+                        "ledger_busy",
+                        f"ledger {path} stayed locked for {timeout_s:.0f} s by another process",
+                    ) from None
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.25)
         try:
@@ -113,8 +119,11 @@ _TYPES: dict[str, dict[str, str]] = {}
 def _column_types(con, table: str) -> dict[str, str]:
     """Column name -> type of a chained table (fixed per schema version, so cached)."""
     if table not in _TYPES:
-        rows = con.execute("SELECT column_name, data_type FROM information_schema.columns "
-                           "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+        rows = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
         _TYPES[table] = dict(rows)
     return _TYPES[table]
 
@@ -127,13 +136,17 @@ def apply_op(con, op: dict[str, Any]) -> None:
         row = op["row"]
         columns = list(row)
         marks = ", ".join("?" for _ in columns)
-        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-                    [_sql_value(types[c], row[c]) for c in columns])
+        con.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+            [_sql_value(types[c], row[c]) for c in columns],
+        )
     else:
         sets = op["set"]
         assignments = ", ".join(f"{c} = ?" for c in sets)
-        con.execute(f"UPDATE {table} SET {assignments} WHERE {key_col} = ?",
-                    [*(_sql_value(types[c], v) for c, v in sets.items()), op["key"]])
+        con.execute(
+            f"UPDATE {table} SET {assignments} WHERE {key_col} = ?",
+            [*(_sql_value(types[c], v) for c, v in sets.items()), op["key"]],
+        )
 
 
 def append(con, action: str, ops: list[dict[str, Any]]) -> str:
@@ -144,7 +157,9 @@ def append(con, action: str, ops: list[dict[str, Any]]) -> str:
         values = op["row"] if op["op"] == "insert" else op["set"]
         unknown = sorted(set(values) - set(types))
         if unknown:
-            raise InputError("unknown_column", f"{op['table']} has no column(s) {', '.join(unknown)}")
+            raise InputError(
+                "unknown_column", f"{op['table']} has no column(s) {', '.join(unknown)}"
+            )
         for column, value in values.items():
             values[column] = coerce(value, types[column])
         if op["op"] == "insert":
@@ -155,8 +170,10 @@ def append(con, action: str, ops: list[dict[str, Any]]) -> str:
     recorded_at = now_iso()
     payload = {"seq": seq, "action": action, "recorded_at": recorded_at, "ops": ops}
     digest = event_hash(prev, payload)
-    con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-                [seq, recorded_at, action, canonical_json(payload), prev, digest])
+    con.execute(
+        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+        [seq, recorded_at, action, canonical_json(payload), prev, digest],
+    )
     return digest
 
 
@@ -184,7 +201,9 @@ def coerce(value: Any, column_type: str) -> Any:
                 raise ValueError("not true or false")
             return value
     except (TypeError, ValueError) as error:
-        raise InputError("bad_value", f"{value!r} is not a valid {column_type.lower()}: {error}") from None
+        raise InputError(
+            "bad_value", f"{value!r} is not a valid {column_type.lower()}: {error}"
+        ) from None
     return str(value)
 
 
@@ -223,11 +242,22 @@ def _check_chain(con) -> tuple[str, int, list[tuple[int, list]], tuple[str, str]
         except ValueError:
             return prev, len(events), replay, (where, "payload is not valid JSON")
         if seq != index:
-            return prev, len(events), replay, (
-                f"events seq={index}", f"event {index} is missing (next is seq {seq}): deleted")
+            return (
+                prev,
+                len(events),
+                replay,
+                (f"events seq={index}", f"event {index} is missing (next is seq {seq}): deleted"),
+            )
         if prev_hash != prev:
-            return prev, len(events), replay, (where, "prev_hash does not match the event before: "
-                                               "an event was deleted or inserted")
+            return (
+                prev,
+                len(events),
+                replay,
+                (
+                    where,
+                    "prev_hash does not match the event before: an event was deleted or inserted",
+                ),
+            )
         if payload.get("seq") != seq or event_hash(prev, payload) != digest:
             return prev, len(events), replay, (where, "hash does not match its payload: edited")
         replay.append((seq, payload.get("ops", [])))
@@ -257,12 +287,23 @@ def _check_tables(con, replay: list[tuple[int, list]]) -> tuple[str, str] | None
             got = actual.get(key)
             if got is None:
                 problems.append((seq, where, f"row written by event {seq} is missing: deleted"))
-            elif any(canonical_json(got.get(c)) != canonical_json(v) for c, v in want.items()) \
-                    or any(got[c] is not None and c not in want for c in got):
-                changed = sorted(c for c in got if canonical_json(got.get(c)) != canonical_json(want.get(c)))
-                problems.append((seq, where, f"row differs from event {seq} in {', '.join(changed)}: edited"))
+            elif any(
+                canonical_json(got.get(c)) != canonical_json(v) for c, v in want.items()
+            ) or any(got[c] is not None and c not in want for c in got):
+                changed = sorted(
+                    c for c in got if canonical_json(got.get(c)) != canonical_json(want.get(c))
+                )
+                problems.append(
+                    (seq, where, f"row differs from event {seq} in {', '.join(changed)}: edited")
+                )
         for key in actual.keys() - expected[table].keys():
-            problems.append((10**18, f"{table} {key_col}={key}", "row has no event: inserted outside the ledger, or its event was deleted"))
+            problems.append(
+                (
+                    10**18,
+                    f"{table} {key_col}={key}",
+                    "row has no event: inserted outside the ledger, or its event was deleted",
+                )
+            )
     if not problems:
         return None
     _, where, problem = min(problems)

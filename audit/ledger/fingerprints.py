@@ -37,8 +37,9 @@ from core.errors import InputError
 from core.hashing import canonical_json, sha256_weights
 
 FANOUT = 16
-LEAF_HASH = ("leaf = sha256(canonical_json(record)); node = sha256(0x01 + child digests), "
-             f"fan-out {FANOUT}")
+LEAF_HASH = (
+    f"leaf = sha256(canonical_json(record)); node = sha256(0x01 + child digests), fan-out {FANOUT}"
+)
 _PARALLEL_BYTES = 16 << 20
 _BLOCK_BYTES = 8 << 20
 
@@ -51,7 +52,9 @@ class DatasetFingerprint(BaseModel):
     merkle_root: str = Field(description="Hex Merkle root over the records' leaf hashes.")
     records: int = Field(description="Number of records (non-blank lines).")
     file_sha256: str = Field(description="SHA-256 of the file's bytes.")
-    canonicalised_lines: int = Field(description="Lines that were not canonical JSON and were rewritten to hash.")
+    canonicalised_lines: int = Field(
+        description="Lines that were not canonical JSON and were rewritten to hash."
+    )
     leaf_hash: str = Field(default=LEAF_HASH, description="How leaves and nodes are hashed.")
 
 
@@ -70,7 +73,7 @@ def _risky_positions(chunk: bytes) -> list[int]:
     positions = []
     at = chunk.find(b"-")  # a one-byte search is a fast memchr; "e-<digit>" is checked around it
     while at >= 0:
-        if at and chunk[at - 1:at] in (b"e", b"E") and chunk[at + 1:at + 2].isdigit():
+        if at and chunk[at - 1 : at] in (b"e", b"E") and chunk[at + 1 : at + 2].isdigit():
             positions.append(at)
         at = chunk.find(b"-", at + 1)
     at = chunk.find(b"0.0000")
@@ -91,7 +94,9 @@ def _risky_lines(chunk: bytes, lines: list[bytes]) -> set[int]:
 
 def _fast_leaf(line: bytes, dumps, loads, sort_keys) -> bytes | None:
     try:
-        return hashlib.sha256(line).digest() if dumps(loads(line), option=sort_keys) == line else None
+        return (
+            hashlib.sha256(line).digest() if dumps(loads(line), option=sort_keys) == line else None
+        )
     except (ValueError, TypeError):
         return None
 
@@ -115,8 +120,10 @@ def chunk_leaves(chunk: bytes, first_line: int = 1) -> tuple[bytes, int, list[in
     if lines and lines[-1] == b"":
         lines.pop()
     try:  # one tight loop for the common case: every line canonical and readable by orjson
-        leaves: list[Any] = [sha(line).digest() if dumps(loads(line), option=sort_keys) == line else None
-                             for line in lines]
+        leaves: list[Any] = [
+            sha(line).digest() if dumps(loads(line), option=sort_keys) == line else None
+            for line in lines
+        ]
     except (ValueError, TypeError):
         leaves = [_fast_leaf(line, dumps, loads, sort_keys) for line in lines]
     for index in _risky_lines(chunk, lines):
@@ -141,11 +148,15 @@ def merkle_root(leaves: bytes | list[bytes]) -> str:
         raise InputError("empty_dataset", "no records to hash")
     sha, step = hashlib.sha256, 32 * FANOUT
     while len(level) > 32:
-        level = b"".join([sha(b"\x01" + level[i:i + step]).digest() for i in range(0, len(level), step)])
+        level = b"".join(
+            [sha(b"\x01" + level[i : i + step]).digest() for i in range(0, len(level), step)]
+        )
     return level.hex()
 
 
-def _blocks_leaves(data: bytes, start: int, end: int, first_line: int, bar=None) -> tuple[bytes, int, list[int]]:
+def _blocks_leaves(
+    data: bytes, start: int, end: int, first_line: int, bar=None
+) -> tuple[bytes, int, list[int]]:
     """``chunk_leaves`` over ``data[start:end]`` in blocks of about 8 MB (for the progress bar)."""
     digests, rewritten, bad = [], 0, []
     while start < end:
@@ -162,7 +173,9 @@ def _blocks_leaves(data: bytes, start: int, end: int, first_line: int, bar=None)
     return b"".join(digests), rewritten, bad
 
 
-def _halves_in_parallel(data: bytes, bar=None, forked=lambda: None) -> list[tuple[bytes, int, list[int]]]:
+def _halves_in_parallel(
+    data: bytes, bar=None, forked=lambda: None
+) -> list[tuple[bytes, int, list[int]]]:
     """Hash the second half of ``data`` in a forked process while this one hashes the first."""
     import multiprocessing
 
@@ -191,8 +204,9 @@ def _halves_in_parallel(data: bytes, bar=None, forked=lambda: None) -> list[tupl
     return [first, second]
 
 
-def dataset_fingerprint(path: str | Path, progress: bool = False,
-                        parallel: bool | None = None) -> DatasetFingerprint:
+def dataset_fingerprint(
+    path: str | Path, progress: bool = False, parallel: bool | None = None
+) -> DatasetFingerprint:
     """Hash every record of a JSONL file; bad lines raise ``InputError`` naming them.
 
     ``parallel``: hash the two halves in two processes (None: when the file is large, a core
@@ -208,12 +222,20 @@ def dataset_fingerprint(path: str | Path, progress: bool = False,
     file_digest = hashlib.sha256()
     hasher = threading.Thread(target=file_digest.update, args=(data,), daemon=True)
     if parallel is None:
-        parallel = (len(data) > _PARALLEL_BYTES and threading.active_count() == 1
-                    and os.getloadavg()[0] < (os.cpu_count() or 1) - 1)  # a core to spare
+        parallel = (
+            len(data) > _PARALLEL_BYTES
+            and threading.active_count() == 1
+            and os.getloadavg()[0] < (os.cpu_count() or 1) - 1
+        )  # a core to spare
     parallel = parallel and hasattr(os, "fork")
     show = progress and len(data) > 4 * _BLOCK_BYTES
-    with tqdm(total=len(data) // 2 if parallel else len(data), unit="B", unit_scale=True,
-              desc="hashing records" + (" (2 processes)" if parallel else ""), disable=not show) as bar:
+    with tqdm(
+        total=len(data) // 2 if parallel else len(data),
+        unit="B",
+        unit_scale=True,
+        desc="hashing records" + (" (2 processes)" if parallel else ""),
+        disable=not show,
+    ) as bar:
         if parallel:
             parts = _halves_in_parallel(data, bar if show else None, forked=hasher.start)
         else:
@@ -223,14 +245,20 @@ def dataset_fingerprint(path: str | Path, progress: bool = False,
     bad = [n for _, _, numbers in parts for n in numbers]
     if bad:
         shown = ", ".join(str(n) for n in bad[:10]) + (" ..." if len(bad) > 10 else "")
-        raise InputError("bad_lines", f"{path}: {len(bad)} line(s) are not valid JSON: line {shown}",
-                         hint="fix or remove them; nothing was registered")
+        raise InputError(
+            "bad_lines",
+            f"{path}: {len(bad)} line(s) are not valid JSON: line {shown}",
+            hint="fix or remove them; nothing was registered",
+        )
     leaves = b"".join(part[0] for part in parts)
     if not leaves:
         raise InputError("empty_dataset", f"{path} has no records")
-    return DatasetFingerprint(merkle_root=merkle_root(leaves), records=len(leaves) // 32,
-                              file_sha256=file_digest.hexdigest(),
-                              canonicalised_lines=sum(p[1] for p in parts))
+    return DatasetFingerprint(
+        merkle_root=merkle_root(leaves),
+        records=len(leaves) // 32,
+        file_sha256=file_digest.hexdigest(),
+        canonicalised_lines=sum(p[1] for p in parts),
+    )
 
 
 def model_fingerprint(path: str | Path) -> dict[str, Any]:

@@ -12,15 +12,18 @@ table's primary key is its first column; ``TABLES`` names it for ``verify``.
 from __future__ import annotations
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
-    (1, "initial ledger", [
-        """CREATE TABLE events (
+    (
+        1,
+        "initial ledger",
+        [
+            """CREATE TABLE events (
             seq BIGINT PRIMARY KEY,
             recorded_at TIMESTAMP NOT NULL,
             action VARCHAR NOT NULL,
             payload JSON NOT NULL,
             prev_hash VARCHAR NOT NULL,
             hash VARCHAR NOT NULL)""",
-        """CREATE TABLE models (
+            """CREATE TABLE models (
             model_id VARCHAR PRIMARY KEY,
             name VARCHAR NOT NULL,
             source VARCHAR,
@@ -31,7 +34,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             config JSON,
             details JSON,
             registered_at TIMESTAMP NOT NULL)""",
-        """CREATE TABLE datasets (
+            """CREATE TABLE datasets (
             dataset_id VARCHAR PRIMARY KEY,
             name VARCHAR NOT NULL,
             path VARCHAR,
@@ -43,7 +46,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             file_sha256 VARCHAR,
             details JSON,
             registered_at TIMESTAMP NOT NULL)""",
-        """CREATE TABLE runs (
+            """CREATE TABLE runs (
             run_id VARCHAR PRIMARY KEY,
             kind VARCHAR NOT NULL,
             status VARCHAR NOT NULL,
@@ -53,7 +56,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             metrics JSON,
             started_at TIMESTAMP NOT NULL,
             finished_at TIMESTAMP)""",
-        """CREATE TABLE run_artifacts (
+            """CREATE TABLE run_artifacts (
             artifact_id VARCHAR PRIMARY KEY,
             run_id VARCHAR NOT NULL,
             direction VARCHAR NOT NULL,
@@ -66,14 +69,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             path VARCHAR,
             records BIGINT,
             details JSON)""",
-        """CREATE TABLE preflights (
+            """CREATE TABLE preflights (
             preflight_id VARCHAR PRIMARY KEY,
             run_id VARCHAR,
             verdict VARCHAR NOT NULL,
             request JSON,
             result JSON NOT NULL,
             created_at TIMESTAMP NOT NULL)""",
-        """CREATE TABLE findings (
+            """CREATE TABLE findings (
             finding_id VARCHAR PRIMARY KEY,
             preflight_id VARCHAR,
             run_id VARCHAR,
@@ -82,14 +85,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             clause VARCHAR,
             message VARCHAR NOT NULL,
             created_at TIMESTAMP NOT NULL)""",
-        """CREATE TABLE overrides (
+            """CREATE TABLE overrides (
             override_id VARCHAR PRIMARY KEY,
             preflight_id VARCHAR,
             run_id VARCHAR,
             verdict VARCHAR NOT NULL,
             reason VARCHAR NOT NULL,
             created_at TIMESTAMP NOT NULL)""",
-        """CREATE TABLE votes (
+            """CREATE TABLE votes (
             battle_id VARCHAR PRIMARY KEY,
             session_hash VARCHAR,
             ip_hash VARCHAR,
@@ -107,7 +110,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             excluded BOOLEAN NOT NULL,
             exclude_reason VARCHAR,
             details JSON)""",
-        """CREATE TABLE similarity (
+            """CREATE TABLE similarity (
             result_id VARCHAR PRIMARY KEY,
             run_id VARCHAR,
             candidate VARCHAR,
@@ -116,7 +119,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             risk VARCHAR,
             result JSON NOT NULL,
             created_at TIMESTAMP NOT NULL)""",
-        """CREATE TABLE reports (
+            """CREATE TABLE reports (
             report_id VARCHAR PRIMARY KEY,
             run_id VARCHAR,
             model VARCHAR,
@@ -125,9 +128,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             sha256 VARCHAR,
             details JSON,
             created_at TIMESTAMP NOT NULL)""",
-        "CREATE INDEX votes_session ON votes (session_hash)",
-        "CREATE INDEX votes_ip ON votes (ip_hash)",
-    ]),
+            "CREATE INDEX votes_session ON votes (session_hash)",
+            "CREATE INDEX votes_ip ON votes (ip_hash)",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -154,13 +158,18 @@ def migrate(con) -> int:
     """
     from core.errors import IntegrityError
 
-    con.execute("CREATE TABLE IF NOT EXISTS schema_version ("
-                "version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP DEFAULT now())")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        "version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP DEFAULT now())"
+    )
     current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
     if current > SCHEMA_VERSION:
         raise IntegrityError(
-            "newer_ledger", f"ledger schema version {current} is newer than this stillhouse "
-            f"understands ({SCHEMA_VERSION})", hint="upgrade stillhouse to read this ledger")
+            "newer_ledger",
+            f"ledger schema version {current} is newer than this stillhouse "
+            f"understands ({SCHEMA_VERSION})",
+            hint="upgrade stillhouse to read this ledger",
+        )
     for version, name, statements in MIGRATIONS:
         if version <= current:
             continue

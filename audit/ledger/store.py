@@ -78,28 +78,52 @@ class Store:
             cursor = con.execute(sql, params or [])
             names = [d[0] for d in cursor.description]
             types = dict(zip(names, (str(d[1]) for d in cursor.description), strict=True))
-            return [{n: ledger.normalise(v, types[n]) for n, v in zip(names, row, strict=True)}
-                    for row in cursor.fetchall()]
+            return [
+                {n: ledger.normalise(v, types[n]) for n, v in zip(names, row, strict=True)}
+                for row in cursor.fetchall()
+            ]
 
     # -- Recorder protocol ------------------------------------------------------------
-    def start_run(self, kind: str, *, config: dict[str, Any], seed: int | None,
-                  code_version: str, inputs: list[ArtifactRef]) -> str:
+    def start_run(
+        self,
+        kind: str,
+        *,
+        config: dict[str, Any],
+        seed: int | None,
+        code_version: str,
+        inputs: list[ArtifactRef],
+    ) -> str:
         """Record that a run started, with its config and hashed inputs; return its id."""
         run_id = _new_id()
-        row = {"run_id": run_id, "kind": kind, "status": "running", "seed": seed,
-               "code_version": code_version, "config": jsonable(config), "metrics": None,
-               "started_at": now_iso(), "finished_at": None}
+        row = {
+            "run_id": run_id,
+            "kind": kind,
+            "status": "running",
+            "seed": seed,
+            "code_version": code_version,
+            "config": jsonable(config),
+            "metrics": None,
+            "started_at": now_iso(),
+            "finished_at": None,
+        }
         ops = [_insert("runs", row), *self._artifact_ops(run_id, "input", inputs)]
         self._write("start_run", ops)
         return run_id
 
-    def finish_run(self, run_id: str, *, outputs: list[ArtifactRef], metrics: dict[str, Any],
-                   status: str) -> None:
+    def finish_run(
+        self, run_id: str, *, outputs: list[ArtifactRef], metrics: dict[str, Any], status: str
+    ) -> None:
         """Record a run's outputs, metrics and final status."""
         self.run(run_id)  # NotFoundError for an unknown run
-        ops = [{"op": "update", "table": "runs", "key": run_id,
-                "set": {"status": status, "metrics": jsonable(metrics), "finished_at": now_iso()}},
-               *self._artifact_ops(run_id, "output", outputs)]
+        ops = [
+            {
+                "op": "update",
+                "table": "runs",
+                "key": run_id,
+                "set": {"status": status, "metrics": jsonable(metrics), "finished_at": now_iso()},
+            },
+            *self._artifact_ops(run_id, "output", outputs),
+        ]
         self._write("finish_run", ops)
 
     @staticmethod
@@ -108,16 +132,28 @@ class Store:
         for position, ref in enumerate(refs):
             ref = ref if isinstance(ref, ArtifactRef) else ArtifactRef.model_validate(ref)
             row = ref.model_dump()
-            row.update(artifact_id=f"{run_id}:{direction}:{position}", run_id=run_id,
-                       direction=direction, position=position)
+            row.update(
+                artifact_id=f"{run_id}:{direction}:{position}",
+                run_id=run_id,
+                direction=direction,
+                position=position,
+            )
             ops.append(_insert("run_artifacts", row))
         return ops
 
     # -- registrations ----------------------------------------------------------------
-    def register_model(self, name: str, *, license: str, path: str | Path | None = None,
-                       hf_id: str | None = None, source: str | None = None,
-                       weights_sha256: str | None = None, config: dict | None = None,
-                       details: dict | None = None) -> dict[str, Any]:
+    def register_model(
+        self,
+        name: str,
+        *,
+        license: str,
+        path: str | Path | None = None,
+        hf_id: str | None = None,
+        source: str | None = None,
+        weights_sha256: str | None = None,
+        config: dict | None = None,
+        details: dict | None = None,
+    ) -> dict[str, Any]:
         """Register a model by name, licence and weights hash (computed from ``path``).
 
         The same name with the same weights hash is not stored twice: the existing
@@ -126,28 +162,45 @@ class Store:
         from audit.ledger.fingerprints import model_fingerprint
 
         if path is None and hf_id is None and weights_sha256 is None:
-            raise InputError("model_source", "give a model folder (--path) or a Hugging Face id (--hf-id)")
+            raise InputError(
+                "model_source", "give a model folder (--path) or a Hugging Face id (--hf-id)"
+            )
         if path is not None:
             found = model_fingerprint(path)
             weights_sha256 = weights_sha256 or found["weights_sha256"]
             config = config if config is not None else found["config"]
-        row = {"model_id": _new_id(), "name": name, "license": license,
-               "source": source or ("local" if path else "hf"),
-               "path": str(Path(path).resolve()) if path else None, "hf_id": hf_id,
-               "weights_sha256": weights_sha256, "config": jsonable(config or {}),
-               "details": jsonable(details or {}), "registered_at": now_iso()}
+        row = {
+            "model_id": _new_id(),
+            "name": name,
+            "license": license,
+            "source": source or ("local" if path else "hf"),
+            "path": str(Path(path).resolve()) if path else None,
+            "hf_id": hf_id,
+            "weights_sha256": weights_sha256,
+            "config": jsonable(config or {}),
+            "details": jsonable(details or {}),
+            "registered_at": now_iso(),
+        }
         with self._transaction() as con:
             same = con.execute(
                 "SELECT model_id FROM models WHERE name = ? AND weights_sha256 IS NOT DISTINCT FROM ?",
-                [name, weights_sha256]).fetchone()
+                [name, weights_sha256],
+            ).fetchone()
             if same:
                 return {**row, "model_id": same[0], "already": True}
             ledger.append(con, "register_model", [_insert("models", row)])
         return {**row, "already": False}
 
-    def register_dataset(self, path: str | Path, *, name: str, license: str,
-                         source: str | None = None, collected: str | None = None,
-                         progress: bool = False) -> dict[str, Any]:
+    def register_dataset(
+        self,
+        path: str | Path,
+        *,
+        name: str,
+        license: str,
+        source: str | None = None,
+        collected: str | None = None,
+        progress: bool = False,
+    ) -> dict[str, Any]:
         """Hash every record of a JSONL file into a Merkle root and register it.
 
         Bad lines raise ``InputError`` naming them, and nothing is written. A file whose
@@ -157,61 +210,116 @@ class Store:
         from audit.ledger.fingerprints import dataset_fingerprint
 
         found = dataset_fingerprint(path, progress=progress)
-        row = {"dataset_id": _new_id(), "name": name, "path": str(Path(path).resolve()),
-               "license": license, "source": source, "collected": collected,
-               "merkle_root": found.merkle_root, "records": found.records,
-               "file_sha256": found.file_sha256,
-               "details": {"canonicalised_lines": found.canonicalised_lines,
-                           "leaf_hash": found.leaf_hash}, "registered_at": now_iso()}
+        row = {
+            "dataset_id": _new_id(),
+            "name": name,
+            "path": str(Path(path).resolve()),
+            "license": license,
+            "source": source,
+            "collected": collected,
+            "merkle_root": found.merkle_root,
+            "records": found.records,
+            "file_sha256": found.file_sha256,
+            "details": {
+                "canonicalised_lines": found.canonicalised_lines,
+                "leaf_hash": found.leaf_hash,
+            },
+            "registered_at": now_iso(),
+        }
         with self._transaction() as con:
-            same = con.execute("SELECT dataset_id, name FROM datasets WHERE merkle_root = ?",
-                               [found.merkle_root]).fetchone()
+            same = con.execute(
+                "SELECT dataset_id, name FROM datasets WHERE merkle_root = ?", [found.merkle_root]
+            ).fetchone()
             if same:
                 return {**row, "dataset_id": same[0], "name": same[1], "already": True}
             ledger.append(con, "register_dataset", [_insert("datasets", row)])
         return {**row, "already": False}
 
     # -- pre-flight, findings, overrides ------------------------------------------------
-    def record_preflight(self, result: Any, *, run_id: str | None = None,
-                         override_reason: str | None = None,
-                         request: Any = None) -> str:
+    def record_preflight(
+        self,
+        result: Any,
+        *,
+        run_id: str | None = None,
+        override_reason: str | None = None,
+        request: Any = None,
+    ) -> str:
         """Record a pre-flight verdict with its findings (and an override, when given)."""
         result = jsonable(result.model_dump() if hasattr(result, "model_dump") else result)
         if request is not None:
             request = jsonable(request.model_dump() if hasattr(request, "model_dump") else request)
         preflight_id, created = _new_id(), now_iso()
-        ops = [_insert("preflights", {
-            "preflight_id": preflight_id, "run_id": run_id, "verdict": result["verdict"],
-            "request": request, "result": result, "created_at": created})]
+        ops = [
+            _insert(
+                "preflights",
+                {
+                    "preflight_id": preflight_id,
+                    "run_id": run_id,
+                    "verdict": result["verdict"],
+                    "request": request,
+                    "result": result,
+                    "created_at": created,
+                },
+            )
+        ]
         for index, finding in enumerate(result.get("findings", [])):
-            ops.append(_insert("findings", {
-                "finding_id": f"{preflight_id}:{index}", "preflight_id": preflight_id,
-                "run_id": run_id, "severity": finding.get("severity", "info"),
-                "license": finding.get("license"), "clause": finding.get("clause"),
-                "message": finding.get("message", ""), "created_at": created}))
+            ops.append(
+                _insert(
+                    "findings",
+                    {
+                        "finding_id": f"{preflight_id}:{index}",
+                        "preflight_id": preflight_id,
+                        "run_id": run_id,
+                        "severity": finding.get("severity", "info"),
+                        "license": finding.get("license"),
+                        "clause": finding.get("clause"),
+                        "message": finding.get("message", ""),
+                        "created_at": created,
+                    },
+                )
+            )
         if override_reason is not None:
             if not override_reason.strip():
                 raise InputError("empty_override", "an override needs a written reason")
-            ops.append(_insert("overrides", {
-                "override_id": preflight_id, "preflight_id": preflight_id, "run_id": run_id,
-                "verdict": result["verdict"], "reason": override_reason.strip(),
-                "created_at": created}))
+            ops.append(
+                _insert(
+                    "overrides",
+                    {
+                        "override_id": preflight_id,
+                        "preflight_id": preflight_id,
+                        "run_id": run_id,
+                        "verdict": result["verdict"],
+                        "reason": override_reason.strip(),
+                        "created_at": created,
+                    },
+                )
+            )
         self._write("record_preflight", ops)
         return preflight_id
 
     def link_preflight(self, preflight_id: str, run_id: str) -> None:
         """Attach a pre-flight recorded before its run started (with its findings) to the run."""
         with self._transaction() as con:
-            finding_ids = [r[0] for r in con.execute(
-                "SELECT finding_id FROM findings WHERE preflight_id = ?", [preflight_id]).fetchall()]
-            has_override = con.execute("SELECT count(*) FROM overrides WHERE override_id = ?",
-                                       [preflight_id]).fetchone()[0]
-            if not con.execute("SELECT count(*) FROM preflights WHERE preflight_id = ?",
-                               [preflight_id]).fetchone()[0]:
-                raise NotFoundError("unknown_preflight", f"no pre-flight {preflight_id!r} in the ledger")
+            finding_ids = [
+                r[0]
+                for r in con.execute(
+                    "SELECT finding_id FROM findings WHERE preflight_id = ?", [preflight_id]
+                ).fetchall()
+            ]
+            has_override = con.execute(
+                "SELECT count(*) FROM overrides WHERE override_id = ?", [preflight_id]
+            ).fetchone()[0]
+            if not con.execute(
+                "SELECT count(*) FROM preflights WHERE preflight_id = ?", [preflight_id]
+            ).fetchone()[0]:
+                raise NotFoundError(
+                    "unknown_preflight", f"no pre-flight {preflight_id!r} in the ledger"
+                )
             link = {"run_id": run_id}
             ops = [{"op": "update", "table": "preflights", "key": preflight_id, "set": link}]
-            ops += [{"op": "update", "table": "findings", "key": f, "set": link} for f in finding_ids]
+            ops += [
+                {"op": "update", "table": "findings", "key": f, "set": link} for f in finding_ids
+            ]
             if has_override:
                 ops.append({"op": "update", "table": "overrides", "key": preflight_id, "set": link})
             ledger.append(con, "link_preflight", ops)
@@ -224,8 +332,9 @@ class Store:
         row["voted_at"] = row["voted_at"] or now_iso()
         row["left_model"] = row["left_model"] or record.model_a
         with self._transaction() as con:
-            if con.execute("SELECT count(*) FROM votes WHERE battle_id = ?",
-                           [record.battle_id]).fetchone()[0]:
+            if con.execute(
+                "SELECT count(*) FROM votes WHERE battle_id = ?", [record.battle_id]
+            ).fetchone()[0]:
                 raise InputError("duplicate_vote", f"battle {record.battle_id} already has a vote")
             ledger.append(con, "record_vote", [_insert("votes", row)])
 
@@ -233,20 +342,53 @@ class Store:
         """Record a similarity / replication-risk result (the full result kept as JSON)."""
         result = jsonable(result.model_dump() if hasattr(result, "model_dump") else result)
         result_id = _new_id()
-        self._write("record_similarity", [_insert("similarity", {
-            "result_id": result_id, "run_id": run_id, **similarity_columns(result),
-            "result": result, "created_at": now_iso()})])
+        self._write(
+            "record_similarity",
+            [
+                _insert(
+                    "similarity",
+                    {
+                        "result_id": result_id,
+                        "run_id": run_id,
+                        **similarity_columns(result),
+                        "result": result,
+                        "created_at": now_iso(),
+                    },
+                )
+            ],
+        )
         return result_id
 
-    def record_report(self, *, format: str, path: str | Path | None = None,
-                      sha256: str | None = None, run_id: str | None = None,
-                      model: str | None = None, details: dict | None = None) -> str:
+    def record_report(
+        self,
+        *,
+        format: str,
+        path: str | Path | None = None,
+        sha256: str | None = None,
+        run_id: str | None = None,
+        model: str | None = None,
+        details: dict | None = None,
+    ) -> str:
         """Record that a report was exported (its format, file and hash)."""
         report_id = _new_id()
-        self._write("record_report", [_insert("reports", {
-            "report_id": report_id, "run_id": run_id, "model": model, "format": format,
-            "path": str(path) if path else None, "sha256": sha256,
-            "details": jsonable(details or {}), "created_at": now_iso()})])
+        self._write(
+            "record_report",
+            [
+                _insert(
+                    "reports",
+                    {
+                        "report_id": report_id,
+                        "run_id": run_id,
+                        "model": model,
+                        "format": format,
+                        "path": str(path) if path else None,
+                        "sha256": sha256,
+                        "details": jsonable(details or {}),
+                        "created_at": now_iso(),
+                    },
+                )
+            ],
+        )
         return report_id
 
     # -- queries ---------------------------------------------------------------------------
@@ -267,10 +409,14 @@ class Store:
         if not found:
             raise NotFoundError("unknown_run", f"no run {run_id!r} in the ledger {self.path}")
         run = found[0]
-        artifacts = self._rows("SELECT * FROM run_artifacts WHERE run_id = ? ORDER BY position", [run_id])
+        artifacts = self._rows(
+            "SELECT * FROM run_artifacts WHERE run_id = ? ORDER BY position", [run_id]
+        )
         run["inputs"] = [a for a in artifacts if a["direction"] == "input"]
         run["outputs"] = [a for a in artifacts if a["direction"] == "output"]
-        run["preflights"] = self._rows("SELECT * FROM preflights WHERE run_id = ? ORDER BY created_at", [run_id])
+        run["preflights"] = self._rows(
+            "SELECT * FROM preflights WHERE run_id = ? ORDER BY created_at", [run_id]
+        )
         run["findings"] = self.findings(run_id)
         run["overrides"] = [o for o in self.overrides() if o["run_id"] == run_id]
         return run
@@ -280,7 +426,9 @@ class Store:
 
     def findings(self, run_id: str | None = None) -> list[dict[str, Any]]:
         if run_id:
-            return self._rows("SELECT * FROM findings WHERE run_id = ? ORDER BY created_at, finding_id", [run_id])
+            return self._rows(
+                "SELECT * FROM findings WHERE run_id = ? ORDER BY created_at, finding_id", [run_id]
+            )
         return self._rows("SELECT * FROM findings ORDER BY created_at, finding_id")
 
     def overrides(self) -> list[dict[str, Any]]:
@@ -290,8 +438,9 @@ class Store:
         where = "" if include_excluded else "WHERE NOT excluded "
         return self._rows(f"SELECT * FROM votes {where}ORDER BY voted_at, battle_id")
 
-    def count_votes(self, session_hash: str | None = None, ip_hash: str | None = None,
-                    since: Any = None) -> int:
+    def count_votes(
+        self, session_hash: str | None = None, ip_hash: str | None = None, since: Any = None
+    ) -> int:
         """How many votes match all the given filters (``since``: ISO time or datetime)."""
         clauses, params = [], []
         for column, value in (("session_hash", session_hash), ("ip_hash", ip_hash)):
@@ -300,15 +449,20 @@ class Store:
                 params.append(value)
         if since is not None:
             clauses.append("voted_at >= CAST(? AS TIMESTAMP)")
-            params.append(ledger.coerce(since.isoformat() if hasattr(since, "isoformat") else since,
-                                        "TIMESTAMP"))
+            params.append(
+                ledger.coerce(
+                    since.isoformat() if hasattr(since, "isoformat") else since, "TIMESTAMP"
+                )
+            )
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return int(self._rows(f"SELECT count(*) AS n FROM votes{where}", params)[0]["n"])
 
     def similarity_results(self, model: str | None = None) -> list[dict[str, Any]]:
         if model:
-            return self._rows("SELECT * FROM similarity WHERE candidate = ? OR reference = ? "
-                              "ORDER BY created_at", [model, model])
+            return self._rows(
+                "SELECT * FROM similarity WHERE candidate = ? OR reference = ? ORDER BY created_at",
+                [model, model],
+            )
         return self._rows("SELECT * FROM similarity ORDER BY created_at")
 
     def reports(self) -> list[dict[str, Any]]:
@@ -316,7 +470,9 @@ class Store:
 
     def events(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The chained events, oldest first (the last ``limit`` when given)."""
-        rows = self._rows("SELECT seq, recorded_at, action, prev_hash, hash FROM events ORDER BY seq")
+        rows = self._rows(
+            "SELECT seq, recorded_at, action, prev_hash, hash FROM events ORDER BY seq"
+        )
         return rows[-limit:] if limit else rows
 
     def head_hash(self) -> str:

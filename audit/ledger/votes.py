@@ -39,9 +39,22 @@ from core.errors import InputError
 from core.paths import stillhouse_home
 
 EXPORT_FORMATS = ("jsonl", "parquet")
-_EXPORT_FIELDS = ("battle_id", "model_a", "model_b", "winner", "voted_at", "blind", "excluded",
-                  "exclude_reason", "session_hash", "prompt_hash", "response_a_hash",
-                  "response_b_hash", "latency_a_s", "latency_b_s")
+_EXPORT_FIELDS = (
+    "battle_id",
+    "model_a",
+    "model_b",
+    "winner",
+    "voted_at",
+    "blind",
+    "excluded",
+    "exclude_reason",
+    "session_hash",
+    "prompt_hash",
+    "response_a_hash",
+    "response_b_hash",
+    "latency_a_s",
+    "latency_b_s",
+)
 _FLAG_TEXT = {"names_model": "a response named a model", "empty": "a response was empty"}
 
 
@@ -51,12 +64,17 @@ class VotePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_votes_per_session_per_day: int | None = Field(
-        default=50, ge=1, description="Most votes per hashed session id per window; None = no cap.")
+        default=50, ge=1, description="Most votes per hashed session id per window; None = no cap."
+    )
     max_votes_per_ip_per_day: int | None = Field(
-        default=200, ge=1, description="Most votes per hashed IP address per window; None = no cap.")
-    window_hours: float = Field(default=24.0, gt=0, description="Length of the rolling 'day' in hours.")
+        default=200, ge=1, description="Most votes per hashed IP address per window; None = no cap."
+    )
+    window_hours: float = Field(
+        default=24.0, gt=0, description="Length of the rolling 'day' in hours."
+    )
     salt: str | None = Field(
-        default=None, description="Salt for hashing session ids and IPs; None = env or stored salt.")
+        default=None, description="Salt for hashing session ids and IPs; None = env or stored salt."
+    )
 
 
 def vote_salt(policy: VotePolicy | None = None) -> str:
@@ -80,19 +98,28 @@ def hash_id(value: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}\x00{value}".encode()).hexdigest()
 
 
-def votes_left(store: Any, session_id: str | None, ip: str | None,
-               policy: VotePolicy | None = None) -> int | None:
+def votes_left(
+    store: Any, session_id: str | None, ip: str | None, policy: VotePolicy | None = None
+) -> int | None:
     """How many more votes this session / IP may cast now (None: no cap applies)."""
     policy = policy or VotePolicy()
     salt = vote_salt(policy)
-    return _votes_left(store, session_id and hash_id(session_id, salt), ip and hash_id(ip, salt), policy)
+    return _votes_left(
+        store, session_id and hash_id(session_id, salt), ip and hash_id(ip, salt), policy
+    )
 
 
-def _votes_left(store: Any, session_hash: str | None, ip_hash: str | None, policy: VotePolicy) -> int | None:
-    since = (datetime.now(UTC) - timedelta(hours=policy.window_hours)).replace(tzinfo=None).isoformat()
+def _votes_left(
+    store: Any, session_hash: str | None, ip_hash: str | None, policy: VotePolicy
+) -> int | None:
+    since = (
+        (datetime.now(UTC) - timedelta(hours=policy.window_hours)).replace(tzinfo=None).isoformat()
+    )
     left: list[int] = []
-    for cap, key in ((policy.max_votes_per_session_per_day, "session_hash"),
-                     (policy.max_votes_per_ip_per_day, "ip_hash")):
+    for cap, key in (
+        (policy.max_votes_per_session_per_day, "session_hash"),
+        (policy.max_votes_per_ip_per_day, "ip_hash"),
+    ):
         value = session_hash if key == "session_hash" else ip_hash
         if cap is not None and value:
             left.append(cap - store.count_votes(**{key: value}, since=since))
@@ -107,16 +134,25 @@ def record_vote(store: Any, vote: Any, policy: VotePolicy | None = None) -> dict
     policy = policy or VotePolicy()
     row = to_ledger_row(vote, vote_salt(policy))
     if _votes_left(store, row["session_hash"], row["ip_hash"], policy) == 0:
-        raise InputError("vote_cap", "daily vote limit reached for this session or address",
-                         hint=f"at most {policy.max_votes_per_session_per_day} per session and "
-                              f"{policy.max_votes_per_ip_per_day} per address in {policy.window_hours:g} h")
+        raise InputError(
+            "vote_cap",
+            "daily vote limit reached for this session or address",
+            hint=f"at most {policy.max_votes_per_session_per_day} per session and "
+            f"{policy.max_votes_per_ip_per_day} per address in {policy.window_hours:g} h",
+        )
     store.record_vote(row)
     return row
 
 
 def to_ledger_row(vote: Any, salt: str) -> dict[str, Any]:
     """A battle vote (raw ids) as the ledger's vote row (hashed ids, excluded flag and reason)."""
-    data = vote.model_dump() if hasattr(vote, "model_dump") else dict(vote) if isinstance(vote, Mapping) else None
+    data = (
+        vote.model_dump()
+        if hasattr(vote, "model_dump")
+        else dict(vote)
+        if isinstance(vote, Mapping)
+        else None
+    )
     if data is None:
         raise InputError("bad_vote", "a vote must be a mapping or a pydantic model")
     missing = [k for k in ("battle_id", "model_a", "model_b") if not data.get(k)]
@@ -126,8 +162,10 @@ def to_ledger_row(vote: Any, salt: str) -> dict[str, Any]:
     ip = data.get("ip")
     flags = list(data.get("flags") or [])
     blind = bool(data.get("blind", True))
-    reasons = [_FLAG_TEXT.get(f.split(":")[0], f) + (f" ({f.split(':')[1]})" if ":" in f else "")
-               for f in flags]
+    reasons = [
+        _FLAG_TEXT.get(f.split(":")[0], f) + (f" ({f.split(':')[1]})" if ":" in f else "")
+        for f in flags
+    ]
     if not blind:
         reasons.append("identities were shown before the vote")
     excluded = bool(data.get("excluded")) or bool(reasons)
@@ -136,14 +174,17 @@ def to_ledger_row(vote: Any, salt: str) -> dict[str, Any]:
         "session_hash": hash_id(session, salt) if session else data.get("session_hash"),
         "ip_hash": hash_id(ip, salt) if ip else data.get("ip_hash"),
         "voted_at": data.get("time") or data.get("voted_at"),
-        "model_a": data["model_a"], "model_b": data["model_b"],
+        "model_a": data["model_a"],
+        "model_b": data["model_b"],
         "left_model": data.get("left_model") or data["model_a"],
         "vote": data.get("winner") or data.get("vote"),
         "prompt_hash": data.get("prompt_sha256") or data.get("prompt_hash"),
         "response_a_hash": data.get("response_a_sha256") or data.get("response_a_hash"),
         "response_b_hash": data.get("response_b_sha256") or data.get("response_b_hash"),
-        "latency_a_s": data.get("latency_a_s"), "latency_b_s": data.get("latency_b_s"),
-        "blind": blind, "excluded": excluded,
+        "latency_a_s": data.get("latency_a_s"),
+        "latency_b_s": data.get("latency_b_s"),
+        "blind": blind,
+        "excluded": excluded,
         "exclude_reason": "; ".join(reasons) or data.get("exclude_reason"),
         "details": {"choice": data.get("choice"), "flags": flags},
     }
@@ -151,13 +192,18 @@ def to_ledger_row(vote: Any, salt: str) -> dict[str, Any]:
 
 def counted_battles(store: Any) -> list[dict[str, str]]:
     """Blind, non-excluded votes as cleaned-battle rows {model_a, model_b, winner}, oldest first."""
-    return [{"model_a": v["model_a"], "model_b": v["model_b"], "winner": v["vote"]}
-            for v in store.votes(include_excluded=False) if v.get("blind", True)]
+    return [
+        {"model_a": v["model_a"], "model_b": v["model_b"], "winner": v["vote"]}
+        for v in store.votes(include_excluded=False)
+        if v.get("blind", True)
+    ]
 
 
 def ratings_from_store(store: Any, bootstrap: int = 1000, seed: int | None = 0) -> list[Rating]:
     """Bradley-Terry ratings with bootstrap intervals from the ledger's counted votes."""
-    return bradley_terry(BattleTable.from_rows(counted_battles(store)), bootstrap=bootstrap, seed=seed)
+    return bradley_terry(
+        BattleTable.from_rows(counted_battles(store)), bootstrap=bootstrap, seed=seed
+    )
 
 
 def elo_from_store(store: Any, k: float = 4.0) -> dict[str, float]:
@@ -165,15 +211,19 @@ def elo_from_store(store: Any, k: float = 4.0) -> dict[str, float]:
     return online_elo(BattleTable.from_rows(counted_battles(store)), k=k)
 
 
-def export_votes(store: Any, format: str, out: str | Path, *, include_excluded: bool = False) -> int:
+def export_votes(
+    store: Any, format: str, out: str | Path, *, include_excluded: bool = False
+) -> int:
     """Write votes (cleaned-battle fields plus ledger facts; no IP hashes) as JSONL or Parquet.
 
     By default only votes that count (blind, not excluded); return the number written."""
     if format not in EXPORT_FORMATS:
         raise InputError("bad_format", f"unknown export format {format!r}", hint="jsonl or parquet")
-    rows = [{k: (v["vote"] if k == "winner" else v.get(k)) for k in _EXPORT_FIELDS}
-            for v in store.votes(include_excluded=include_excluded)
-            if include_excluded or v.get("blind", True)]
+    rows = [
+        {k: (v["vote"] if k == "winner" else v.get(k)) for k in _EXPORT_FIELDS}
+        for v in store.votes(include_excluded=include_excluded)
+        if include_excluded or v.get("blind", True)
+    ]
     from core.paths import atomic_file
 
     out = Path(out)
@@ -194,6 +244,10 @@ def export_votes(store: Any, format: str, out: str | Path, *, include_excluded: 
 
 
 def _arrow_schema(pa: Any) -> Any:
-    types = {"blind": pa.bool_(), "excluded": pa.bool_(), "latency_a_s": pa.float64(),
-             "latency_b_s": pa.float64()}
+    types = {
+        "blind": pa.bool_(),
+        "excluded": pa.bool_(),
+        "latency_a_s": pa.float64(),
+        "latency_b_s": pa.float64(),
+    }
     return pa.schema([(k, types.get(k, pa.string())) for k in _EXPORT_FIELDS])

@@ -26,15 +26,24 @@ class GatedRecorder:
         self.store = store
         self.preflight_id = preflight_id
 
-    def start_run(self, kind: str, *, config: dict[str, Any], seed: int | None, code_version: str,
-                  inputs: list[ArtifactRef]) -> str:
-        run_id = self.store.start_run(kind, config=config, seed=seed, code_version=code_version,
-                                      inputs=inputs)
+    def start_run(
+        self,
+        kind: str,
+        *,
+        config: dict[str, Any],
+        seed: int | None,
+        code_version: str,
+        inputs: list[ArtifactRef],
+    ) -> str:
+        run_id = self.store.start_run(
+            kind, config=config, seed=seed, code_version=code_version, inputs=inputs
+        )
         self.store.link_preflight(self.preflight_id, run_id)
         return run_id
 
-    def finish_run(self, run_id: str, *, outputs: list[ArtifactRef], metrics: dict[str, Any],
-                   status: str) -> None:
+    def finish_run(
+        self, run_id: str, *, outputs: list[ArtifactRef], metrics: dict[str, Any], status: str
+    ) -> None:
         self.store.finish_run(run_id, outputs=outputs, metrics=metrics, status=status)
 
 
@@ -49,14 +58,22 @@ class Gate:
     recorder: GatedRecorder
 
 
-def preflight_gate(store: Any, request: PreflightRequest, override_reason: str | None = None) -> Gate:
+def preflight_gate(
+    store: Any, request: PreflightRequest, override_reason: str | None = None
+) -> Gate:
     """Run the pre-flight, record it (with the override, if any) and say whether the run may go."""
     if override_reason is not None and not override_reason.strip():
         raise InputError("empty_override", "--override-reason needs a written reason")
     result = preflight(request)
     blocked = result.verdict == "blocked"
     overridden = blocked and override_reason is not None
-    preflight_id = store.record_preflight(result, request=request,
-                                          override_reason=override_reason if overridden else None)
-    return Gate(result=result, preflight_id=preflight_id, refused=blocked and not overridden,
-                overridden=overridden, recorder=GatedRecorder(store, preflight_id))
+    preflight_id = store.record_preflight(
+        result, request=request, override_reason=override_reason if overridden else None
+    )
+    return Gate(
+        result=result,
+        preflight_id=preflight_id,
+        refused=blocked and not overridden,
+        overridden=overridden,
+        recorder=GatedRecorder(store, preflight_id),
+    )

@@ -31,7 +31,10 @@ class Clause(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    section: str | None = Field(default=None, description="Section of the licence text, e.g. '1.b.v'; null when no clause applies.")
+    section: str | None = Field(
+        default=None,
+        description="Section of the licence text, e.g. '1.b.v'; null when no clause applies.",
+    )
     verified: bool = Field(description="True when the answer was checked against the licence text.")
     note: str = Field(default="", description="What the clause means, in our own words.")
 
@@ -39,50 +42,74 @@ class Clause(BaseModel):
 class CommercialUse(Clause):
     allowed: Literal["yes", "no", "limited"] = Field(description="May it be used commercially?")
     reaches_trained_model: Literal["yes", "no", "unclear"] = Field(
-        default="yes", description="When this licence covers training data: does the restriction "
-        "reach a model trained on it? 'unclear' makes the pre-flight ask for review.")
+        default="yes",
+        description="When this licence covers training data: does the restriction "
+        "reach a model trained on it? 'unclear' makes the pre-flight ask for review.",
+    )
 
 
 class OutputsTraining(Clause):
     rule: Literal["allowed", "forbidden", "conditional", "no_clause"] = Field(
-        description="May outputs be used to train another model?")
+        description="May outputs be used to train another model?"
+    )
     scope: Literal["any_model", "competing_models", "research_only", "none"] = Field(
-        default="none", description="What the rule covers: any other model, competing models, research only.")
+        default="none",
+        description="What the rule covers: any other model, competing models, research only.",
+    )
     exception_licenses: list[str] = Field(
-        default_factory=list, description="Student base licences that lift a 'forbidden' rule "
-        "(e.g. a Llama 2 teacher may improve Llama 2 derivatives).")
+        default_factory=list,
+        description="Student base licences that lift a 'forbidden' rule "
+        "(e.g. a Llama 2 teacher may improve Llama 2 derivatives).",
+    )
     exceptions: list[str] = Field(default_factory=list, description="Other exceptions, in words.")
 
 
 class Naming(Clause):
-    prefix: str | None = Field(default=None, description="Text a distributed student's name must start with.")
+    prefix: str | None = Field(
+        default=None, description="Text a distributed student's name must start with."
+    )
 
 
 class Attribution(Clause):
-    text: str | None = Field(default=None, description="Short attribution the licence requires (a required phrase).")
+    text: str | None = Field(
+        default=None, description="Short attribution the licence requires (a required phrase)."
+    )
 
 
 class UserThreshold(Clause):
-    monthly_active_users: int | None = Field(default=None, description="Above this many monthly active users a separate licence is needed.")
+    monthly_active_users: int | None = Field(
+        default=None,
+        description="Above this many monthly active users a separate licence is needed.",
+    )
 
 
 class UsePolicy(Clause):
-    name: str | None = Field(default=None, description="Name of the acceptable or prohibited use policy.")
+    name: str | None = Field(
+        default=None, description="Name of the acceptable or prohibited use policy."
+    )
     url: str | None = Field(default=None, description="Where the policy is published.")
 
 
 class FlowDown(Clause):
-    obligations: list[str] = Field(default_factory=list, description="What derivatives (the student) must carry or do.")
+    obligations: list[str] = Field(
+        default_factory=list, description="What derivatives (the student) must carry or do."
+    )
     applies_to_trained_model: Literal["yes", "no", "unclear"] = Field(
-        default="yes", description="Whether these obligations reach a model trained with the material.")
+        default="yes",
+        description="Whether these obligations reach a model trained with the material.",
+    )
 
 
 class DistillationDerivative(Clause):
-    answer: Literal["yes", "no", "unclear"] = Field(description="Does distillation make the student a derivative?")
+    answer: Literal["yes", "no", "unclear"] = Field(
+        description="Does distillation make the student a derivative?"
+    )
 
 
 class Jurisdiction(Clause):
-    law: str | None = Field(default=None, description="Governing law and courts, when the licence names them.")
+    law: str | None = Field(
+        default=None, description="Governing law and courts, when the licence names them."
+    )
 
 
 class LicenseInfo(BaseModel):
@@ -92,21 +119,33 @@ class LicenseInfo(BaseModel):
 
     id: str = Field(description="Short id used on the command line and in specs.")
     name: str = Field(description="Full name of the licence or terms.")
-    kind: Literal["model", "data", "service_terms", "software"] = Field(description="What it usually governs.")
+    kind: Literal["model", "data", "service_terms", "software"] = Field(
+        description="What it usually governs."
+    )
     url: str = Field(description="The publisher's URL for the text.")
-    version: str = Field(description="Version or date of the text the answers were checked against.")
-    text_source: str | None = Field(default=None, description="Where the checked copy came from; null when none was found.")
+    version: str = Field(
+        description="Version or date of the text the answers were checked against."
+    )
+    text_source: str | None = Field(
+        default=None, description="Where the checked copy came from; null when none was found."
+    )
     summary: str = Field(description="One or two sentences, our own words.")
     commercial: CommercialUse = Field(description="Commercial use.")
     outputs_training: OutputsTraining = Field(description="Using outputs to train another model.")
     naming: Naming = Field(description="Naming rule for models trained with it.")
     attribution: Attribution = Field(description="Attribution or notice that must be shown.")
-    user_threshold: UserThreshold = Field(description="User count above which another licence is needed.")
+    user_threshold: UserThreshold = Field(
+        description="User count above which another licence is needed."
+    )
     use_policy: UsePolicy = Field(description="Acceptable / prohibited use policy.")
     flow_down: FlowDown = Field(description="What flows down to derivatives.")
-    distillation_derivative: DistillationDerivative = Field(description="Whether a distilled student is a derivative.")
+    distillation_derivative: DistillationDerivative = Field(
+        description="Whether a distilled student is a derivative."
+    )
     jurisdiction: Jurisdiction = Field(description="Governing law.")
-    verified: bool = Field(description="True only when every answer above was checked against the text.")
+    verified: bool = Field(
+        description="True only when every answer above was checked against the text."
+    )
 
     @model_validator(mode="after")
     def _verified_means_all_checked(self) -> LicenseInfo:
@@ -118,9 +157,20 @@ class LicenseInfo(BaseModel):
         return self
 
     def clauses(self) -> dict[str, Clause]:
-        return {name: getattr(self, name) for name in (
-            "commercial", "outputs_training", "naming", "attribution", "user_threshold",
-            "use_policy", "flow_down", "distillation_derivative", "jurisdiction")}
+        return {
+            name: getattr(self, name)
+            for name in (
+                "commercial",
+                "outputs_training",
+                "naming",
+                "attribution",
+                "user_threshold",
+                "use_policy",
+                "flow_down",
+                "distillation_derivative",
+                "jurisdiction",
+            )
+        }
 
 
 def load_license_file(path: str | Path) -> LicenseInfo:
@@ -134,10 +184,14 @@ def load_license_file(path: str | Path) -> LicenseInfo:
     except (yaml.YAMLError, ValidationError, TypeError) as error:
         first = str(error).splitlines()
         detail = "; ".join(line.strip() for line in first[:4])
-        raise IntegrityError("bad_license_file", f"licence file {path.name} breaks the schema: {detail}") from None
+        raise IntegrityError(
+            "bad_license_file", f"licence file {path.name} breaks the schema: {detail}"
+        ) from None
     if info.id != path.stem:
-        raise IntegrityError("bad_license_file", f"licence file {path.name} has id {info.id!r}; "
-                             "the id must match the file name")
+        raise IntegrityError(
+            "bad_license_file",
+            f"licence file {path.name} has id {info.id!r}; the id must match the file name",
+        )
     return info
 
 
@@ -160,6 +214,9 @@ def get_license(license_id: str) -> LicenseInfo:
     licenses = load_licenses()
     key = license_id.strip().lower()
     if key not in licenses:
-        raise InputError("unknown_license", f"unknown licence id {license_id!r}",
-                         hint="known: " + ", ".join(sorted(licenses)) + f", or '{UNKNOWN}'")
+        raise InputError(
+            "unknown_license",
+            f"unknown licence id {license_id!r}",
+            hint="known: " + ", ".join(sorted(licenses)) + f", or '{UNKNOWN}'",
+        )
     return licenses[key]

@@ -39,11 +39,21 @@ class PreflightRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     teacher_license: str = Field(description="Licence id of the teacher model (or 'unknown').")
-    data_licenses: list[str] = Field(default_factory=list, description="Licence ids of the prompt / training data.")
-    use: Literal["commercial", "research"] = Field(default="commercial", description="Intended use of the student.")
-    student_name: str | None = Field(default=None, description="Name the student will be published under.")
-    student_base_license: str | None = Field(default=None, description="Licence id of the model the student starts from.")
-    internal: bool = Field(default=False, description="True when the student is never distributed or made available.")
+    data_licenses: list[str] = Field(
+        default_factory=list, description="Licence ids of the prompt / training data."
+    )
+    use: Literal["commercial", "research"] = Field(
+        default="commercial", description="Intended use of the student."
+    )
+    student_name: str | None = Field(
+        default=None, description="Name the student will be published under."
+    )
+    student_base_license: str | None = Field(
+        default=None, description="Licence id of the model the student starts from."
+    )
+    internal: bool = Field(
+        default=False, description="True when the student is never distributed or made available."
+    )
 
 
 class Finding(BaseModel):
@@ -73,9 +83,15 @@ class PreflightResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    verdict: Verdict = Field(description="allowed, allowed_with_conditions, needs_review or blocked.")
-    findings: list[Finding] = Field(default_factory=list, description="Findings, most severe first.")
-    obligations: list[Obligation] = Field(default_factory=list, description="What the student inherits.")
+    verdict: Verdict = Field(
+        description="allowed, allowed_with_conditions, needs_review or blocked."
+    )
+    findings: list[Finding] = Field(
+        default_factory=list, description="Findings, most severe first."
+    )
+    obligations: list[Obligation] = Field(
+        default_factory=list, description="What the student inherits."
+    )
 
 
 # A section cited at the end of an obligation's text: "... (1.b.iii)." or "... (3(a)(1))."
@@ -99,81 +115,156 @@ class _Check:
         self.obligations: list[Obligation] = []
 
     def add(self, severity: Severity, info: LicenseInfo, clause: str | None, message: str) -> None:
-        self.findings.append(Finding(severity=severity, license=info.id, clause=clause, message=message))
+        self.findings.append(
+            Finding(severity=severity, license=info.id, clause=clause, message=message)
+        )
 
     def commercial_use(self, info: LicenseInfo, role: Role) -> None:
         clause = info.commercial
         if not self.commercial or clause.allowed == "yes":
             return
         if clause.allowed == "limited":
-            self.add("condition", info, clause.section, f"{info.name} limits commercial use: {clause.note}")
+            self.add(
+                "condition",
+                info,
+                clause.section,
+                f"{info.name} limits commercial use: {clause.note}",
+            )
         elif role == "data" and clause.reaches_trained_model != "yes":
-            self.add("review" if clause.reaches_trained_model == "unclear" else "info", info, clause.section,
-                     f"the {role} licence {info.id} is non-commercial; whether that reaches a model "
-                     "trained on it is unsettled: a lawyer should review commercial use")
+            self.add(
+                "review" if clause.reaches_trained_model == "unclear" else "info",
+                info,
+                clause.section,
+                f"the {role} licence {info.id} is non-commercial; whether that reaches a model "
+                "trained on it is unsettled: a lawyer should review commercial use",
+            )
         else:
-            self.add("block", info, clause.section,
-                     f"the {role.replace('_', ' ')} licence {info.id} does not allow commercial use "
-                     f"({clause.note or 'non-commercial terms'})")
+            self.add(
+                "block",
+                info,
+                clause.section,
+                f"the {role.replace('_', ' ')} licence {info.id} does not allow commercial use "
+                f"({clause.note or 'non-commercial terms'})",
+            )
 
     def outputs(self, info: LicenseInfo, role: Role) -> None:
         rule, base = info.outputs_training, self.request.student_base_license
         if rule.rule == "forbidden":
             if base and base.lower() in rule.exception_licenses:
-                self.add("info", info, rule.section, f"{info.id} forbids training other models on its "
-                         f"outputs, but its exception covers a student based on {base}")
+                self.add(
+                    "info",
+                    info,
+                    rule.section,
+                    f"{info.id} forbids training other models on its "
+                    f"outputs, but its exception covers a student based on {base}",
+                )
             elif rule.scope == "competing_models" and not self.distributed:
-                self.add("review", info, rule.section, f"{info.id}: output may not be used to develop "
-                         "competing models; whether an internal student competes needs review")
+                self.add(
+                    "review",
+                    info,
+                    rule.section,
+                    f"{info.id}: output may not be used to develop "
+                    "competing models; whether an internal student competes needs review",
+                )
             else:
-                what = "a competing model" if rule.scope == "competing_models" else "any other model"
-                self.add("block", info, rule.section, f"{info.id}: outputs may not be used to train "
-                         f"{what}. {rule.note}")
+                what = (
+                    "a competing model" if rule.scope == "competing_models" else "any other model"
+                )
+                self.add(
+                    "block",
+                    info,
+                    rule.section,
+                    f"{info.id}: outputs may not be used to train {what}. {rule.note}",
+                )
         elif rule.rule == "conditional" and rule.scope == "research_only" and self.commercial:
             if info.commercial.allowed != "no":
-                self.add("block", info, rule.section, f"{info.id} outputs may be used for research only")
+                self.add(
+                    "block", info, rule.section, f"{info.id} outputs may be used for research only"
+                )
         elif rule.rule == "no_clause" and role == "teacher":
-            self.add("info", info, rule.section, f"{info.id} has no clause on training with its outputs")
+            self.add(
+                "info", info, rule.section, f"{info.id} has no clause on training with its outputs"
+            )
 
     def naming(self, info: LicenseInfo) -> None:
         prefix, name = info.naming.prefix, self.request.student_name
         if not prefix:
             return
         if not self.distributed:
-            self.add("info", info, info.naming.section, f"{info.id} requires a distributed student's name "
-                     f"to start with '{prefix}'; an internal model is not bound")
+            self.add(
+                "info",
+                info,
+                info.naming.section,
+                f"{info.id} requires a distributed student's name "
+                f"to start with '{prefix}'; an internal model is not bound",
+            )
         elif not name:
-            self.add("condition", info, info.naming.section,
-                     f"a distributed student must be named starting with '{prefix}' ({info.id})")
+            self.add(
+                "condition",
+                info,
+                info.naming.section,
+                f"a distributed student must be named starting with '{prefix}' ({info.id})",
+            )
         elif not _name_complies(name, prefix):
-            self.add("condition", info, info.naming.section, f"the student's name must start with "
-                     f"'{prefix}' ({info.id}); '{name}' does not, e.g. use '{prefix}-{name}'")
+            self.add(
+                "condition",
+                info,
+                info.naming.section,
+                f"the student's name must start with "
+                f"'{prefix}' ({info.id}); '{name}' does not, e.g. use '{prefix}-{name}'",
+            )
 
     def inherit(self, info: LicenseInfo, role: Role) -> None:
         flow = info.flow_down
         for text in flow.obligations:
             cited = _CITED.search(text)
-            self.obligations.append(Obligation(license=info.id, source=role, text=text,
-                                               clause=cited.group(1) if cited else flow.section))
+            self.obligations.append(
+                Obligation(
+                    license=info.id,
+                    source=role,
+                    text=text,
+                    clause=cited.group(1) if cited else flow.section,
+                )
+            )
         threshold = info.user_threshold.monthly_active_users
         if threshold:
-            self.obligations.append(Obligation(
-                license=info.id, source=role, clause=info.user_threshold.section,
-                text=f"Above {threshold:,} monthly active users a separate licence is needed."))
+            self.obligations.append(
+                Obligation(
+                    license=info.id,
+                    source=role,
+                    clause=info.user_threshold.section,
+                    text=f"Above {threshold:,} monthly active users a separate licence is needed.",
+                )
+            )
         if role == "data" and flow.applies_to_trained_model == "unclear" and self.distributed:
-            self.add("review", info, flow.section, f"whether a model trained on {info.id} data must carry "
-                     f"its terms is unsettled: {flow.note or flow.obligations[-1]}")
+            self.add(
+                "review",
+                info,
+                flow.section,
+                f"whether a model trained on {info.id} data must carry "
+                f"its terms is unsettled: {flow.note or flow.obligations[-1]}",
+            )
         attribution = info.attribution
         if role == "student_base" and self.distributed and (attribution.text or attribution.note):
             # The student's weights are copied from its base: the base's redistribution terms apply.
             duty = f'show "{attribution.text}"' if attribution.text else attribution.note
-            self.obligations.append(Obligation(
-                license=info.id, source=role, clause=attribution.section,
-                text=f"The student's weights are copied from a model under {info.id}; when distributing it: {duty}"))
+            self.obligations.append(
+                Obligation(
+                    license=info.id,
+                    source=role,
+                    clause=attribution.section,
+                    text=f"The student's weights are copied from a model under {info.id}; when distributing it: {duty}",
+                )
+            )
         derivative = info.distillation_derivative
         if role == "teacher" and derivative.answer == "yes":
-            self.add("condition", info, derivative.section, f"the student is a derivative of the teacher "
-                     f"under {info.id} and must carry its flow-down terms: {derivative.note}")
+            self.add(
+                "condition",
+                info,
+                derivative.section,
+                f"the student is a derivative of the teacher "
+                f"under {info.id} and must carry its flow-down terms: {derivative.note}",
+            )
 
     def unverified(self, info: LicenseInfo, role: Role) -> None:
         relevant = ["outputs_training", "flow_down"] if role != "student_base" else ["flow_down"]
@@ -183,15 +274,28 @@ class _Check:
             relevant.append("naming")
         unchecked = [name for name in relevant if not getattr(info, name).verified]
         if unchecked:
-            self.add("review", info, None, f"{info.id}: {', '.join(sorted(unchecked))} not checked against "
-                     "the licence text; review before relying on this verdict")
+            self.add(
+                "review",
+                info,
+                None,
+                f"{info.id}: {', '.join(sorted(unchecked))} not checked against "
+                "the licence text; review before relying on this verdict",
+            )
 
     def unknown(self, role: Role) -> None:
-        self.findings.append(Finding(severity="review", license=UNKNOWN, clause=None,
-                                     message=f"the {role.replace('_', ' ')}'s licence is unknown"))
+        self.findings.append(
+            Finding(
+                severity="review",
+                license=UNKNOWN,
+                clause=None,
+                message=f"the {role.replace('_', ' ')}'s licence is unknown",
+            )
+        )
 
     def result(self) -> PreflightResult:
-        findings = list({(f.severity, f.license, f.clause, f.message): f for f in self.findings}.values())
+        findings = list(
+            {(f.severity, f.license, f.clause, f.message): f for f in self.findings}.values()
+        )
         findings.sort(key=lambda f: _RANK[f.severity])
         obligations = list({(o.license, o.text): o for o in self.obligations}.values())
         severities = {f.severity for f in findings}

@@ -42,24 +42,35 @@ def _find_run_for_model(store: Any, model: str) -> str | None:
     """The latest run whose outputs include a model of this name."""
     for run in reversed(store.runs()):
         outputs = store.run(run["run_id"])["outputs"]
-        if any(o.get("name") == model and o.get("kind") in ("model", "checkpoint") for o in outputs):
+        if any(
+            o.get("name") == model and o.get("kind") in ("model", "checkpoint") for o in outputs
+        ):
             return run["run_id"]
     return None
 
 
-def _model_entry(ref: dict[str, Any], registered: dict[str, dict[str, Any]], role: str) -> ModelEntry:
+def _model_entry(
+    ref: dict[str, Any], registered: dict[str, dict[str, Any]], role: str
+) -> ModelEntry:
     known = registered.get(ref.get("name") or "", {})
     details = {**(known.get("details") or {}), **(ref.get("details") or {})}
-    details = {**(details.get("spec") or {}), **details}  # the engine records the ModelSpec as "spec"
+    details = {
+        **(details.get("spec") or {}),
+        **details,
+    }  # the engine records the ModelSpec as "spec"
     config = known.get("config") or {}
     return ModelEntry(
-        role=role, name=ref.get("name") or "unnamed",
+        role=role,
+        name=ref.get("name") or "unnamed",
         license=ref.get("license") or known.get("license") or "unknown",
         source=known.get("source") or details.get("source"),
-        hf_id=known.get("hf_id") or details.get("hf_id"), revision=details.get("revision"),
+        hf_id=known.get("hf_id") or details.get("hf_id"),
+        revision=details.get("revision"),
         weights_sha256=ref.get("sha256") or known.get("weights_sha256"),
         parameters=details.get("parameters") or config.get("num_parameters"),
-        base_model=details.get("base_model"), registered_at=known.get("registered_at"))
+        base_model=details.get("base_model"),
+        registered_at=known.get("registered_at"),
+    )
 
 
 def _lineage(store: Any, run: dict[str, Any]) -> tuple[list[ModelEntry], list[DatasetEntry]]:
@@ -88,37 +99,74 @@ def _verdict_and_findings(run: dict[str, Any]) -> tuple[Verdict, list, list, lis
     request = (preflights[-1].get("request") or {}) if preflights else {}
     code = preflights[-1]["verdict"] if preflights else "unknown"
     code = cast(VerdictCode, code if code in get_args(VerdictCode) else "unknown")
-    overrides = [OverrideEntry(reason=o["reason"], at=o.get("created_at"), verdict=o.get("verdict"),
-                               run_id=o.get("run_id")) for o in run.get("overrides") or []]
-    verdict = Verdict(code=code, use=request.get("use") or result.get("use"),
-                      overridden=bool(overrides))
-    findings = [FindingEntry(severity=f.get("severity") or "info", license=f.get("license") or "",
-                             clause=f.get("clause") or "", message=f.get("message") or "")
-                for f in run.get("findings") or []]
+    overrides = [
+        OverrideEntry(
+            reason=o["reason"],
+            at=o.get("created_at"),
+            verdict=o.get("verdict"),
+            run_id=o.get("run_id"),
+        )
+        for o in run.get("overrides") or []
+    ]
+    verdict = Verdict(
+        code=code, use=request.get("use") or result.get("use"), overridden=bool(overrides)
+    )
+    findings = [
+        FindingEntry(
+            severity=f.get("severity") or "info",
+            license=f.get("license") or "",
+            clause=f.get("clause") or "",
+            message=f.get("message") or "",
+        )
+        for f in run.get("findings") or []
+    ]
     obligations: list[ObligationEntry] = obligations_from(result.get("obligations") or [])
     return verdict, findings, obligations, overrides
 
 
 def _integrity(store: Any) -> Integrity:
     result = store.verify()
-    return Integrity(ledger_head=result.head_hash, ledger_rows=result.rows, verify_ok=result.ok,
-                     first_bad_row=result.first_bad_row, problem=result.problem)
+    return Integrity(
+        ledger_head=result.head_hash,
+        ledger_rows=result.rows,
+        verify_ok=result.ok,
+        first_bad_row=result.first_bad_row,
+        problem=result.problem,
+    )
 
 
 def _training(run: dict[str, Any]) -> TrainingEntry:
-    files = [FileEntry(role=a.get("role") or "file", name=a.get("name") or "", direction=a["direction"],
-                       sha256=a.get("sha256"), path=a.get("path"))
-             for a in [*run["inputs"], *run["outputs"]] if a.get("kind") == "file"]
-    return TrainingEntry(run_id=run["run_id"], kind=run.get("kind") or "distill",
-                         status=run.get("status"), started_at=run.get("started_at"),
-                         finished_at=run.get("finished_at"), seed=run.get("seed"),
-                         code_version=run.get("code_version"), config=run.get("config") or {},
-                         files=files)
+    files = [
+        FileEntry(
+            role=a.get("role") or "file",
+            name=a.get("name") or "",
+            direction=a["direction"],
+            sha256=a.get("sha256"),
+            path=a.get("path"),
+        )
+        for a in [*run["inputs"], *run["outputs"]]
+        if a.get("kind") == "file"
+    ]
+    return TrainingEntry(
+        run_id=run["run_id"],
+        kind=run.get("kind") or "distill",
+        status=run.get("status"),
+        started_at=run.get("started_at"),
+        finished_at=run.get("finished_at"),
+        seed=run.get("seed"),
+        code_version=run.get("code_version"),
+        config=run.get("config") or {},
+        files=files,
+    )
 
 
-def _resolve_subject(store: Any, run_id: str | None, model: str | None) -> tuple[str | None, str | None]:
+def _resolve_subject(
+    store: Any, run_id: str | None, model: str | None
+) -> tuple[str | None, str | None]:
     if not run_id and not model:
-        raise InputError("report_subject", "say what the report is about: --run RUN_ID or --model NAME")
+        raise InputError(
+            "report_subject", "say what the report is about: --run RUN_ID or --model NAME"
+        )
     if run_id:
         store.run(run_id)  # NotFoundError names the ledger
         return run_id, model
@@ -126,8 +174,11 @@ def _resolve_subject(store: Any, run_id: str | None, model: str | None) -> tuple
     found = _find_run_for_model(store, model)
     if found is None and model not in {m["name"] for m in store.models()}:
         known = sorted({m["name"] for m in store.models()})
-        raise NotFoundError("unknown_model", f"no model {model!r} in the ledger {store.path}",
-                            hint=f"known: {', '.join(known)}" if known else "the ledger has no models")
+        raise NotFoundError(
+            "unknown_model",
+            f"no model {model!r} in the ledger {store.path}",
+            hint=f"known: {', '.join(known)}" if known else "the ledger has no models",
+        )
     return found, model
 
 
@@ -157,9 +208,19 @@ def build_report(store: Any, run_id: str | None = None, model: str | None = None
             if entry not in similarity:
                 similarity.append(entry)
     data = ReportData(
-        generated_at=_now(), subject=Subject(run_id=run_id, model=model), verdict=verdict,
-        models=models, datasets=datasets, findings=findings, obligations=obligations,
-        overrides=overrides, training=training, metrics=metrics, similarity=similarity,
+        generated_at=_now(),
+        subject=Subject(run_id=run_id, model=model),
+        verdict=verdict,
+        models=models,
+        datasets=datasets,
+        findings=findings,
+        obligations=obligations,
+        overrides=overrides,
+        training=training,
+        metrics=metrics,
+        similarity=similarity,
         arena=arena_entries(store.votes(include_excluded=False), names),
-        integrity=_integrity(store), references=list(PUBLISHED_CONTEXT))
+        integrity=_integrity(store),
+        references=list(PUBLISHED_CONTEXT),
+    )
     return seal(data)

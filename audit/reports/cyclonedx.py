@@ -44,49 +44,88 @@ def _props(pairs: Sequence[tuple[str, object]]) -> list:
 def _model(m: ModelEntry, ref: str, extra: Sequence[tuple[str, object]] = ()) -> Any:
     from cyclonedx.model.component import Component, ComponentType
 
-    pairs: list[tuple[str, object]] = [("role", m.role), ("license", m.license), ("source", m.source), ("hf_id", m.hf_id),
-             ("revision", m.revision), ("parameters", m.parameters), ("base_model", m.base_model),
-             *extra]
-    return Component(type=ComponentType.MACHINE_LEARNING_MODEL, name=m.name, bom_ref=ref,
-                     version=m.revision, hashes=_hashes(m.weights_sha256),
-                     licenses=_licence(m.license), properties=_props(pairs))
+    pairs: list[tuple[str, object]] = [
+        ("role", m.role),
+        ("license", m.license),
+        ("source", m.source),
+        ("hf_id", m.hf_id),
+        ("revision", m.revision),
+        ("parameters", m.parameters),
+        ("base_model", m.base_model),
+        *extra,
+    ]
+    return Component(
+        type=ComponentType.MACHINE_LEARNING_MODEL,
+        name=m.name,
+        bom_ref=ref,
+        version=m.revision,
+        hashes=_hashes(m.weights_sha256),
+        licenses=_licence(m.license),
+        properties=_props(pairs),
+    )
 
 
 def _dataset(d: DatasetEntry) -> Any:
     from cyclonedx.model.component import Component, ComponentType
 
-    pairs: list[tuple[str, object]] = [("role", d.role), ("license", d.license), ("source", d.source),
-             ("collected", d.collected), ("records", d.records), ("merkle_root", d.merkle_root),
-             ("file_sha256", d.sha256 if d.sha256 != d.merkle_root else None),
-             ("fingerprint", d.fingerprint)]
-    return Component(type=ComponentType.DATA, name=d.name, bom_ref=f"data:{d.name}",
-                     hashes=_hashes(d.merkle_root), licenses=_licence(d.license),
-                     properties=_props(pairs))
+    pairs: list[tuple[str, object]] = [
+        ("role", d.role),
+        ("license", d.license),
+        ("source", d.source),
+        ("collected", d.collected),
+        ("records", d.records),
+        ("merkle_root", d.merkle_root),
+        ("file_sha256", d.sha256 if d.sha256 != d.merkle_root else None),
+        ("fingerprint", d.fingerprint),
+    ]
+    return Component(
+        type=ComponentType.DATA,
+        name=d.name,
+        bom_ref=f"data:{d.name}",
+        hashes=_hashes(d.merkle_root),
+        licenses=_licence(d.license),
+        properties=_props(pairs),
+    )
 
 
 def _inheritance(data: ReportData) -> list[tuple[str, object]]:
     """Verdict, findings, obligations and overrides as (name, value) property pairs."""
-    pairs: list[tuple[str, object]] = [("verdict", data.verdict.code),
-                                       ("verdict:headline", data.verdict.headline),
-                                       ("verdict:use", data.verdict.use)]
+    pairs: list[tuple[str, object]] = [
+        ("verdict", data.verdict.code),
+        ("verdict:headline", data.verdict.headline),
+        ("verdict:use", data.verdict.use),
+    ]
     for f in data.findings:
-        pairs.append(("finding", f"{f.severity} | {f.license} {f.clause or 'no clause'} | {f.message}"))
+        pairs.append(
+            ("finding", f"{f.severity} | {f.license} {f.clause or 'no clause'} | {f.message}")
+        )
     for o in data.obligations:
         cite = " ".join(x for x in (o.license, o.clause) if x)
-        pairs.append(("obligation", f"{o.source or o.kind} | {o.text}" + (f" | {cite}" if cite else "")))
+        pairs.append(
+            ("obligation", f"{o.source or o.kind} | {o.text}" + (f" | {cite}" if cite else ""))
+        )
     for over in data.overrides:
-        pairs.append(("override", f"{over.at or ''} | overrode {over.verdict or ''} | {over.reason}"))
+        pairs.append(
+            ("override", f"{over.at or ''} | overrode {over.verdict or ''} | {over.reason}")
+        )
     return pairs
 
 
 def _integrity(data: ReportData) -> list[tuple[str, object]]:
     i = data.integrity
-    return [("report:schema_version", data.schema_version), ("report:generated_at", data.generated_at),
-            ("report:run_id", data.subject.run_id), ("report:model", data.subject.model),
-            ("report:content_sha256", i.content_sha256), ("report:facts_sha256", i.facts_sha256),
-            ("ledger:head", i.ledger_head), ("ledger:rows", i.ledger_rows),
-            ("ledger:verify_ok", str(i.verify_ok).lower()), ("ledger:first_bad_row", i.first_bad_row),
-            ("ledger:problem", i.problem)]
+    return [
+        ("report:schema_version", data.schema_version),
+        ("report:generated_at", data.generated_at),
+        ("report:run_id", data.subject.run_id),
+        ("report:model", data.subject.model),
+        ("report:content_sha256", i.content_sha256),
+        ("report:facts_sha256", i.facts_sha256),
+        ("ledger:head", i.ledger_head),
+        ("ledger:rows", i.ledger_rows),
+        ("ledger:verify_ok", str(i.verify_ok).lower()),
+        ("ledger:first_bad_row", i.first_bad_row),
+        ("ledger:problem", i.problem),
+    ]
 
 
 def build_bom(data: ReportData) -> Any:
@@ -95,13 +134,18 @@ def build_bom(data: ReportData) -> Any:
     from cyclonedx.model.component import Pedigree
 
     teachers = [_model(m, f"model:{m.name}") for m in data.role("teacher")]
-    others = [_model(m, f"model:{m.name}") for m in data.models if m.role not in ("teacher", "student")]
+    others = [
+        _model(m, f"model:{m.name}") for m in data.models if m.role not in ("teacher", "student")
+    ]
     datasets = [_dataset(d) for d in data.datasets]
-    students = data.role("student") or [ModelEntry(role="student", name=data.subject.model or "unknown")]
+    students = data.role("student") or [
+        ModelEntry(role="student", name=data.subject.model or "unknown")
+    ]
     ancestors = [_model(m, f"ancestor:{m.name}") for m in data.role("teacher")]
     student = _model(students[0], f"model:{students[0].name}", _inheritance(data))
-    student.pedigree = Pedigree(ancestors=ancestors,
-                                notes="Distilled from the ancestor model(s) listed here.")
+    student.pedigree = Pedigree(
+        ancestors=ancestors, notes="Distilled from the ancestor model(s) listed here."
+    )
     bom = Bom(metadata=BomMetaData(component=student, properties=_props(_integrity(data))))
     for component in (*teachers, *others, *datasets):
         bom.components.add(component)
@@ -110,28 +154,38 @@ def build_bom(data: ReportData) -> Any:
 
 
 def _model_card(data: ReportData, entry: ModelEntry) -> dict[str, Any]:
-    card: dict[str, Any] = {"modelParameters": {
-        "task": "text-generation", "architectureFamily": "transformer",
-        "datasets": [{"ref": f"data:{d.name}"} for d in data.datasets]}}
+    card: dict[str, Any] = {
+        "modelParameters": {
+            "task": "text-generation",
+            "architectureFamily": "transformer",
+            "datasets": [{"ref": f"data:{d.name}"} for d in data.datasets],
+        }
+    }
     if entry.role == "student":
         card["modelParameters"]["approach"] = {"type": "supervised"}
         metrics = [{"type": name, "value": value} for name, value in flat_metrics(data.metrics)]
         if metrics:
             card["quantitativeAnalysis"] = {"performanceMetrics": metrics}
         card["considerations"] = {
-            "useCases": [f"{data.verdict.use or 'unspecified'} use; pre-flight verdict "
-                         f"{data.verdict.code}: {data.verdict.headline}"],
-            "technicalLimitations": [o.text for o in data.obligations] or
-            ["No inherited obligations recorded."]}
+            "useCases": [
+                f"{data.verdict.use or 'unspecified'} use; pre-flight verdict "
+                f"{data.verdict.code}: {data.verdict.headline}"
+            ],
+            "technicalLimitations": [o.text for o in data.obligations]
+            or ["No inherited obligations recorded."],
+        }
     else:
         card["modelParameters"].pop("datasets")
     return card
 
 
 def _data_block(d: DatasetEntry) -> list[dict[str, Any]]:
-    block: dict[str, Any] = {"type": "dataset", "name": d.name,
-                             "description": f"{d.records if d.records is not None else 'unknown'} "
-                             f"records, licence {d.license}, collected {d.collected or 'unknown'}"}
+    block: dict[str, Any] = {
+        "type": "dataset",
+        "name": d.name,
+        "description": f"{d.records if d.records is not None else 'unknown'} "
+        f"records, licence {d.license}, collected {d.collected or 'unknown'}",
+    }
     if d.source:
         block["contents"] = {"url": d.source}
     return [block]
@@ -177,5 +231,8 @@ def validation_error(text: str) -> str | None:
 def bom_properties(doc: dict[str, Any]) -> dict[str, str]:
     """The ``stillhouse:`` metadata properties of a CycloneDX report, prefix removed."""
     props = doc.get("metadata", {}).get("properties", [])
-    return {p["name"][len(PREFIX) + 1:]: p["value"] for p in props
-            if p.get("name", "").startswith(f"{PREFIX}:")}
+    return {
+        p["name"][len(PREFIX) + 1 :]: p["value"]
+        for p in props
+        if p.get("name", "").startswith(f"{PREFIX}:")
+    }

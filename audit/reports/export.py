@@ -24,21 +24,33 @@ from audit.reports.verify import ReportCheck, verify_report
 from core.errors import InputError
 
 FORMATS = ("pdf", "html", "json", "cyclonedx")
-__all__ = ["FORMATS", "ReportCheck", "build_report", "export_report", "render_report",
-           "verify_report", "write_report"]
+__all__ = [
+    "FORMATS",
+    "ReportCheck",
+    "build_report",
+    "export_report",
+    "render_report",
+    "verify_report",
+    "write_report",
+]
 
 
 def render_report(data: ReportData, format: str) -> bytes:
     """The report in one format, as bytes."""
     if format not in FORMATS:
-        raise InputError("bad_format", f"unknown report format {format!r}",
-                         hint=f"choose one of {', '.join(FORMATS)}")
+        raise InputError(
+            "bad_format",
+            f"unknown report format {format!r}",
+            hint=f"choose one of {', '.join(FORMATS)}",
+        )
     if not data.integrity.content_sha256:
         seal(data)
     if format == "json":
         import json
 
-        return (json.dumps(data.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n").encode()
+        return (
+            json.dumps(data.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+        ).encode()
     if format == "cyclonedx":
         from audit.reports.cyclonedx import render_cyclonedx
 
@@ -57,11 +69,15 @@ def render_report(data: ReportData, format: str) -> bytes:
 
 def _check_out_path(out: Path) -> None:
     if out.is_dir():
-        raise InputError("out_is_folder", f"output path is a folder: {out}", hint="give a file name")
+        raise InputError(
+            "out_is_folder", f"output path is a folder: {out}", hint="give a file name"
+        )
     if not out.parent.is_dir():
         raise InputError("missing_folder", f"output folder does not exist: {out.parent}")
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise InputError("not_writable", f"cannot write to {out}", hint="check the folder's permissions")
+        raise InputError(
+            "not_writable", f"cannot write to {out}", hint="check the folder's permissions"
+        )
 
 
 def export_report(data: ReportData, format: str, out: str | Path) -> Path:
@@ -77,21 +93,30 @@ def export_report(data: ReportData, format: str, out: str | Path) -> Path:
     except PermissionError as error:
         raise InputError("not_writable", f"cannot write to {out}: {error.strerror}") from None
     except OSError as error:
-        raise InputError("write_failed", f"could not write {out}: {error.strerror or error}") from None
+        raise InputError(
+            "write_failed", f"could not write {out}: {error.strerror or error}"
+        ) from None
     return out
 
 
-def write_report(store: Any, format: str, out: str | Path, *, run_id: str | None = None,
-                 model: str | None = None) -> tuple[ReportData, Path]:
+def write_report(
+    store: Any, format: str, out: str | Path, *, run_id: str | None = None, model: str | None = None
+) -> tuple[ReportData, Path]:
     """Build, export and record in the ledger that a report was exported (CLI and app use this)."""
     from core.hashing import sha256_file
 
     data = build_report(store, run_id=run_id, model=model)
     path = export_report(data, format, out)
-    store.record_report(format=format, path=path.resolve(), sha256=sha256_file(path),
-                        run_id=data.subject.run_id, model=data.subject.model,
-                        details={"content_sha256": data.integrity.content_sha256,
-                                 "ledger_head": data.integrity.ledger_head,
-                                 "verify_ok": data.integrity.verify_ok})
+    store.record_report(
+        format=format,
+        path=path.resolve(),
+        sha256=sha256_file(path),
+        run_id=data.subject.run_id,
+        model=data.subject.model,
+        details={
+            "content_sha256": data.integrity.content_sha256,
+            "ledger_head": data.integrity.ledger_head,
+            "verify_ok": data.integrity.verify_ok,
+        },
+    )
     return data, path
-

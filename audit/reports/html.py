@@ -30,8 +30,9 @@ def render_html(data: ReportData, lineage_png: bytes | None = None) -> str:
     import jinja2
     from markupsafe import Markup
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
     png = lineage_png if lineage_png is not None else render_lineage(data, "png")
     config = data.training.config if data.training else {}
     return env.get_template("report.html.j2").render(
@@ -51,6 +52,6 @@ def extract_json(html: str) -> dict | None:
         return None
     end = html.find("</script>", start)
     try:
-        return json.loads(html[start + len(start_tag):end])
+        return json.loads(html[start + len(start_tag) : end])
     except json.JSONDecodeError:
         return None

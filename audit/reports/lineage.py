@@ -18,8 +18,15 @@ from typing import NamedTuple
 from audit.reports.model import ReportData
 from core.errors import InputError
 
-_COLOURS = {"teacher": "#dbe8f6", "student_base": "#e8e8e8", "data": "#fdf1d6", "teacher_data": "#fdf1d6",
-            "prompts": "#fdf1d6", "eval": "#f2f2f2", "student": "#dcefdc"}
+_COLOURS = {
+    "teacher": "#dbe8f6",
+    "student_base": "#e8e8e8",
+    "data": "#fdf1d6",
+    "teacher_data": "#fdf1d6",
+    "prompts": "#fdf1d6",
+    "eval": "#f2f2f2",
+    "student": "#dcefdc",
+}
 _VERDICT_EDGE = {"blocked": "#b3261e", "needs_review": "#b06000"}
 
 
@@ -40,12 +47,17 @@ def _columns(data: ReportData) -> tuple[list[_Node], list[_Node], list[_Node]]:
         if d.role == "prompts":
             left.append(_Node("prompts", d.name, d.license))
         else:
-            kind = "eval" if d.role in _EVAL_ROLES else ("teacher_data" if d.role == "teacher_data" else "data")
+            kind = (
+                "eval"
+                if d.role in _EVAL_ROLES
+                else ("teacher_data" if d.role == "teacher_data" else "data")
+            )
             middle.append(_Node(kind, d.name, d.license))
     middle += [_Node("student_base", m.name, m.license) for m in data.role("student_base")]
     students = data.role("student")
     right = [_Node("student", s.name, s.license) for s in students] or [
-        _Node("student", data.subject.model or "student (not recorded)", "unknown")]
+        _Node("student", data.subject.model or "student (not recorded)", "unknown")
+    ]
     return left, middle, right
 
 
@@ -67,12 +79,25 @@ def _positions(nodes: list, x: float) -> list[tuple[float, float]]:
 
 def _box(ax, xy, kind: str, label: str, licence: str):
     """Draw one node; returns the text artist so arrows can attach to its box."""
-    title = {"teacher": "teacher", "student_base": "student base", "data": "training data",
-             "teacher_data": "teacher's answers", "prompts": "prompts", "eval": "evaluation data",
-             "student": "student"}[kind]
-    return ax.text(xy[0], xy[1], f"{title}\n{_short(label)}\n[{licence}]", ha="center",
-                   va="center", fontsize=8.5, zorder=3,
-                   bbox={"boxstyle": "round,pad=0.5", "fc": _COLOURS[kind], "ec": "#555555"})
+    title = {
+        "teacher": "teacher",
+        "student_base": "student base",
+        "data": "training data",
+        "teacher_data": "teacher's answers",
+        "prompts": "prompts",
+        "eval": "evaluation data",
+        "student": "student",
+    }[kind]
+    return ax.text(
+        xy[0],
+        xy[1],
+        f"{title}\n{_short(label)}\n[{licence}]",
+        ha="center",
+        va="center",
+        fontsize=8.5,
+        zorder=3,
+        bbox={"boxstyle": "round,pad=0.5", "fc": _COLOURS[kind], "ec": "#555555"},
+    )
 
 
 def _short(text: str, width: int = 26) -> str:
@@ -81,13 +106,34 @@ def _short(text: str, width: int = 26) -> str:
 
 def _edge(ax, source, target, licence: str, colour: str, dashed: bool = False) -> None:
     """An arrow from the right side of ``source``'s box to the left side of ``target``'s."""
-    ax.annotate("", xy=(0, 0.5), xycoords=target, xytext=(1, 0.5), textcoords=source,
-                arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.4, "shrinkA": 2, "shrinkB": 2,
-                            "linestyle": "--" if dashed else "-"}, zorder=1)
+    ax.annotate(
+        "",
+        xy=(0, 0.5),
+        xycoords=target,
+        xytext=(1, 0.5),
+        textcoords=source,
+        arrowprops={
+            "arrowstyle": "-|>",
+            "color": colour,
+            "lw": 1.4,
+            "shrinkA": 2,
+            "shrinkB": 2,
+            "linestyle": "--" if dashed else "-",
+        },
+        zorder=1,
+    )
     (x0, y0), (x1, y1) = source.get_position(), target.get_position()
-    ax.text(x0 + 0.45 * (x1 - x0), y0 + 0.45 * (y1 - y0) + 0.02, licence, ha="center",
-            va="bottom", fontsize=7.5, color=colour, zorder=2,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"})
+    ax.text(
+        x0 + 0.45 * (x1 - x0),
+        y0 + 0.45 * (y1 - y0) + 0.02,
+        licence,
+        ha="center",
+        va="bottom",
+        fontsize=7.5,
+        color=colour,
+        zorder=2,
+        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"},
+    )
 
 
 def render_lineage(data: ReportData, fmt: str = "png") -> bytes:
@@ -115,7 +161,9 @@ def _draw(data: ReportData, fmt: str) -> bytes:
     colour = _VERDICT_EDGE.get(data.verdict.code, "#333333")
     xs = (0.1, 0.5, 0.9) if middle else (0.15, None, 0.85)
     boxes_l = [_box(ax, xy, *n) for n, xy in zip(left, _positions(left, xs[0]), strict=True)]
-    boxes_m = [_box(ax, xy, *n) for n, xy in zip(middle, _positions(middle, xs[1] or 0), strict=True)]
+    boxes_m = [
+        _box(ax, xy, *n) for n, xy in zip(middle, _positions(middle, xs[1] or 0), strict=True)
+    ]
     boxes_r = [_box(ax, xy, *n) for n, xy in zip(right, _positions(right, xs[2]), strict=True)]
     fig.canvas.draw()  # lay the boxes out so arrows can attach to their edges
     for source, node in zip(boxes_l, left, strict=True):
@@ -124,8 +172,14 @@ def _draw(data: ReportData, fmt: str) -> bytes:
     for source, node in zip(boxes_m, middle, strict=True):
         for target in boxes_r:
             dashed = node.kind == "eval"
-            _edge(ax, source, target, f"{node.licence} (eval only)" if dashed else node.licence,
-                  colour, dashed=dashed)
+            _edge(
+                ax,
+                source,
+                target,
+                f"{node.licence} (eval only)" if dashed else node.licence,
+                colour,
+                dashed=dashed,
+            )
     ax.set_title("Lineage: teacher -> data -> student (licence on each edge)", fontsize=10)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, bbox_inches="tight")

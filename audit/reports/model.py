@@ -58,8 +58,12 @@ class Verdict(_Strict):
 
     code: VerdictCode = Field(description="Pre-flight verdict recorded in the ledger.")
     headline: str = Field(default="", description="The verdict in plain words.")
-    use: str | None = Field(default=None, description="Intended use checked: commercial or research.")
-    overridden: bool = Field(default=False, description="True when a blocked run went ahead by override.")
+    use: str | None = Field(
+        default=None, description="Intended use checked: commercial or research."
+    )
+    overridden: bool = Field(
+        default=False, description="True when a blocked run went ahead by override."
+    )
 
     def model_post_init(self, __context: Any) -> None:
         if not self.headline:
@@ -91,9 +95,13 @@ class DatasetEntry(_Strict):
     collected: str | None = Field(default=None, description="Collection date, ISO 8601.")
     records: int | None = Field(default=None, description="Number of records hashed.")
     merkle_root: str | None = Field(default=None, description="Merkle root of the record hashes.")
-    sha256: str | None = Field(default=None, description="SHA-256 of the file (or root) the run recorded.")
+    sha256: str | None = Field(
+        default=None, description="SHA-256 of the file (or root) the run recorded."
+    )
     path: str | None = Field(default=None, description="Where the file was when the run used it.")
-    fingerprint: str = Field(default="", description="Where the Merkle root comes from, or why it is missing.")
+    fingerprint: str = Field(
+        default="", description="Where the Merkle root comes from, or why it is missing."
+    )
     registered_at: str | None = Field(default=None, description="When the ledger first saw it.")
 
 
@@ -109,8 +117,12 @@ class FindingEntry(_Strict):
 class ObligationEntry(_Strict):
     """Something the student inherits and whoever ships it must do."""
 
-    kind: str = Field(default="obligation", description="naming, attribution, notice, use_policy, ...")
-    source: str | None = Field(default=None, description="Whose licence passes it on: teacher, data, student_base.")
+    kind: str = Field(
+        default="obligation", description="naming, attribution, notice, use_policy, ..."
+    )
+    source: str | None = Field(
+        default=None, description="Whose licence passes it on: teacher, data, student_base."
+    )
     text: str = Field(description="What must be done, in plain words.")
     license: str | None = Field(default=None, description="Licence the obligation comes from.")
     clause: str | None = Field(default=None, description="Section of the licence cited.")
@@ -146,7 +158,9 @@ class TrainingEntry(_Strict):
     seed: int | None = Field(default=None, description="Random seed.")
     code_version: str | None = Field(default=None, description="stillhouse version and commit.")
     config: dict[str, Any] = Field(default_factory=dict, description="Training config as recorded.")
-    files: list[FileEntry] = Field(default_factory=list, description="Other files the run used or made.")
+    files: list[FileEntry] = Field(
+        default_factory=list, description="Other files the run used or made."
+    )
 
 
 class SimilarityEntry(_Strict):
@@ -157,9 +171,15 @@ class SimilarityEntry(_Strict):
     risk: str | None = Field(default=None, description="Replication risk level.")
     p_value: float | None = Field(default=None, description="p-value against the baseline.")
     scores: dict[str, Any] = Field(default_factory=dict, description="Measured scores.")
-    baselines: list[str] = Field(default_factory=list, description="Unrelated models compared against.")
-    reasons: list[str] = Field(default_factory=list, description="Why the risk is what it is; caveats.")
-    examples: list[str] = Field(default_factory=list, description="Longest verbatim or protected spans shared.")
+    baselines: list[str] = Field(
+        default_factory=list, description="Unrelated models compared against."
+    )
+    reasons: list[str] = Field(
+        default_factory=list, description="Why the risk is what it is; caveats."
+    )
+    examples: list[str] = Field(
+        default_factory=list, description="Longest verbatim or protected spans shared."
+    )
     at: str | None = Field(default=None, description="When it was recorded (UTC).")
 
 
@@ -201,13 +221,23 @@ class ReportData(_Strict):
     subject: Subject = Field(description="What the report covers.")
     verdict: Verdict = Field(description="The pre-flight verdict, first and in plain words.")
     models: list[ModelEntry] = Field(default_factory=list, description="Teacher(s), base, student.")
-    datasets: list[DatasetEntry] = Field(default_factory=list, description="Data with fingerprints.")
+    datasets: list[DatasetEntry] = Field(
+        default_factory=list, description="Data with fingerprints."
+    )
     findings: list[FindingEntry] = Field(default_factory=list, description="Licence findings.")
-    obligations: list[ObligationEntry] = Field(default_factory=list, description="Inherited duties.")
-    overrides: list[OverrideEntry] = Field(default_factory=list, description="Overrides with reasons.")
-    training: TrainingEntry | None = Field(default=None, description="The run that made the student.")
+    obligations: list[ObligationEntry] = Field(
+        default_factory=list, description="Inherited duties."
+    )
+    overrides: list[OverrideEntry] = Field(
+        default_factory=list, description="Overrides with reasons."
+    )
+    training: TrainingEntry | None = Field(
+        default=None, description="The run that made the student."
+    )
     metrics: dict[str, Any] = Field(default_factory=dict, description="Evaluation metrics.")
-    similarity: list[SimilarityEntry] = Field(default_factory=list, description="Similarity evidence.")
+    similarity: list[SimilarityEntry] = Field(
+        default_factory=list, description="Similarity evidence."
+    )
     arena: list[ArenaEntry] = Field(default_factory=list, description="Blind-vote results.")
     integrity: Integrity = Field(default_factory=Integrity, description="Ledger and report hashes.")
     references: list[Reference] = Field(default_factory=list, description="Published context.")

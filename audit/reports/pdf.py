@@ -22,8 +22,13 @@ from audit.reports.model import ReportData, flat_metrics
 
 ATTACHMENT = "stillhouse-report.json"
 _NAVY = "#2b4a6f"
-_VERDICT_COLOURS = {"allowed": "#2e7d32", "allowed_with_conditions": "#8a6100",
-                    "needs_review": "#a04d00", "blocked": "#b3261e", "unknown": "#b3261e"}
+_VERDICT_COLOURS = {
+    "allowed": "#2e7d32",
+    "allowed_with_conditions": "#8a6100",
+    "needs_review": "#a04d00",
+    "blocked": "#b3261e",
+    "unknown": "#b3261e",
+}
 
 
 def _fonts() -> tuple[str, str, str]:
@@ -55,19 +60,29 @@ class _Styles:
         self.small = ParagraphStyle("small", parent=self.body, fontSize=8, leading=10.5)
         self.cell = ParagraphStyle("cell", parent=self.body, fontSize=8, leading=10)
         self.head = ParagraphStyle("head", parent=self.cell, fontName=bold)
-        self.hash = ParagraphStyle("hash", parent=self.cell, fontName=mono, fontSize=7,
-                                   wordWrap="CJK")
-        self.h1 = ParagraphStyle("h1", fontName=bold, fontSize=22, leading=27,
-                                 textColor=colors.HexColor(_NAVY))
-        self.h2 = ParagraphStyle("h2", fontName=bold, fontSize=12.5, leading=16, spaceBefore=12,
-                                 spaceAfter=5, textColor=colors.HexColor(_NAVY),
-                                 keepWithNext=1)
-        self.verdict = ParagraphStyle("verdict", fontName=bold, fontSize=15, leading=19,
-                                      textColor=colors.white)
+        self.hash = ParagraphStyle(
+            "hash", parent=self.cell, fontName=mono, fontSize=7, wordWrap="CJK"
+        )
+        self.h1 = ParagraphStyle(
+            "h1", fontName=bold, fontSize=22, leading=27, textColor=colors.HexColor(_NAVY)
+        )
+        self.h2 = ParagraphStyle(
+            "h2",
+            fontName=bold,
+            fontSize=12.5,
+            leading=16,
+            spaceBefore=12,
+            spaceAfter=5,
+            textColor=colors.HexColor(_NAVY),
+            keepWithNext=1,
+        )
+        self.verdict = ParagraphStyle(
+            "verdict", fontName=bold, fontSize=15, leading=19, textColor=colors.white
+        )
         self.section = 0
-        self.verdict_text = ParagraphStyle("verdict_text", parent=self.body, fontSize=10.5,
-                                           leading=14, textColor=colors.white)
-
+        self.verdict_text = ParagraphStyle(
+            "verdict_text", parent=self.body, fontSize=10.5, leading=14, textColor=colors.white
+        )
 
     def heading(self, title: str) -> Any:
         """A numbered section heading (numbers follow the sections actually present)."""
@@ -86,8 +101,13 @@ def _p(text: object, style) -> Any:
     return Paragraph(escape("" if text is None else str(text)).replace("\n", "<br/>"), style)
 
 
-def _table(st: _Styles, header: list[str], rows: Sequence[Any], widths: list[float],
-           hash_cols: tuple[int, ...] = ()) -> Any:
+def _table(
+    st: _Styles,
+    header: list[str],
+    rows: Sequence[Any],
+    widths: list[float],
+    hash_cols: tuple[int, ...] = (),
+) -> Any:
     """A grid table with a shaded header; columns in ``hash_cols`` use the mono style."""
     from reportlab.lib import colors
     from reportlab.platypus import Table, TableStyle
@@ -96,12 +116,17 @@ def _table(st: _Styles, header: list[str], rows: Sequence[Any], widths: list[flo
     for row in rows:
         body.append([_p(v, st.hash if i in hash_cols else st.cell) for i, v in enumerate(row)])
     table = Table(body, colWidths=widths, repeatRows=1)
-    table.setStyle(TableStyle([
-        ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#b8b8b8")),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e9eef5")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("TOPPADDING", (0, 0), (-1, -1), 3), ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#b8b8b8")),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e9eef5")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 3),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+            ]
+        )
+    )
     return table
 
 
@@ -110,10 +135,16 @@ def _boxed(flowables: list, background: str, width: float) -> Any:
     from reportlab.platypus import Table, TableStyle
 
     box = Table([[f] for f in flowables], colWidths=[width])
-    box.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), colors.HexColor(background)),
-                             ("LEFTPADDING", (0, 0), (-1, -1), 10),
-                             ("TOPPADDING", (0, 0), (-1, -1), 5),
-                             ("BOTTOMPADDING", (0, 0), (-1, -1), 5)]))
+    box.setStyle(
+        TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor(background)),
+                ("LEFTPADDING", (0, 0), (-1, -1), 10),
+                ("TOPPADDING", (0, 0), (-1, -1), 5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+            ]
+        )
+    )
     return box
 
 
@@ -123,29 +154,63 @@ def _title_block(data: ReportData, st: _Styles, width: float) -> list:
     flow: list = []
     if not data.integrity.verify_ok:
         row = data.integrity.first_bad_row
-        flow += [_boxed([_p(f"LEDGER VERIFICATION FAILED at export: first broken row "
-                            f"{row if row is not None else 'unknown'}"
-                            f"{' (' + data.integrity.problem + ')' if data.integrity.problem else ''}. "
-                            "The facts below come from a ledger whose hash chain does not hold; "
-                            "treat them as unproven.", st.verdict_text)], "#b3261e", width),
-                 Spacer(1, 8)]
-    flow += [_p("Provenance Report", st.h1),
-             _p(f"Subject: {data.subject.label()}    Generated: {data.generated_at}    "
-                f"Schema: {data.schema_version}", st.small), Spacer(1, 10)]
-    verdict = [_p(f"VERDICT: {data.verdict.code.replace('_', ' ').upper()}", st.verdict),
-               _p(data.verdict.headline, st.verdict_text)]
+        flow += [
+            _boxed(
+                [
+                    _p(
+                        f"LEDGER VERIFICATION FAILED at export: first broken row "
+                        f"{row if row is not None else 'unknown'}"
+                        f"{' (' + data.integrity.problem + ')' if data.integrity.problem else ''}. "
+                        "The facts below come from a ledger whose hash chain does not hold; "
+                        "treat them as unproven.",
+                        st.verdict_text,
+                    )
+                ],
+                "#b3261e",
+                width,
+            ),
+            Spacer(1, 8),
+        ]
+    flow += [
+        _p("Provenance Report", st.h1),
+        _p(
+            f"Subject: {data.subject.label()}    Generated: {data.generated_at}    "
+            f"Schema: {data.schema_version}",
+            st.small,
+        ),
+        Spacer(1, 10),
+    ]
+    verdict = [
+        _p(f"VERDICT: {data.verdict.code.replace('_', ' ').upper()}", st.verdict),
+        _p(data.verdict.headline, st.verdict_text),
+    ]
     if data.verdict.use:
         verdict.append(_p(f"Intended use checked: {data.verdict.use}.", st.verdict_text))
     if data.verdict.overridden:
-        verdict.append(_p("A blocked verdict was overridden; the written reason is under Overrides.",
-                          st.verdict_text))
+        verdict.append(
+            _p(
+                "A blocked verdict was overridden; the written reason is under Overrides.",
+                st.verdict_text,
+            )
+        )
     flow += [_boxed(verdict, _VERDICT_COLOURS[data.verdict.code], width), Spacer(1, 10)]
     facts = [
-        ["Teacher(s)", ", ".join(f"{m.name} [{m.license}]" for m in data.role("teacher")) or "none recorded"],
-        ["Student", ", ".join(f"{m.name} [{m.license}]" for m in data.role("student")) or "none recorded"],
-        ["Datasets", ", ".join(f"{d.name} [{d.license}]" for d in data.datasets) or "none recorded"],
-        ["Findings / obligations / overrides",
-         f"{len(data.findings)} / {len(data.obligations)} / {len(data.overrides)}"],
+        [
+            "Teacher(s)",
+            ", ".join(f"{m.name} [{m.license}]" for m in data.role("teacher")) or "none recorded",
+        ],
+        [
+            "Student",
+            ", ".join(f"{m.name} [{m.license}]" for m in data.role("student")) or "none recorded",
+        ],
+        [
+            "Datasets",
+            ", ".join(f"{d.name} [{d.license}]" for d in data.datasets) or "none recorded",
+        ],
+        [
+            "Findings / obligations / overrides",
+            f"{len(data.findings)} / {len(data.obligations)} / {len(data.overrides)}",
+        ],
         ["Ledger verification at export", "passed" if data.integrity.verify_ok else "FAILED"],
     ]
     flow.append(_table(st, ["Key fact", "Value"], facts, [0.32 * width, 0.68 * width]))
@@ -161,21 +226,51 @@ def _lineage_and_parties(data: ReportData, st: _Styles, width: float, png: bytes
     scale = min(width / w, 260 / h)
     flow = [st.heading("Lineage"), Image(io.BytesIO(png), width=w * scale, height=h * scale)]
     flow.append(st.heading("Models"))
-    rows = [[m.role.replace("_", " "), m.name + (f"\n{m.hf_id}" if m.hf_id else ""), m.license,
-             m.source or "", f"{m.parameters:,}" if m.parameters else "",
-             m.weights_sha256 or "not recorded"] for m in data.models]
-    flow.append(_table(st, ["Role", "Name", "Licence", "Source", "Params", "Weights SHA-256"],
-                       rows, [w_ * width for w_ in (.1, .27, .12, .1, .11, .3)], hash_cols=(5,))
-                if rows else _p("No models recorded.", st.body))
+    rows = [
+        [
+            m.role.replace("_", " "),
+            m.name + (f"\n{m.hf_id}" if m.hf_id else ""),
+            m.license,
+            m.source or "",
+            f"{m.parameters:,}" if m.parameters else "",
+            m.weights_sha256 or "not recorded",
+        ]
+        for m in data.models
+    ]
+    flow.append(
+        _table(
+            st,
+            ["Role", "Name", "Licence", "Source", "Params", "Weights SHA-256"],
+            rows,
+            [w_ * width for w_ in (0.1, 0.27, 0.12, 0.1, 0.11, 0.3)],
+            hash_cols=(5,),
+        )
+        if rows
+        else _p("No models recorded.", st.body)
+    )
     flow.append(st.heading("Datasets"))
-    rows = [[d.role.replace("_", " "), d.name, d.license,
-             "\n".join(x for x in (d.source, d.collected and f"collected {d.collected}") if x),
-             f"{d.records:,}" if d.records is not None else "", _dataset_hashes(d)]
-            for d in data.datasets]
-    flow.append(_table(st, ["Role", "Name", "Licence", "Source", "Records",
-                            "Merkle root / file SHA-256"],
-                       rows, [w_ * width for w_ in (.1, .19, .12, .15, .1, .34)],
-                       hash_cols=(5,)) if rows else _p("No datasets recorded.", st.body))
+    rows = [
+        [
+            d.role.replace("_", " "),
+            d.name,
+            d.license,
+            "\n".join(x for x in (d.source, d.collected and f"collected {d.collected}") if x),
+            f"{d.records:,}" if d.records is not None else "",
+            _dataset_hashes(d),
+        ]
+        for d in data.datasets
+    ]
+    flow.append(
+        _table(
+            st,
+            ["Role", "Name", "Licence", "Source", "Records", "Merkle root / file SHA-256"],
+            rows,
+            [w_ * width for w_ in (0.1, 0.19, 0.12, 0.15, 0.1, 0.34)],
+            hash_cols=(5,),
+        )
+        if rows
+        else _p("No datasets recorded.", st.body)
+    )
     return flow
 
 
@@ -191,27 +286,52 @@ def _dataset_hashes(d) -> str:
 def _licence_sections(data: ReportData, st: _Styles, width: float) -> list:
     flow = [st.heading("Licence findings")]
     rows = [[f.severity, f.license, f.clause or "not cited", f.message] for f in data.findings]
-    flow.append(_table(st, ["Severity", "Licence", "Clause", "Finding"], rows,
-                       [w_ * width for w_ in (.11, .14, .12, .63)])
-                if rows else _p("No findings recorded.", st.body))
+    flow.append(
+        _table(
+            st,
+            ["Severity", "Licence", "Clause", "Finding"],
+            rows,
+            [w_ * width for w_ in (0.11, 0.14, 0.12, 0.63)],
+        )
+        if rows
+        else _p("No findings recorded.", st.body)
+    )
     flow.append(st.heading("Obligations the student inherits"))
-    rows = [[(o.source or o.kind).replace("_", " "), o.text, o.license or "", o.clause or ""]
-            for o in data.obligations]
-    flow.append(_table(st, ["From", "Obligation", "Licence", "Clause"], rows,
-                       [w_ * width for w_ in (.13, .57, .15, .15)])
-                if rows else _p("None recorded.", st.body))
+    rows = [
+        [(o.source or o.kind).replace("_", " "), o.text, o.license or "", o.clause or ""]
+        for o in data.obligations
+    ]
+    flow.append(
+        _table(
+            st,
+            ["From", "Obligation", "Licence", "Clause"],
+            rows,
+            [w_ * width for w_ in (0.13, 0.57, 0.15, 0.15)],
+        )
+        if rows
+        else _p("None recorded.", st.body)
+    )
     flow.append(st.heading("Overrides"))
     rows = [[_when(o.at), o.verdict or "", o.reason] for o in data.overrides]
-    flow.append(_table(st, ["When (UTC)", "Verdict overridden", "Reason given"], rows,
-                       [w_ * width for w_ in (.24, .18, .58)])
-                if rows else _p("No overrides.", st.body))
+    flow.append(
+        _table(
+            st,
+            ["When (UTC)", "Verdict overridden", "Reason given"],
+            rows,
+            [w_ * width for w_ in (0.24, 0.18, 0.58)],
+        )
+        if rows
+        else _p("No overrides.", st.body)
+    )
     return flow
 
 
 def _config_rows(config: dict) -> list[list[str]]:
     """The config as setting/value pairs, two pairs per row, nested values as compact JSON."""
-    cells = [(k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str))
-             for k, v in sorted(config.items())]
+    cells = [
+        (k, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str))
+        for k, v in sorted(config.items())
+    ]
     half = (len(cells) + 1) // 2
     left, right = cells[:half], cells[half:] + [("", "")] * (half - len(cells[half:]))
     return [[a, b, c, d] for (a, b), (c, d) in zip(left, right, strict=True)]
@@ -223,39 +343,81 @@ def _evidence_sections(data: ReportData, st: _Styles, width: float) -> list:
     flow = [st.heading("Training")]
     t = data.training
     if t:
-        rows = [["Run id", f"{t.run_id} ({t.kind}, {t.status or 'status not recorded'})"],
-                ["Started / finished (UTC)", f"{_when(t.started_at)} / {_when(t.finished_at)}"],
-                ["Seed", "not recorded" if t.seed is None else t.seed],
-                ["Code version", t.code_version or "not recorded"]]
-        flow.append(_table(st, ["Item", "Value"], rows, [.22 * width, .78 * width]))
+        rows = [
+            ["Run id", f"{t.run_id} ({t.kind}, {t.status or 'status not recorded'})"],
+            ["Started / finished (UTC)", f"{_when(t.started_at)} / {_when(t.finished_at)}"],
+            ["Seed", "not recorded" if t.seed is None else t.seed],
+            ["Code version", t.code_version or "not recorded"],
+        ]
+        flow.append(_table(st, ["Item", "Value"], rows, [0.22 * width, 0.78 * width]))
         if t.config:
-            flow += [Spacer(1, 4), _table(st, ["Setting", "Value", "Setting", "Value"], _config_rows(t.config),
-                                          [.22 * width, .28 * width, .22 * width, .28 * width])]
+            flow += [
+                Spacer(1, 4),
+                _table(
+                    st,
+                    ["Setting", "Value", "Setting", "Value"],
+                    _config_rows(t.config),
+                    [0.22 * width, 0.28 * width, 0.22 * width, 0.28 * width],
+                ),
+            ]
         if t.files:
-            files = [[f"{f.role.replace('_', ' ')} ({f.direction})", f.name, f.sha256 or "not recorded"]
-                     for f in t.files]
-            flow += [Spacer(1, 4), _table(st, ["File", "Name", "SHA-256"], files,
-                                          [.22 * width, .26 * width, .52 * width], hash_cols=(2,))]
+            files = [
+                [f"{f.role.replace('_', ' ')} ({f.direction})", f.name, f.sha256 or "not recorded"]
+                for f in t.files
+            ]
+            flow += [
+                Spacer(1, 4),
+                _table(
+                    st,
+                    ["File", "Name", "SHA-256"],
+                    files,
+                    [0.22 * width, 0.26 * width, 0.52 * width],
+                    hash_cols=(2,),
+                ),
+            ]
     else:
         flow.append(_p("No training run recorded for this subject.", st.body))
     flow.append(st.heading("Evaluation"))
     rows = [list(r) for r in flat_metrics(data.metrics)]
-    flow.append(_table(st, ["Metric", "Value"], rows, [.5 * width, .5 * width])
-                if rows else _p("No evaluation metrics recorded.", st.body))
+    flow.append(
+        _table(st, ["Metric", "Value"], rows, [0.5 * width, 0.5 * width])
+        if rows
+        else _p("No evaluation metrics recorded.", st.body)
+    )
     flow.append(st.heading("Similarity evidence"))
-    rows = [[s.reference or "", s.candidate or "", s.risk or "",
-             "" if s.p_value is None else f"{s.p_value:.3g}",
-             "\n".join(f"{k}: {v}" for k, v in s.scores.items()),
-             "\n".join([*s.reasons, *s.examples]), _when(s.at)]
-            for s in data.similarity]
-    flow.append(_table(st, ["Reference", "Candidate", "Risk", "p-value", "Scores", "Why", "When"], rows,
-                       [w_ * width for w_ in (.11, .12, .07, .1, .2, .28, .12)])
-                if rows else _p("No similarity evidence recorded.", st.body))
+    rows = [
+        [
+            s.reference or "",
+            s.candidate or "",
+            s.risk or "",
+            "" if s.p_value is None else f"{s.p_value:.3g}",
+            "\n".join(f"{k}: {v}" for k, v in s.scores.items()),
+            "\n".join([*s.reasons, *s.examples]),
+            _when(s.at),
+        ]
+        for s in data.similarity
+    ]
+    flow.append(
+        _table(
+            st,
+            ["Reference", "Candidate", "Risk", "p-value", "Scores", "Why", "When"],
+            rows,
+            [w_ * width for w_ in (0.11, 0.12, 0.07, 0.1, 0.2, 0.28, 0.12)],
+        )
+        if rows
+        else _p("No similarity evidence recorded.", st.body)
+    )
     if data.arena:
         flow.append(st.heading("Arena (blind votes)"))
         rows = [[a.model, a.battles, a.wins, a.losses, a.ties] for a in data.arena]
-        flow.append(_table(st, ["Model", "Battles", "Wins", "Losses", "Ties / both bad"], rows,
-                           [w_ * width for w_ in (.4, .15, .15, .15, .15)]))
+        flow.append(
+            _table(
+                st,
+                ["Model", "Battles", "Wins", "Losses", "Ties / both bad"],
+                rows,
+                [w_ * width for w_ in (0.4, 0.15, 0.15, 0.15, 0.15)],
+            )
+        )
     return flow
 
 
@@ -263,28 +425,50 @@ def _closing_sections(data: ReportData, st: _Styles, width: float) -> list:
     from reportlab.platypus import KeepTogether, Spacer
 
     i = data.integrity
-    rows = [["Ledger verification at export", "passed" if i.verify_ok else f"FAILED: {i.problem or ''}"],
-            ["First broken row", "none" if i.first_bad_row is None else i.first_bad_row],
-            ["Ledger head hash", i.ledger_head or "empty ledger"],
-            ["Ledger rows", "" if i.ledger_rows is None else i.ledger_rows],
-            ["Facts SHA-256", i.facts_sha256 or ""], ["Report SHA-256", i.content_sha256 or ""]]
-    flow = [st.heading("Integrity"),
-            _table(st, ["Check", "Value"], rows, [.3 * width, .7 * width], hash_cols=(1,)),
-            _p("Check this file against the ledger with: stillhouse audit verify-report FILE. "
-               f"The report's JSON is attached to this PDF as {ATTACHMENT}.", st.small),
-            Spacer(1, 4)]
+    rows = [
+        [
+            "Ledger verification at export",
+            "passed" if i.verify_ok else f"FAILED: {i.problem or ''}",
+        ],
+        ["First broken row", "none" if i.first_bad_row is None else i.first_bad_row],
+        ["Ledger head hash", i.ledger_head or "empty ledger"],
+        ["Ledger rows", "" if i.ledger_rows is None else i.ledger_rows],
+        ["Facts SHA-256", i.facts_sha256 or ""],
+        ["Report SHA-256", i.content_sha256 or ""],
+    ]
+    flow = [
+        st.heading("Integrity"),
+        _table(st, ["Check", "Value"], rows, [0.3 * width, 0.7 * width], hash_cols=(1,)),
+        _p(
+            "Check this file against the ledger with: stillhouse audit verify-report FILE. "
+            f"The report's JSON is attached to this PDF as {ATTACHMENT}.",
+            st.small,
+        ),
+        Spacer(1, 4),
+    ]
     if data.references:
         flow.append(st.heading("Published context"))
         for r in data.references:
             flow.append(_p(f"{r.title}: {r.note}" + (f" ({r.url})" if r.url else ""), st.small))
             flow.append(Spacer(1, 3))
-    sign = [["Decision", "\u2610 approve     \u2610 approve with the conditions above     \u2610 reject"],
-            ["Reviewer name", ""], ["Signature", ""], ["Date", ""]]
-    box = _table(st, ["Legal sign-off", ""], sign, [.3 * width, .7 * width])
+    sign = [
+        [
+            "Decision",
+            "\u2610 approve     \u2610 approve with the conditions above     \u2610 reject",
+        ],
+        ["Reviewer name", ""],
+        ["Signature", ""],
+        ["Date", ""],
+    ]
+    box = _table(st, ["Legal sign-off", ""], sign, [0.3 * width, 0.7 * width])
     from reportlab.lib import colors
 
-    box.setStyle([("BOTTOMPADDING", (0, 2), (-1, -1), 16),
-                  ("BOX", (0, 0), (-1, -1), 1.5, colors.HexColor(_NAVY))])
+    box.setStyle(
+        [
+            ("BOTTOMPADDING", (0, 2), (-1, -1), 16),
+            ("BOX", (0, 0), (-1, -1), 1.5, colors.HexColor(_NAVY)),
+        ]
+    )
     flow += [Spacer(1, 14), KeepTogether([box])]
     return flow
 
@@ -298,13 +482,15 @@ def _page_decorator(data: ReportData, fonts: tuple[str, str, str]):
         canvas.setStrokeColor(colors.HexColor(_NAVY))
         canvas.line(doc.leftMargin, height - 38, width - doc.rightMargin, height - 38)
         canvas.setFont(fonts[0], 8)
-        canvas.drawString(doc.leftMargin, height - 34,
-                          f"stillhouse provenance report - {data.subject.label()}")
+        canvas.drawString(
+            doc.leftMargin, height - 34, f"stillhouse provenance report - {data.subject.label()}"
+        )
         canvas.drawRightString(width - doc.rightMargin, height - 34, f"page {doc.page}")
         canvas.setFont(fonts[2], 6.5)
         canvas.drawString(doc.leftMargin, 28, f"Report SHA-256 {data.integrity.content_sha256}")
         canvas.drawRightString(width - doc.rightMargin, 28, data.generated_at)
         canvas.restoreState()
+
     return draw
 
 
@@ -317,16 +503,27 @@ def render_pdf(data: ReportData, lineage_png: bytes | None = None) -> bytes:
 
     st = _Styles()
     buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm,
-                            topMargin=20 * mm, bottomMargin=18 * mm,
-                            title=f"Provenance report: {data.subject.label()}",
-                            author="stillhouse", subject=f"verdict {data.verdict.code}",
-                            creator="stillhouse")
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=20 * mm,
+        bottomMargin=18 * mm,
+        title=f"Provenance report: {data.subject.label()}",
+        author="stillhouse",
+        subject=f"verdict {data.verdict.code}",
+        creator="stillhouse",
+    )
     width = doc.width
     png = lineage_png if lineage_png is not None else render_lineage(data, "png")
-    story = (_title_block(data, st, width) + _lineage_and_parties(data, st, width, png)
-             + _licence_sections(data, st, width) + _evidence_sections(data, st, width)
-             + _closing_sections(data, st, width))
+    story = (
+        _title_block(data, st, width)
+        + _lineage_and_parties(data, st, width, png)
+        + _licence_sections(data, st, width)
+        + _evidence_sections(data, st, width)
+        + _closing_sections(data, st, width)
+    )
     decorate = _page_decorator(data, st.fonts)
     doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(buffer.getvalue())))

@@ -36,7 +36,8 @@ def obligations_from(items: list[Any]) -> list[ObligationEntry]:
                 source=_first(item, "source", "role", "from"),
                 text=str(text if text is not None else item),
                 license=_first(item, "license", "licence", "license_id"),
-                clause=_first(item, "clause", "section"))
+                clause=_first(item, "clause", "section"),
+            )
         else:
             entry = ObligationEntry(text=str(item))
         if entry not in entries:
@@ -53,8 +54,11 @@ def _number(value: Any) -> Any:
 def _scores(result: dict[str, Any]) -> dict[str, Any]:
     """Numeric scores: top-level numbers, then numbers inside scores/metrics/summary dicts."""
     found: dict[str, Any] = {}
-    nested = [result] + [result[k] for k in ("scores", "metrics", "summary", "observed")
-                         if isinstance(result.get(k), dict)]
+    nested = [result] + [
+        result[k]
+        for k in ("scores", "metrics", "summary", "observed")
+        if isinstance(result.get(k), dict)
+    ]
     for source in nested:
         for key, value in source.items():
             if "p_value" in key or key in ("p", "seed"):
@@ -83,10 +87,17 @@ def similarity_entry(row: dict[str, Any]) -> SimilarityEntry:
     risk = row.get("risk") or result.get("risk")
     if isinstance(risk, dict):
         risk = risk.get("level") or risk.get("name")
-    return SimilarityEntry(reference=row.get("reference"), candidate=row.get("candidate"),
-                           risk=None if risk is None else str(risk), p_value=_p_value(result),
-                           scores=_scores(result), baselines=[str(b) for b in result.get("baselines") or []],
-                           reasons=_reasons(result), examples=_examples(result), at=row.get("created_at"))
+    return SimilarityEntry(
+        reference=row.get("reference"),
+        candidate=row.get("candidate"),
+        risk=None if risk is None else str(risk),
+        p_value=_p_value(result),
+        scores=_scores(result),
+        baselines=[str(b) for b in result.get("baselines") or []],
+        reasons=_reasons(result),
+        examples=_examples(result),
+        at=row.get("created_at"),
+    )
 
 
 def _reasons(result: dict[str, Any]) -> list[str]:
@@ -97,8 +108,12 @@ def _reasons(result: dict[str, Any]) -> list[str]:
 
 def _examples(result: dict[str, Any], limit: int = 3, width: int = 160) -> list[str]:
     """The longest shared spans (verbatim runs, protected passages), shortened."""
-    spans = [(s.get("tokens") or 0, kind, s.get("span") or "")
-             for kind in ("protected", "verbatim") for s in result.get(kind) or [] if isinstance(s, dict)]
+    spans = [
+        (s.get("tokens") or 0, kind, s.get("span") or "")
+        for kind in ("protected", "verbatim")
+        for s in result.get(kind) or []
+        if isinstance(s, dict)
+    ]
     spans.sort(key=lambda item: -item[0])
     out = []
     for tokens, kind, span in spans[:limit]:
@@ -140,14 +155,24 @@ def _fingerprint_now(path: str | None, recorded: str | None) -> tuple[str | None
         found = dataset_fingerprint(path)
     except StillhouseError as error:
         return None, None, f"not registered; could not fingerprint the file: {error.message}"
-    return found.merkle_root, found.records, "not registered; fingerprinted at export (file unchanged since the run)"
+    return (
+        found.merkle_root,
+        found.records,
+        "not registered; fingerprinted at export (file unchanged since the run)",
+    )
 
 
 def dataset_entry(ref: dict[str, Any], registered: list[dict[str, Any]]) -> DatasetEntry:
     """A run's dataset input or output, with its Merkle root from the registry or the file itself."""
     recorded = ref.get("sha256")
-    known = next((d for d in registered if recorded and recorded in (d["merkle_root"], d.get("file_sha256"))),
-                 None) or next((d for d in registered if d["name"] == ref.get("name")), None)
+    known = next(
+        (
+            d
+            for d in registered
+            if recorded and recorded in (d["merkle_root"], d.get("file_sha256"))
+        ),
+        None,
+    ) or next((d for d in registered if d["name"] == ref.get("name")), None)
     details = ref.get("details") or {}
     if known:
         merkle, records = known["merkle_root"], known.get("records")
@@ -155,11 +180,15 @@ def dataset_entry(ref: dict[str, Any], registered: list[dict[str, Any]]) -> Data
     else:
         merkle, records, note = _fingerprint_now(ref.get("path"), recorded)
     return DatasetEntry(
-        role=ref.get("role") or "train_data", name=ref.get("name") or (known or {}).get("name") or "unnamed",
+        role=ref.get("role") or "train_data",
+        name=ref.get("name") or (known or {}).get("name") or "unnamed",
         license=ref.get("license") or (known or {}).get("license") or "unknown",
         source=(known or {}).get("source") or details.get("source"),
         collected=(known or {}).get("collected") or details.get("collected"),
         records=ref.get("records") if ref.get("records") is not None else records,
-        merkle_root=merkle, sha256=recorded or (known or {}).get("file_sha256"),
-        path=ref.get("path") or (known or {}).get("path"), fingerprint=note,
-        registered_at=(known or {}).get("registered_at"))
+        merkle_root=merkle,
+        sha256=recorded or (known or {}).get("file_sha256"),
+        path=ref.get("path") or (known or {}).get("path"),
+        fingerprint=note,
+        registered_at=(known or {}).get("registered_at"),
+    )

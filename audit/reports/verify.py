@@ -32,17 +32,27 @@ class ReportCheck(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ok: bool = Field(description="True only when the report still matches the ledger.")
-    status: CheckStatus = Field(description="matches, stale, tampered, ledger_broken or foreign_ledger.")
+    status: CheckStatus = Field(
+        description="matches, stale, tampered, ledger_broken or foreign_ledger."
+    )
     format: str = Field(description="pdf, html, json or cyclonedx.")
     subject: str = Field(description="What the report covers.")
-    report_sha256: str | None = Field(default=None, description="content_sha256 the report carries.")
+    report_sha256: str | None = Field(
+        default=None, description="content_sha256 the report carries."
+    )
     ledger_head: str | None = Field(default=None, description="Ledger head the report carries.")
-    content_intact: bool | None = Field(default=None, description="File hashes to its content_sha256 (None: not checkable).")
+    content_intact: bool | None = Field(
+        default=None, description="File hashes to its content_sha256 (None: not checkable)."
+    )
     ledger_ok: bool = Field(description="The ledger's hash chain holds now.")
     head_current: bool = Field(description="The ledger's head is still the report's.")
-    newer_events: int | None = Field(default=None, description="Events written since export (None: head not found).")
+    newer_events: int | None = Field(
+        default=None, description="Events written since export (None: head not found)."
+    )
     facts_match: bool = Field(description="Rebuilding the report now gives the same facts.")
-    messages: list[str] = Field(default_factory=list, description="One line per finding, for people.")
+    messages: list[str] = Field(
+        default_factory=list, description="One line per finding, for people."
+    )
 
 
 def _claims(path: Path) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
@@ -69,10 +79,13 @@ def _claims(path: Path) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
         from audit.reports.cyclonedx import bom_properties
 
         props = bom_properties(doc)
-        claims = {"content_sha256": props.get("report:content_sha256"),
-                  "facts_sha256": props.get("report:facts_sha256"),
-                  "ledger_head": props.get("ledger:head"), "run_id": props.get("report:run_id"),
-                  "model": props.get("report:model")}
+        claims = {
+            "content_sha256": props.get("report:content_sha256"),
+            "facts_sha256": props.get("report:facts_sha256"),
+            "ledger_head": props.get("ledger:head"),
+            "run_id": props.get("report:run_id"),
+            "model": props.get("report:model"),
+        }
         return "cyclonedx", None, claims
     if isinstance(doc, dict) and str(doc.get("schema_version", "")).startswith("stillhouse.report"):
         return "json", doc, dict(doc.get("integrity") or {}, **_subject(doc))
@@ -80,7 +93,9 @@ def _claims(path: Path) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
 
     embedded = html_json(text)
     if embedded is None:
-        raise InputError("not_a_report", f"{path} is not a stillhouse report (pdf, html, json or cyclonedx)")
+        raise InputError(
+            "not_a_report", f"{path} is not a stillhouse report (pdf, html, json or cyclonedx)"
+        )
     return "html", embedded, dict(embedded.get("integrity") or {}, **_subject(embedded))
 
 
@@ -89,19 +104,26 @@ def _subject(doc: dict[str, Any]) -> dict[str, Any]:
     return {"run_id": subject.get("run_id"), "model": subject.get("model")}
 
 
-def _intact(fmt: str, path: Path, embedded: dict[str, Any] | None, claims: dict) -> tuple[bool | None, str]:
+def _intact(
+    fmt: str, path: Path, embedded: dict[str, Any] | None, claims: dict
+) -> tuple[bool | None, str]:
     if embedded is None:
         from audit.reports.cyclonedx import validation_error
 
         problem = validation_error(path.read_text(encoding="utf-8"))
         if problem:
             return False, f"CycloneDX: the file is no longer valid CycloneDX 1.6 ({problem[:200]})"
-        return None, "file hash: not checkable for CycloneDX (it carries the hashes only); valid CycloneDX 1.6"
+        return (
+            None,
+            "file hash: not checkable for CycloneDX (it carries the hashes only); valid CycloneDX 1.6",
+        )
     try:
         data = ReportData.model_validate(embedded)
     except ValidationError:
         return False, "file hash: the report JSON no longer follows the report schema"
-    if content_sha256(data) != claims.get("content_sha256") or facts_sha256(data) != claims.get("facts_sha256"):
+    if content_sha256(data) != claims.get("content_sha256") or facts_sha256(data) != claims.get(
+        "facts_sha256"
+    ):
         return False, "file hash: MISMATCH, the report's content was changed after export"
     if fmt == "pdf":
         from pypdf import PdfReader
@@ -129,8 +151,11 @@ def verify_report(store: Any, file: str | Path) -> ReportCheck:
     intact, intact_line = _intact(fmt, path, embedded, claims)
     messages = [intact_line]
     result = store.verify()
-    messages.append("ledger: verifies" if result.ok else
-                    f"ledger: FAILS verification at {result.first_bad_row} ({result.problem})")
+    messages.append(
+        "ledger: verifies"
+        if result.ok
+        else f"ledger: FAILS verification at {result.first_bad_row} ({result.problem})"
+    )
     head = claims.get("ledger_head")
     hashes = [e["hash"] for e in store.events()]
     newer = len(hashes) - hashes.index(head) - 1 if head in hashes else None
@@ -139,13 +164,23 @@ def verify_report(store: Any, file: str | Path) -> ReportCheck:
     if head == result.head_hash:
         messages.append(f"ledger head: unchanged since export ({head})")
     elif newer is not None:
-        messages.append(f"ledger head: {newer} newer event(s) since export; the report's head is in the chain")
+        messages.append(
+            f"ledger head: {newer} newer event(s) since export; the report's head is in the chain"
+        )
     else:
-        messages.append("ledger head: the report's head is NOT in this ledger (another ledger, or rewritten)")
+        messages.append(
+            "ledger head: the report's head is NOT in this ledger (another ledger, or rewritten)"
+        )
     facts, problem = _rebuilt_facts(store, claims)
     facts_match = facts is not None and facts == claims.get("facts_sha256")
-    messages.append(problem or ("facts: still what the ledger says" if facts_match else
-                                "facts: the ledger now says something different; export a new report"))
+    messages.append(
+        problem
+        or (
+            "facts: still what the ledger says"
+            if facts_match
+            else "facts: the ledger now says something different; export a new report"
+        )
+    )
     if intact is False:
         status: CheckStatus = "tampered"
     elif not result.ok:
@@ -155,8 +190,17 @@ def verify_report(store: Any, file: str | Path) -> ReportCheck:
     else:
         status = "matches" if facts_match else "stale"
     label = claims.get("run_id") and f"run {claims['run_id']}" or f"model {claims.get('model')}"
-    return ReportCheck(ok=status == "matches", status=status, format=fmt, subject=label,
-                       report_sha256=claims.get("content_sha256"), ledger_head=head,
-                       content_intact=intact, ledger_ok=result.ok,
-                       head_current=head == result.head_hash, newer_events=newer,
-                       facts_match=facts_match, messages=messages)
+    return ReportCheck(
+        ok=status == "matches",
+        status=status,
+        format=fmt,
+        subject=label,
+        report_sha256=claims.get("content_sha256"),
+        ledger_head=head,
+        content_intact=intact,
+        ledger_ok=result.ok,
+        head_current=head == result.head_hash,
+        newer_events=newer,
+        facts_match=facts_match,
+        messages=messages,
+    )

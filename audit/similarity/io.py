@@ -31,7 +31,9 @@ def _row(path: Path, number: int, line: str, id_keys: tuple[str, ...]) -> dict[s
         raise InputError("bad_jsonl", f"{path}: line {number} is not a JSON object")
     key = next((k for k in id_keys if k in row), None)
     if key is None or not isinstance(row[key], str | int) or isinstance(row[key], bool):
-        raise InputError("missing_prompt_id", f"{path}: line {number} has no {id_keys[0]} (string or number)")
+        raise InputError(
+            "missing_prompt_id", f"{path}: line {number} has no {id_keys[0]} (string or number)"
+        )
     if not isinstance(row.get("text"), str):
         raise InputError("missing_text", f"{path}: line {number} has no text (string)")
     return {"prompt_id": str(row[key]), "text": row["text"]}
@@ -50,8 +52,11 @@ def read_rows(path: str | Path, *, id_keys: tuple[str, ...] = ID_KEYS) -> list[d
             continue
         row = _row(path, number, line, id_keys)
         if row["prompt_id"] in seen:
-            raise InputError("duplicate_prompt_id", f"{path}: line {number} repeats prompt_id "
-                             f"'{row['prompt_id']}' (first on line {seen[row['prompt_id']]})")
+            raise InputError(
+                "duplicate_prompt_id",
+                f"{path}: line {number} repeats prompt_id "
+                f"'{row['prompt_id']}' (first on line {seen[row['prompt_id']]})",
+            )
         seen[row["prompt_id"]] = number
         rows.append(row)
     if not rows:

@@ -58,13 +58,15 @@ class Tokens:
         """The original text covering tokens ``start .. start + size - 1``."""
         if size <= 0:
             return ""
-        return self.text[self.spans[start][0]: self.spans[start + size - 1][1]]
+        return self.text[self.spans[start][0] : self.spans[start + size - 1][1]]
 
 
 def tokenize(text: str) -> Tokens:
     """Split into case-folded word and punctuation tokens, keeping their offsets."""
     matches = list(_TOKEN.finditer(text))
-    return Tokens(text, tuple(m.group().casefold() for m in matches), tuple(m.span() for m in matches))
+    return Tokens(
+        text, tuple(m.group().casefold() for m in matches), tuple(m.span() for m in matches)
+    )
 
 
 @dataclass(frozen=True)
@@ -112,12 +114,16 @@ def shingles(tokens: Tokens, size: int) -> set[bytes]:
     words = tokens.tokens
     if len(words) <= size:
         return {" ".join(words).encode("utf-8")} if words else set()
-    return {" ".join(words[i: i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
+    return {" ".join(words[i : i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
 
 
 def minhash_jaccards(
-    references: Sequence[Tokens], candidates: Sequence[Tokens], *, shingle: int = 5,
-    num_perm: int = 128, seed: int = 1,
+    references: Sequence[Tokens],
+    candidates: Sequence[Tokens],
+    *,
+    shingle: int = 5,
+    num_perm: int = 128,
+    seed: int = 1,
 ) -> np.ndarray:
     """MinHash (datasketch) estimates of the Jaccard similarity of each pair's word shingles."""
     from datasketch import MinHash
@@ -128,7 +134,9 @@ def minhash_jaccards(
     out = np.empty(n)
     for i in range(n):
         a, b = sets[i], sets[n + i]
-        out[i] = (1.0 if not (a or b) else 0.0) if not (a and b) else hashes[i].jaccard(hashes[n + i])
+        out[i] = (
+            (1.0 if not (a or b) else 0.0) if not (a and b) else hashes[i].jaccard(hashes[n + i])
+        )
     return out
 
 
@@ -139,8 +147,13 @@ def onnx_available() -> bool:
 
 def embedding_backends() -> dict[str, str]:
     """Each embedding backend and whether it is usable here, in words (for --help and the UI)."""
-    onnx = "available" if onnx_available() else (
-        "unavailable: install onnxruntime and optimum (pip install 'sentence-transformers[onnx]')")
+    onnx = (
+        "available"
+        if onnx_available()
+        else (
+            "unavailable: install onnxruntime and optimum (pip install 'sentence-transformers[onnx]')"
+        )
+    )
     return {"torch": "available", "onnx": onnx}
 
 
@@ -152,16 +165,22 @@ def default_embedding_path() -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def load_embedder(model: str | None = None, backend: Literal["torch", "onnx"] = "torch"
-                  ) -> SentenceTransformer:
+def load_embedder(
+    model: str | None = None, backend: Literal["torch", "onnx"] = "torch"
+) -> SentenceTransformer:
     """Load a sentence-transformers model once per process (offline; bundled model by default)."""
     import os
 
     if backend not in ("torch", "onnx"):
-        raise InputError("bad_embedding_backend", f"unknown embedding backend '{backend}' (torch or onnx)")
+        raise InputError(
+            "bad_embedding_backend", f"unknown embedding backend '{backend}' (torch or onnx)"
+        )
     if backend == "onnx" and not onnx_available():
-        raise InputError("onnx_unavailable", "the ONNX embedding backend is unavailable here",
-                         hint=embedding_backends()["onnx"].removeprefix("unavailable: "))
+        raise InputError(
+            "onnx_unavailable",
+            "the ONNX embedding backend is unavailable here",
+            hint=embedding_backends()["onnx"].removeprefix("unavailable: "),
+        )
     path = Path(model) if model else default_embedding_path()
     if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
         raise NotFoundError("missing_embedding", f"no sentence-transformers model in {path}")
@@ -171,16 +190,32 @@ def load_embedder(model: str | None = None, backend: Literal["torch", "onnx"] = 
     return SentenceTransformer(str(path), backend=backend, local_files_only=True)
 
 
-def embed(embedder: SentenceTransformer, texts: Sequence[str], *, batch_size: int = 32,
-          progress: bool = False) -> np.ndarray:
+def embed(
+    embedder: SentenceTransformer,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> np.ndarray:
     """Normalised embeddings of ``texts`` (float32, one row per text)."""
-    return np.asarray(embedder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                      convert_to_numpy=True, show_progress_bar=progress))
+    return np.asarray(
+        embedder.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+    )
 
 
 def embedding_cosines(
-    embedder: SentenceTransformer, references: Sequence[str], others: Sequence[Sequence[str]], *,
-    batch_size: int = 32, progress: bool = False,
+    embedder: SentenceTransformer,
+    references: Sequence[str],
+    others: Sequence[Sequence[str]],
+    *,
+    batch_size: int = 32,
+    progress: bool = False,
 ) -> list[np.ndarray]:
     """Cosine of each reference text with the same-position text of every list in ``others``.
 
@@ -190,5 +225,7 @@ def embedding_cosines(
     index = {text: i for i, text in enumerate(unique)}
     vectors = embed(embedder, unique, batch_size=batch_size, progress=progress)
     ref = vectors[[index[t] for t in references]]
-    return [np.einsum("ij,ij->i", ref, vectors[[index[t] for t in texts]]).astype(float)
-            for texts in others]
+    return [
+        np.einsum("ij,ij->i", ref, vectors[[index[t] for t in texts]]).astype(float)
+        for texts in others
+    ]

@@ -28,7 +28,9 @@ def _series(report: SimilarityReport, metric: str) -> dict[str, np.ndarray]:
     return values
 
 
-def plot_similarity(report: SimilarityReport, out: str | Path, *, metric: str | None = None) -> Path:
+def plot_similarity(
+    report: SimilarityReport, out: str | Path, *, metric: str | None = None
+) -> Path:
     """Write the PNG (atomically) and return its path."""
     import matplotlib
 
@@ -41,22 +43,31 @@ def plot_similarity(report: SimilarityReport, out: str | Path, *, metric: str | 
         raise InputError("no_metric", f"metric '{metric}' was not computed in this report")
     series = _series(report, metric)
     labels = [f"{n}\n(candidate)" if i == 0 else f"{n}\n(baseline)" for i, n in enumerate(series)]
-    fig, axes = plt.subplots(1, 2 if report.baselines else 1, figsize=(11 if report.baselines else 6, 4.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, 2 if report.baselines else 1, figsize=(11 if report.baselines else 6, 4.5), squeeze=False
+    )
     ax = axes[0][0]
     ax.boxplot(list(series.values()), showfliers=False)
     ax.set_xticks(range(1, len(labels) + 1), labels)
     rng = np.random.default_rng(0)
     for i, values in enumerate(series.values(), start=1):
-        ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=14, alpha=0.6,
-                   color="#2e86c1" if i == 1 else "#7f8c8d")
+        ax.scatter(
+            i + rng.uniform(-0.12, 0.12, len(values)),
+            values,
+            s=14,
+            alpha=0.6,
+            color="#2e86c1" if i == 1 else "#7f8c8d",
+        )
     ax.set_ylabel(f"{metric} similarity to {report.reference}")
     ax.set_title(f"per-prompt {metric} (n = {len(report.prompts)})")
     if report.baselines:
         _differences(axes[0][1], series, report, metric)
     p = "uncalibrated" if report.p_value is None else f"p = {report.p_value:.3g}"
-    fig.suptitle(f"replication risk: {report.risk.level.upper()} ({p})",
-                 color=_COLOURS[report.risk.level], fontweight="bold")
+    fig.suptitle(
+        f"replication risk: {report.risk.level.upper()} ({p})",
+        color=_COLOURS[report.risk.level],
+        fontweight="bold",
+    )
     fig.tight_layout()
     out = Path(out)
     with atomic_file(out, "wb") as handle:

@@ -34,20 +34,25 @@ def thresholds(config: SimilarityConfig) -> dict[str, str]:
     """The rule for each level, in words, with this config's numbers."""
     c = config
     return {
-        "high": (f"a verbatim run of >= {c.verbatim_tokens} tokens; or a protected passage reproduced "
-                 f"(>= {c.protected_min_tokens} tokens); or near-duplicates (MinHash Jaccard >= "
-                 f"{c.near_duplicate_jaccard}) on >= {c.near_duplicate_share_high:.0%} of prompts; or "
-                 f"{c.primary_metric} closer to the reference than every baseline with Holm-adjusted "
-                 f"p <= {c.alpha_high} and effect size d_z >= {c.effect_high}"),
-        "medium": (f"a verbatim run of >= {c.verbatim_warn_tokens} tokens; or any near-duplicate; or "
-                   f"{c.primary_metric} at p <= {c.alpha_medium} and d_z >= {c.effect_medium}; or any "
-                   f"other metric at p <= {c.alpha_high} and d_z >= {c.effect_high}"),
+        "high": (
+            f"a verbatim run of >= {c.verbatim_tokens} tokens; or a protected passage reproduced "
+            f"(>= {c.protected_min_tokens} tokens); or near-duplicates (MinHash Jaccard >= "
+            f"{c.near_duplicate_jaccard}) on >= {c.near_duplicate_share_high:.0%} of prompts; or "
+            f"{c.primary_metric} closer to the reference than every baseline with Holm-adjusted "
+            f"p <= {c.alpha_high} and effect size d_z >= {c.effect_high}"
+        ),
+        "medium": (
+            f"a verbatim run of >= {c.verbatim_warn_tokens} tokens; or any near-duplicate; or "
+            f"{c.primary_metric} at p <= {c.alpha_medium} and d_z >= {c.effect_medium}; or any "
+            f"other metric at p <= {c.alpha_high} and d_z >= {c.effect_high}"
+        ),
         "low": "none of the above",
     }
 
 
-def metric_level(result: MetricResult, config: SimilarityConfig, *, primary: bool
-                 ) -> Literal["high", "medium"] | None:
+def metric_level(
+    result: MetricResult, config: SimilarityConfig, *, primary: bool
+) -> Literal["high", "medium"] | None:
     """Which thresholds a metric's calibrated comparison passes: high, medium or None."""
     p, d = result.p_value, result.effect_size
     if p is None or d is None:
@@ -60,8 +65,13 @@ def metric_level(result: MetricResult, config: SimilarityConfig, *, primary: boo
 
 
 def assess(
-    config: SimilarityConfig, *, metrics: list[MetricResult], verbatim: list[VerbatimFinding],
-    near_duplicates: list[NearDuplicate], protected: list[ProtectedFinding], n_prompts: int,
+    config: SimilarityConfig,
+    *,
+    metrics: list[MetricResult],
+    verbatim: list[VerbatimFinding],
+    near_duplicates: list[NearDuplicate],
+    protected: list[ProtectedFinding],
+    n_prompts: int,
     calibrated: bool,
 ) -> RiskAssessment:
     """The risk level and the reasons for it."""
@@ -70,23 +80,32 @@ def assess(
     findings = [v for v in verbatim if v.level == "finding"]
     warnings = [v for v in verbatim if v.level == "warning"]
     if findings:
-        high.append(f"{len(findings)} verbatim run(s) of >= {config.verbatim_tokens} tokens "
-                    f"(longest {findings[0].tokens}, prompt {findings[0].prompt_id})")
+        high.append(
+            f"{len(findings)} verbatim run(s) of >= {config.verbatim_tokens} tokens "
+            f"(longest {findings[0].tokens}, prompt {findings[0].prompt_id})"
+        )
     if protected:
-        high.append(f"{len(protected)} protected passage reproduction(s) (longest {protected[0].tokens} tokens)")
+        high.append(
+            f"{len(protected)} protected passage reproduction(s) (longest {protected[0].tokens} tokens)"
+        )
     if near_duplicates:
         share = len(near_duplicates) / max(n_prompts, 1)
-        text = f"near-duplicate answers on {len(near_duplicates)} of {n_prompts} prompts ({share:.0%})"
+        text = (
+            f"near-duplicate answers on {len(near_duplicates)} of {n_prompts} prompts ({share:.0%})"
+        )
         (high if share >= config.near_duplicate_share_high else medium).append(text)
     if warnings:
         medium.append(f"{len(warnings)} verbatim run(s) of >= {config.verbatim_warn_tokens} tokens")
     for result in metrics:
         passed = metric_level(result, config, primary=result.metric == config.primary_metric)
         if passed:
-            text = (f"{result.metric}: candidate closer to the reference than every baseline "
-                    f"(p = {result.p_value:.4g}, d_z = {result.effect_size:.2f})")
+            text = (
+                f"{result.metric}: candidate closer to the reference than every baseline "
+                f"(p = {result.p_value:.4g}, d_z = {result.effect_size:.2f})"
+            )
             (high if passed == "high" else medium).append(text)
     level: RiskLevel = "high" if high else "medium" if medium else "low"
     reasons = [f"high: {r}" for r in high] + [f"medium: {r}" for r in medium]
-    return RiskAssessment(level=level, calibrated=calibrated, reasons=reasons,
-                          thresholds=thresholds(config))
+    return RiskAssessment(
+        level=level, calibrated=calibrated, reasons=reasons, thresholds=thresholds(config)
+    )

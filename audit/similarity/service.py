@@ -32,7 +32,9 @@ class SimilarityOutcome(BaseModel):
     report: SimilarityReport = Field(description="The score.")
     result_id: str = Field(description="Ledger id of the similarity record.")
     run_id: str | None = Field(default=None, description="Ledger run id (probes).")
-    plot: str | None = Field(default=None, description="PNG of the per-prompt distribution, when drawn.")
+    plot: str | None = Field(
+        default=None, description="PNG of the per-prompt distribution, when drawn."
+    )
 
 
 def _plot(report: SimilarityReport, plot: str | Path | None) -> str | None:
@@ -44,9 +46,15 @@ def _plot(report: SimilarityReport, plot: str | Path | None) -> str | None:
 
 
 def score_and_record_files(
-    store: Any, reference: str | Path, candidate: str | Path, baselines: Sequence[str | Path] = (),
-    protected: str | Path | None = None, config: SimilarityConfig | None = None, *,
-    plot: str | Path | None = None, progress: bool = False,
+    store: Any,
+    reference: str | Path,
+    candidate: str | Path,
+    baselines: Sequence[str | Path] = (),
+    protected: str | Path | None = None,
+    config: SimilarityConfig | None = None,
+    *,
+    plot: str | Path | None = None,
+    progress: bool = False,
 ) -> SimilarityOutcome:
     """Score JSONL files (e.g. uploads), record the result, draw the PNG if asked."""
     report = score_files(reference, candidate, baselines, protected, config, progress=progress)
@@ -56,36 +64,76 @@ def score_and_record_files(
 
 def _model_ref(role: str, facts: dict[str, Any]) -> ArtifactRef:
     spec = facts["spec"]
-    return ArtifactRef(role=role, kind="model", name=spec["name"], sha256=facts.get("weights_sha256"),
-                       license=spec.get("license"), path=spec.get("path") or spec.get("hf_id"),
-                       details={"spec": spec, "info": facts.get("info", {})})
+    return ArtifactRef(
+        role=role,
+        kind="model",
+        name=spec["name"],
+        sha256=facts.get("weights_sha256"),
+        license=spec.get("license"),
+        path=spec.get("path") or spec.get("hf_id"),
+        details={"spec": spec, "info": facts.get("info", {})},
+    )
 
 
 def score_and_record_probe(
-    store: Any, answers: Any, config: SimilarityConfig | None = None, *,
-    protected: str | Path | None = None, plot: str | Path | None = None, progress: bool = False,
+    store: Any,
+    answers: Any,
+    config: SimilarityConfig | None = None,
+    *,
+    protected: str | Path | None = None,
+    plot: str | Path | None = None,
+    progress: bool = False,
 ) -> SimilarityOutcome:
     """Score a probe's answers (a ``core.probe.ProbeAnswers``) and record it as a run plus a result."""
     config = config or SimilarityConfig()
     models = answers.models
-    inputs = [_model_ref("candidate", models["candidate"]), _model_ref("reference", models["reference"]),
-              *(_model_ref("baseline", f) for f in models["baselines"].values()),
-              ArtifactRef(role="probe_prompts", kind="dataset", name=Path(answers.prompts_path or "prompts").name,
-                          sha256=answers.prompt_set_hash, path=answers.prompts_path, records=answers.prompts)]
-    run_id = store.start_run("similarity-probe", config={"similarity": config.model_dump(mode="json"),
-                                                         "generation": answers.params},
-                             seed=config.seed, code_version=code_version(), inputs=inputs)
+    inputs = [
+        _model_ref("candidate", models["candidate"]),
+        _model_ref("reference", models["reference"]),
+        *(_model_ref("baseline", f) for f in models["baselines"].values()),
+        ArtifactRef(
+            role="probe_prompts",
+            kind="dataset",
+            name=Path(answers.prompts_path or "prompts").name,
+            sha256=answers.prompt_set_hash,
+            path=answers.prompts_path,
+            records=answers.prompts,
+        ),
+    ]
+    run_id = store.start_run(
+        "similarity-probe",
+        config={"similarity": config.model_dump(mode="json"), "generation": answers.params},
+        seed=config.seed,
+        code_version=code_version(),
+        inputs=inputs,
+    )
     try:
         report = score_texts(
-            answers.reference, answers.candidate, answers.baselines,
-            read_rows(protected) if protected else None, config,
-            names=answers.names(), provenance=answers.provenance(), progress=progress)
+            answers.reference,
+            answers.candidate,
+            answers.baselines,
+            read_rows(protected) if protected else None,
+            config,
+            names=answers.names(),
+            provenance=answers.provenance(),
+            progress=progress,
+        )
         result_id = record_report(store, report, run_id=run_id)
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         store.finish_run(run_id, outputs=[], metrics={"error": str(exc)[:200]}, status=status)
         raise
-    store.finish_run(run_id, outputs=[], status="succeeded",
-                     metrics={"risk": report.risk.level, "p_value": report.p_value,
-                              "calibrated": report.risk.calibrated, **report.scores})
-    return SimilarityOutcome(report=report, result_id=result_id, run_id=run_id, plot=_plot(report, plot))
+    store.finish_run(
+        run_id,
+        outputs=[],
+        status="succeeded",
+        metrics={
+            "risk": report.risk.level,
+            "p_value": report.p_value,
+            "calibrated": report.risk.calibrated,
+            **report.scores,
+        },
+    )
+    return SimilarityOutcome(
+        report=report, result_id=result_id, run_id=run_id, plot=_plot(report, plot)
+    )

@@ -44,8 +44,9 @@ def effect_size(candidate: np.ndarray, baseline: np.ndarray) -> np.ndarray:
     return np.clip(d, -EFFECT_CAP, EFFECT_CAP)
 
 
-def paired_test(candidate: np.ndarray, baseline: np.ndarray, *, permutations: int = 9999,
-                seed: int = 0) -> PairedTest:
+def paired_test(
+    candidate: np.ndarray, baseline: np.ndarray, *, permutations: int = 9999, seed: int = 0
+) -> PairedTest:
     """Stratified permutation test of every metric row at once (arrays: metrics x prompts).
 
     Needs at least two prompts; with n prompts the smallest possible p-value is 1 / 2^n.
@@ -57,12 +58,22 @@ def paired_test(candidate: np.ndarray, baseline: np.ndarray, *, permutations: in
     if x.shape != y.shape or x.shape[-1] < 2:
         raise ValueError("paired_test needs two equal arrays with at least two prompts")
     result = permutation_test(
-        (x, y), _mean_difference, permutation_type="samples", vectorized=True,
-        n_resamples=permutations, alternative="greater", axis=-1, rng=np.random.default_rng(seed),
+        (x, y),
+        _mean_difference,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=permutations,
+        alternative="greater",
+        axis=-1,
+        rng=np.random.default_rng(seed),
     )
     exact = 2 ** x.shape[-1] <= permutations
-    return PairedTest(np.asarray(result.statistic, float), effect_size(x, y),
-                      np.asarray(result.pvalue, float), exact)
+    return PairedTest(
+        np.asarray(result.statistic, float),
+        effect_size(x, y),
+        np.asarray(result.pvalue, float),
+        exact,
+    )
 
 
 def holm(p_values: list[float] | np.ndarray) -> np.ndarray:
@@ -83,6 +94,6 @@ def min_p_value(n_prompts: int, permutations: int) -> float:
     """The smallest p-value the test can report with ``n_prompts`` prompts."""
     if n_prompts < 2:
         return 1.0
-    if 2 ** n_prompts <= permutations:
-        return 1.0 / 2 ** n_prompts
+    if 2**n_prompts <= permutations:
+        return 1.0 / 2**n_prompts
     return 1.0 / (permutations + 1)

@@ -56,7 +56,9 @@ class StreamChunk(BaseModel):
     finish_reason: str | None = Field(
         default=None, description="Set on the last chunk: stop (EOS or stop string) or length."
     )
-    prompt_tokens: int | None = Field(default=None, description="Tokens in the prompt (last chunk, when known).")
+    prompt_tokens: int | None = Field(
+        default=None, description="Tokens in the prompt (last chunk, when known)."
+    )
 
 
 @runtime_checkable
@@ -97,7 +99,9 @@ def _vllm_usable() -> bool:
     return torch.cuda.is_available()
 
 
-def stream_chunks(backend: Backend, request: ChatRequest, params: GenerationParams) -> Iterator[StreamChunk]:
+def stream_chunks(
+    backend: Backend, request: ChatRequest, params: GenerationParams
+) -> Iterator[StreamChunk]:
     """Chunks with token counts from any backend: its own ``stream_chunks`` or one chunk per delta."""
     native = getattr(backend, "stream_chunks", None)
     if native is not None:

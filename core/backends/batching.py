@@ -48,7 +48,6 @@ class Job:
     finish_reason: str | None = None
     alive: Callable[[], bool] = lambda: True
 
-
     def chunks(self) -> Iterator[StreamChunk]:
         """Chunks as the scheduler produces them; raises the scheduler's error if it failed."""
         try:
@@ -72,8 +71,11 @@ class Job:
         for _ in self.chunks():
             pass
         return GenerationResult(
-            text=self.tracker.text, tokens=len(self.tracker.ids), finish_reason=self.finish_reason or "stop",
-            token_ids=list(self.tracker.ids), prompt_tokens=len(self.prompt_ids),
+            text=self.tracker.text,
+            tokens=len(self.tracker.ids),
+            finish_reason=self.finish_reason or "stop",
+            token_ids=list(self.tracker.ids),
+            prompt_tokens=len(self.prompt_ids),
             top_logprobs=self.top_logprobs if self.params.top_logprobs else None,
         )
 
@@ -82,15 +84,28 @@ class _Batch:
     """The running batch: rows, KV cache, attention mask, next positions, last tokens."""
 
     def __init__(self, jobs, cache, mask, positions, last):
-        self.jobs, self.cache, self.mask, self.positions, self.last = jobs, cache, mask, positions, last
+        self.jobs, self.cache, self.mask, self.positions, self.last = (
+            jobs,
+            cache,
+            mask,
+            positions,
+            last,
+        )
 
 
 class BatchEngine:
     """Scheduler thread that batches every waiting and running request into one forward pass."""
 
     def __init__(
-        self, model, *, eos_ids: set[int], pad_id: int, decode: Callable[[list[int]], str],
-        max_batch: int = 64, gather_s: float = 0.01, share_prefix: bool = True,
+        self,
+        model,
+        *,
+        eos_ids: set[int],
+        pad_id: int,
+        decode: Callable[[list[int]], str],
+        max_batch: int = 64,
+        gather_s: float = 0.01,
+        share_prefix: bool = True,
     ) -> None:
         from core.backends.prefix import PrefixCache
 
@@ -115,8 +130,14 @@ class BatchEngine:
         generator = None
         if params.temperature > 0 and params.seed is not None:
             generator = torch.Generator(device=self.model.device).manual_seed(params.seed)
-        job = Job(prompt_ids=list(prompt_ids), params=params, max_new_tokens=max_new_tokens,
-                  tracker=TextTracker(self.decode, params.stop), generator=generator, alive=self._alive)
+        job = Job(
+            prompt_ids=list(prompt_ids),
+            params=params,
+            max_new_tokens=max_new_tokens,
+            tracker=TextTracker(self.decode, params.stop),
+            generator=generator,
+            alive=self._alive,
+        )
         self._ensure_thread()
         self._inbox.put(job)
         return job
@@ -132,7 +153,9 @@ class BatchEngine:
     def _ensure_thread(self) -> None:
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="stillhouse-batcher", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name="stillhouse-batcher", daemon=True
+                )
                 self._thread.start()
 
     # -- scheduler thread ---------------------------------------------------------
@@ -143,7 +166,9 @@ class BatchEngine:
         while True:
             arrived = self._collect(block=batch is None)
             if arrived is None:
-                self._fail(batch.jobs if batch else [], BackendError("backend_closed", "backend closed"))
+                self._fail(
+                    batch.jobs if batch else [], BackendError("backend_closed", "backend closed")
+                )
                 return
             try:
                 with torch.inference_mode():
@@ -204,18 +229,24 @@ class BatchEngine:
             prefix = self.prefixes.choose([j.prompt_ids for j in jobs])
             if prefix:
                 self.prefixes.fill(cache, prefix, rows=len(jobs))
-        own = [j.prompt_ids[len(prefix):] for j in jobs]
+        own = [j.prompt_ids[len(prefix) :] for j in jobs]
         self.prefill_tokens += sum(len(tokens) for tokens in own)
         width = max(len(ids) for ids in own)
         ids = torch.full((len(jobs), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(jobs), len(prefix) + width), dtype=torch.long)
-        mask[:, :len(prefix)] = 1
+        mask[:, : len(prefix)] = 1
         for row, tokens in enumerate(own):
-            ids[row, width - len(tokens):] = torch.tensor(tokens)
-            mask[row, mask.shape[1] - len(tokens):] = 1
-        positions = len(prefix) + (mask[:, len(prefix):].cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                         position_ids=positions.to(device), cache=cache, use_cache=True, logits_to_keep=1)
+            ids[row, width - len(tokens) :] = torch.tensor(tokens)
+            mask[row, mask.shape[1] - len(tokens) :] = 1
+        positions = len(prefix) + (mask[:, len(prefix) :].cumsum(-1) - 1).clamp(min=0)
+        out = self.model(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            position_ids=positions.to(device),
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
         batch = _Batch(jobs, cache, mask.to(device), positions[:, -1].to(device) + 1, None)
         batch.last = self._sample(batch.jobs, out.logits[:, -1, :])
         return batch
@@ -225,9 +256,14 @@ class BatchEngine:
 
         ones = torch.ones((len(batch.jobs), 1), dtype=batch.mask.dtype, device=batch.mask.device)
         mask = torch.cat([batch.mask, ones], dim=1)
-        out = self.model(input_ids=batch.last[:, None], attention_mask=mask,
-                         position_ids=batch.positions[:, None], cache=batch.cache,
-                         use_cache=True, logits_to_keep=1)
+        out = self.model(
+            input_ids=batch.last[:, None],
+            attention_mask=mask,
+            position_ids=batch.positions[:, None],
+            cache=batch.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
         self.steps += 1
         batch.mask, batch.positions = mask, batch.positions + 1  # the cache grew in place
         batch.last = self._sample(batch.jobs, out.logits[:, -1, :])
@@ -249,8 +285,9 @@ class BatchEngine:
                 chosen[row] = _sample_row(logits[row], job.params, job.generator)
             if job.params.top_logprobs:
                 k = job.params.top_logprobs
-                job.top_logprobs.append(list(zip(top_ids[row, :k].tolist(), top_vals[row, :k].tolist(),
-                                                 strict=True)))
+                job.top_logprobs.append(
+                    list(zip(top_ids[row, :k].tolist(), top_vals[row, :k].tolist(), strict=True))
+                )
         for job, token in zip(jobs, chosen.tolist(), strict=True):
             self._advance(job, token)
         return chosen.to(self.model.device)
@@ -275,8 +312,14 @@ class BatchEngine:
 
     def _finish(self, job: Job, reason: str, tokens: int, delta: str = "") -> None:
         job.finish_reason = reason
-        job.outbox.put(StreamChunk(text=delta + job.tracker.finish(), tokens=tokens, finish_reason=reason,
-                                   prompt_tokens=len(job.prompt_ids)))
+        job.outbox.put(
+            StreamChunk(
+                text=delta + job.tracker.finish(),
+                tokens=tokens,
+                finish_reason=reason,
+                prompt_tokens=len(job.prompt_ids),
+            )
+        )
 
     def _drop_finished(self, batch: _Batch) -> _Batch | None:
         import torch
@@ -290,13 +333,20 @@ class BatchEngine:
         for layer in batch.cache.layers:
             layer.batch_select_indices(index)
         batch.jobs = [batch.jobs[i] for i in keep]
-        batch.mask, batch.positions, batch.last = batch.mask[index], batch.positions[index], batch.last[index]
+        batch.mask, batch.positions, batch.last = (
+            batch.mask[index],
+            batch.positions[index],
+            batch.last[index],
+        )
         if _mergeable(batch.cache):  # cut padding columns that no remaining row attends to
             used = batch.mask.any(dim=0).nonzero()
             start = int(used[0]) if len(used) else 0
             if start > 0:
                 for layer in batch.cache.layers:
-                    layer.keys, layer.values = layer.keys[..., start:, :], layer.values[..., start:, :]
+                    layer.keys, layer.values = (
+                        layer.keys[..., start:, :],
+                        layer.values[..., start:, :],
+                    )
                 batch.mask = batch.mask[:, start:]
         return batch
 

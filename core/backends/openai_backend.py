@@ -38,22 +38,34 @@ class OpenAIBackend:
     """Chat completions over HTTP with streaming, timeouts and retries."""
 
     def __init__(
-        self, spec: ModelSpec, *, base_url: str | None = None, api_key: str | None = None,
-        timeout_s: float = 60.0, connect_timeout_s: float = 5.0, retries: int = 2,
-        backoff_s: float = 0.5, max_concurrency: int = 16,
+        self,
+        spec: ModelSpec,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+        retries: int = 2,
+        backoff_s: float = 0.5,
+        max_concurrency: int = 16,
     ) -> None:
         import httpx
 
         url = base_url or spec.base_url
         if not url:
-            raise InputError("missing_base_url", f"model '{spec.name}' has no server URL (base_url)")
+            raise InputError(
+                "missing_base_url", f"model '{spec.name}' has no server URL (base_url)"
+            )
         self.spec, self.base_url = spec, url.rstrip("/")
         self.api_model = spec.api_model or spec.name
         self.retries, self.backoff_s, self.max_concurrency = retries, backoff_s, max_concurrency
         key = api_key or next((os.environ[v] for v in API_KEY_VARS if os.environ.get(v)), None)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._client = httpx.Client(base_url=self.base_url, headers=headers,
-                                    timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s))
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+        )
 
     def info(self) -> BackendInfo:
         return BackendInfo(name=self.spec.name, engine="openai", device="remote")
@@ -61,7 +73,9 @@ class OpenAIBackend:
     def close(self) -> None:
         self._client.close()
 
-    def generate(self, requests: list[ChatRequest], params: GenerationParams) -> list[GenerationResult]:
+    def generate(
+        self, requests: list[ChatRequest], params: GenerationParams
+    ) -> list[GenerationResult]:
         """One request per chat, sent concurrently."""
         for request in requests:
             request.check()
@@ -75,16 +89,25 @@ class OpenAIBackend:
             if chunk.text:
                 yield chunk.text
 
-    def stream_chunks(self, request: ChatRequest, params: GenerationParams) -> Iterator[StreamChunk]:
+    def stream_chunks(
+        self, request: ChatRequest, params: GenerationParams
+    ) -> Iterator[StreamChunk]:
         """One chunk per server event; the last carries the finish reason."""
-        body = {**self._body(request, params), "stream": True, "stream_options": {"include_usage": True}}
+        body = {
+            **self._body(request, params),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         with contextlib.closing(self._send(body, stream=True)) as response:
             counted, finish = 0, None
             for payload in _events(response, self.base_url):
                 if payload.get("usage") and finish is not None:
                     extra = max(0, int(payload["usage"].get("completion_tokens") or 0) - counted)
-                    yield StreamChunk(tokens=extra, finish_reason=finish,
-                                      prompt_tokens=payload["usage"].get("prompt_tokens"))
+                    yield StreamChunk(
+                        tokens=extra,
+                        finish_reason=finish,
+                        prompt_tokens=payload["usage"].get("prompt_tokens"),
+                    )
                     return
                 for choice in payload.get("choices") or []:
                     text = (choice.get("delta") or {}).get("content") or ""
@@ -94,14 +117,19 @@ class OpenAIBackend:
                     if text:
                         yield StreamChunk(text=text, tokens=1)
             if finish is None:
-                raise BackendError("malformed_stream", f"{self.base_url} ended the stream without a finish reason")
+                raise BackendError(
+                    "malformed_stream", f"{self.base_url} ended the stream without a finish reason"
+                )
             yield StreamChunk(finish_reason=finish)
 
     # -- HTTP ------------------------------------------------------------------------
     def _body(self, request: ChatRequest, params: GenerationParams) -> dict:
         body: dict = {
-            "model": self.api_model, "messages": [m.model_dump() for m in request.check().messages],
-            "max_tokens": params.max_new_tokens, "temperature": params.temperature, "top_p": params.top_p,
+            "model": self.api_model,
+            "messages": [m.model_dump() for m in request.check().messages],
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
         }
         if params.seed is not None:
             body["seed"] = params.seed
@@ -117,10 +145,14 @@ class OpenAIBackend:
             text = choice["message"]["content"] or ""
             usage = data.get("usage") or {}
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise BackendError("malformed_response", f"{self.base_url} sent a malformed completion: {exc}") from exc
+            raise BackendError(
+                "malformed_response", f"{self.base_url} sent a malformed completion: {exc}"
+            ) from exc
         return GenerationResult(
-            text=text, tokens=int(usage.get("completion_tokens") or 0),
-            finish_reason=choice.get("finish_reason") or "stop", prompt_tokens=usage.get("prompt_tokens"),
+            text=text,
+            tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason=choice.get("finish_reason") or "stop",
+            prompt_tokens=usage.get("prompt_tokens"),
         )
 
     def _send(self, body: dict, *, stream: bool):
@@ -130,16 +162,23 @@ class OpenAIBackend:
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                response = self._client.send(self._client.build_request("POST", "/chat/completions", json=body),
-                                             stream=stream)
+                response = self._client.send(
+                    self._client.build_request("POST", "/chat/completions", json=body),
+                    stream=stream,
+                )
             except httpx.TimeoutException as exc:
                 if last:
-                    raise BackendError("server_timeout", f"{self.base_url} did not answer in time "
-                                       f"({exc.__class__.__name__})") from exc
+                    raise BackendError(
+                        "server_timeout",
+                        f"{self.base_url} did not answer in time ({exc.__class__.__name__})",
+                    ) from exc
             except httpx.TransportError as exc:
                 if last:
-                    raise BackendError("server_unreachable", f"cannot reach {self.base_url}: {exc}",
-                                       hint="is the server running, and is the URL right (ending in /v1)?") from exc
+                    raise BackendError(
+                        "server_unreachable",
+                        f"cannot reach {self.base_url}: {exc}",
+                        hint="is the server running, and is the URL right (ending in /v1)?",
+                    ) from exc
             else:
                 if response.status_code < 400:
                     return response
@@ -159,10 +198,15 @@ def _http_error(response, base_url: str) -> BackendError | InputError:
     response.close()
     status = response.status_code
     if status in (401, 403):
-        return BackendError("unauthorized", f"{base_url} refused the API key ({status}): {message}",
-                            hint="set STILLHOUSE_OPENAI_API_KEY or OPENAI_API_KEY")
+        return BackendError(
+            "unauthorized",
+            f"{base_url} refused the API key ({status}): {message}",
+            hint="set STILLHOUSE_OPENAI_API_KEY or OPENAI_API_KEY",
+        )
     if 400 <= status < 500:
-        return InputError("request_refused", f"{base_url} refused the request ({status}): {message}")
+        return InputError(
+            "request_refused", f"{base_url} refused the request ({status}): {message}"
+        )
     return BackendError("server_error", f"{base_url} failed ({status}): {message}")
 
 
@@ -176,7 +220,10 @@ def _events(response, base_url: str) -> Iterator[dict]:
             if not line:
                 continue
             if not line.startswith(_SSE_FIELDS):
-                raise BackendError("malformed_stream", f"{base_url} sent a line that is not an event: {line[:80]!r}")
+                raise BackendError(
+                    "malformed_stream",
+                    f"{base_url} sent a line that is not an event: {line[:80]!r}",
+                )
             if not line.startswith("data:"):
                 continue
             data = line[5:].strip()
@@ -185,9 +232,14 @@ def _events(response, base_url: str) -> Iterator[dict]:
             try:
                 payload = json.loads(data)
             except ValueError as exc:
-                raise BackendError("malformed_stream", f"{base_url} sent an event that is not JSON: {data[:80]!r}") from exc
+                raise BackendError(
+                    "malformed_stream", f"{base_url} sent an event that is not JSON: {data[:80]!r}"
+                ) from exc
             if not isinstance(payload, dict):
-                raise BackendError("malformed_stream", f"{base_url} sent an event that is not an object: {data[:80]!r}")
+                raise BackendError(
+                    "malformed_stream",
+                    f"{base_url} sent an event that is not an object: {data[:80]!r}",
+                )
             if "error" in payload:
                 error = payload["error"]
                 message = error.get("message") if isinstance(error, dict) else str(error)
@@ -196,4 +248,6 @@ def _events(response, base_url: str) -> Iterator[dict]:
     except httpx.TimeoutException as exc:
         raise BackendError("server_timeout", f"{base_url} stopped sending (read timeout)") from exc
     except httpx.TransportError as exc:
-        raise BackendError("server_unreachable", f"lost the connection to {base_url}: {exc}") from exc
+        raise BackendError(
+            "server_unreachable", f"lost the connection to {base_url}: {exc}"
+        ) from exc

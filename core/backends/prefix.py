@@ -35,8 +35,14 @@ class PrefixCache:
         """The prefix to share: a stored one every prompt starts with, or the group's common start."""
         limit = min(len(p) for p in prompts) - 1  # every row keeps at least one token of its own
         common = _common_length(prompts, limit)
-        stored = max((len(k) for k in self._entries if len(k) <= common and tuple(prompts[0][:len(k)]) == k),
-                     default=0)
+        stored = max(
+            (
+                len(k)
+                for k in self._entries
+                if len(k) <= common and tuple(prompts[0][: len(k)]) == k
+            ),
+            default=0,
+        )
         if len(prompts) >= 2 and common >= MIN_PREFIX and common > stored:
             return list(prompts[0][:common])
         return list(prompts[0][:stored])
@@ -66,9 +72,14 @@ class PrefixCache:
         device = self.model.device
         cache = DynamicCache(config=self.model.config)
         ids = torch.tensor([prefix], device=device)
-        self.model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                   position_ids=torch.arange(len(prefix), device=device)[None], cache=cache,
-                   use_cache=True, logits_to_keep=1)
+        self.model(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            position_ids=torch.arange(len(prefix), device=device)[None],
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
         layers: list[Any] = list(cache.layers)  # plain DynamicLayers (the caller checked)
         return [(layer.keys, layer.values) for layer in layers]
 

@@ -37,8 +37,13 @@ class TransformersBackend:
     """Serve a causal LM with continuous batching; safe to call from many threads at once."""
 
     def __init__(
-        self, spec: ModelSpec, *, device: str | None = None, dtype: str | None = None,
-        max_batch: int = 64, gather_s: float = 0.01,
+        self,
+        spec: ModelSpec,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        max_batch: int = 64,
+        gather_s: float = 0.01,
     ) -> None:
         from core.models import load_causal_lm
 
@@ -47,8 +52,14 @@ class TransformersBackend:
 
     @classmethod
     def from_model(
-        cls, model, tokenizer, spec: ModelSpec | None = None, *, name: str | None = None,
-        max_batch: int = 64, gather_s: float = 0.01,
+        cls,
+        model,
+        tokenizer,
+        spec: ModelSpec | None = None,
+        *,
+        name: str | None = None,
+        max_batch: int = 64,
+        gather_s: float = 0.01,
     ) -> TransformersBackend:
         """Serve an already loaded model (a student in training, a model made in a test)."""
         spec = spec or ModelSpec(name=name or "in-memory", source="local")
@@ -65,14 +76,21 @@ class TransformersBackend:
         self._tokenizer_lock = threading.Lock()  # fast tokenizers are not safe across threads
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
         self.engine = BatchEngine(
-            model, eos_ids=_eos_ids(model, tokenizer), pad_id=tokenizer.pad_token_id,
-            decode=self._decode, max_batch=max_batch, gather_s=gather_s,
+            model,
+            eos_ids=_eos_ids(model, tokenizer),
+            pad_id=tokenizer.pad_token_id,
+            decode=self._decode,
+            max_batch=max_batch,
+            gather_s=gather_s,
         )
 
     def info(self) -> BackendInfo:
         return BackendInfo(
-            name=self.spec.name, engine="transformers", parameters=self.model.num_parameters(),
-            device=str(self.model.device.type), dtype=str(self.model.dtype).removeprefix("torch."),
+            name=self.spec.name,
+            engine="transformers",
+            parameters=self.model.num_parameters(),
+            device=str(self.model.device.type),
+            dtype=str(self.model.dtype).removeprefix("torch."),
         )
 
     def close(self) -> None:
@@ -80,7 +98,9 @@ class TransformersBackend:
         self.engine.close()
 
     # -- the protocol ---------------------------------------------------------------
-    def generate(self, requests: list[ChatRequest], params: GenerationParams) -> list[GenerationResult]:
+    def generate(
+        self, requests: list[ChatRequest], params: GenerationParams
+    ) -> list[GenerationResult]:
         """Answer every request; they are batched with each other and with other callers'."""
         encoded = [self.encode(r) for r in requests]  # refuse bad input before queuing any
         jobs = [self.engine.submit(ids, params, self._budget(ids, params)) for ids in encoded]
@@ -92,7 +112,9 @@ class TransformersBackend:
             if chunk.text:
                 yield chunk.text
 
-    def stream_chunks(self, request: ChatRequest, params: GenerationParams) -> Iterator[StreamChunk]:
+    def stream_chunks(
+        self, request: ChatRequest, params: GenerationParams
+    ) -> Iterator[StreamChunk]:
         """One chunk per generated token (text may be empty), the last with its finish_reason."""
         ids = self.encode(request)
         job = self.engine.submit(ids, params, self._budget(ids, params))
@@ -103,7 +125,9 @@ class TransformersBackend:
         """Token ids of the chat with the template and the assistant turn opened."""
         messages = [m.model_dump() for m in request.check().messages]
         with self._tokenizer_lock:
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if self.context_length and len(ids) >= self.context_length:
             raise InputError(

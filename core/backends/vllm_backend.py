@@ -27,12 +27,21 @@ from core.specs import ModelSpec
 class VLLMBackend:
     """Continuous batching on vLLM; thread-safe through one engine-driver thread."""
 
-    def __init__(self, spec: ModelSpec, *, dtype: str | None = None, gpu_memory_utilization: float = 0.85,
-                 max_model_len: int | None = None, tensor_parallel_size: int = 1) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        dtype: str | None = None,
+        gpu_memory_utilization: float = 0.85,
+        max_model_len: int | None = None,
+        tensor_parallel_size: int = 1,
+    ) -> None:
         try:
             from vllm import EngineArgs, LLMEngine
         except ImportError as exc:
-            raise BackendError("vllm_missing", "vLLM is not installed", hint="pip install '.[gpu]'") from exc
+            raise BackendError(
+                "vllm_missing", "vLLM is not installed", hint="pip install '.[gpu]'"
+            ) from exc
         from transformers import AutoTokenizer
 
         from core.models import prepare_model
@@ -40,8 +49,13 @@ class VLLMBackend:
         path = str(prepare_model(spec).path)
         self.spec = spec
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        args = EngineArgs(model=path, dtype=dtype or "auto", gpu_memory_utilization=gpu_memory_utilization,
-                          max_model_len=max_model_len, tensor_parallel_size=tensor_parallel_size)
+        args = EngineArgs(
+            model=path,
+            dtype=dtype or "auto",
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            tensor_parallel_size=tensor_parallel_size,
+        )
         self.engine = LLMEngine.from_engine_args(args)
         self.context_length = self.engine.model_config.max_model_len
         self._inbox: queue.Queue = queue.Queue()
@@ -51,10 +65,16 @@ class VLLMBackend:
         self._driver.start()
 
     def info(self) -> BackendInfo:
-        return BackendInfo(name=self.spec.name, engine="vllm", device="cuda",
-                           dtype=str(self.engine.model_config.dtype).removeprefix("torch."))
+        return BackendInfo(
+            name=self.spec.name,
+            engine="vllm",
+            device="cuda",
+            dtype=str(self.engine.model_config.dtype).removeprefix("torch."),
+        )
 
-    def generate(self, requests: list[ChatRequest], params: GenerationParams) -> list[GenerationResult]:
+    def generate(
+        self, requests: list[ChatRequest], params: GenerationParams
+    ) -> list[GenerationResult]:
         outboxes = [self._submit(r, params) for r in requests]
         return [_result(list(_drain(outbox))[-1], params) for outbox in outboxes]
 
@@ -63,7 +83,9 @@ class VLLMBackend:
             if chunk.text:
                 yield chunk.text
 
-    def stream_chunks(self, request: ChatRequest, params: GenerationParams) -> Iterator[StreamChunk]:
+    def stream_chunks(
+        self, request: ChatRequest, params: GenerationParams
+    ) -> Iterator[StreamChunk]:
         seen_text, seen_tokens = 0, 0
         for output in _drain(self._submit(request, params)):
             completion = output.outputs[0]
@@ -78,15 +100,23 @@ class VLLMBackend:
 
         messages = [m.model_dump() for m in request.check().messages]
         with self._lock:
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if len(ids) >= self.context_length:
-            raise InputError("prompt_too_long", f"the prompt is {len(ids)} tokens but {self.spec.name} "
-                             f"reads at most {self.context_length}")
+            raise InputError(
+                "prompt_too_long",
+                f"the prompt is {len(ids)} tokens but {self.spec.name} "
+                f"reads at most {self.context_length}",
+            )
         sampling = SamplingParams(
             max_tokens=min(params.max_new_tokens, self.context_length - len(ids)),
-            temperature=params.temperature, top_p=params.top_p, seed=params.seed,
-            stop=params.stop or None, logprobs=params.top_logprobs or None,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            seed=params.seed,
+            stop=params.stop or None,
+            logprobs=params.top_logprobs or None,
         )
         outbox: queue.Queue = queue.Queue()
         self._inbox.put((str(next(self._ids)), {"prompt_token_ids": ids}, sampling, outbox))
@@ -137,10 +167,17 @@ def _result(output, params: GenerationParams) -> GenerationResult:
     completion = output.outputs[0]
     top = None
     if params.top_logprobs and completion.logprobs:
-        top = [sorted(((int(t), float(lp.logprob)) for t, lp in step.items()), key=lambda p: -p[1])
-               [: params.top_logprobs] for step in completion.logprobs]
+        top = [
+            sorted(((int(t), float(lp.logprob)) for t, lp in step.items()), key=lambda p: -p[1])[
+                : params.top_logprobs
+            ]
+            for step in completion.logprobs
+        ]
     return GenerationResult(
-        text=completion.text, tokens=len(completion.token_ids), finish_reason=_finish(completion),
-        token_ids=list(completion.token_ids), top_logprobs=top,
+        text=completion.text,
+        tokens=len(completion.token_ids),
+        finish_reason=_finish(completion),
+        token_ids=list(completion.token_ids),
+        top_logprobs=top,
         prompt_tokens=len(output.prompt_token_ids or []),
     )

@@ -40,15 +40,18 @@ class Sequence:
     labels: list[int]
 
 
-def tokenize_records(tokenizer, records: list[dict[str, Any]], *, max_len: int,
-                     train_on_prompt: bool) -> list[Sequence]:
+def tokenize_records(
+    tokenizer, records: list[dict[str, Any]], *, max_len: int, train_on_prompt: bool
+) -> list[Sequence]:
     """Chat-template each (prompt, response) pair into ids; label the answer (and prompt if asked)."""
     sequences = []
     eos = tokenizer.eos_token or ""
     for record in records:
         messages = [{"role": "system", "content": record["system"]}] if record.get("system") else []
         messages.append({"role": "user", "content": record["prompt"]})
-        prompt_text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        prompt_text = tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
         prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
         answer_ids = tokenizer(record["response"] + eos, add_special_tokens=False)["input_ids"]
         ids = (prompt_ids + answer_ids)[:max_len]
@@ -85,21 +88,46 @@ class TopkCache:
         return self.ids[start:end], self.logprobs[start:end], self.tail[start:end]
 
 
-def build_topk_cache(teacher, sequences: list[Sequence], folder: Path, *, k: int, batch_size: int = 8,
-                     bf16: bool = False, shard_tokens: int = 65536, progress: Progress) -> TopkCache:
+def build_topk_cache(
+    teacher,
+    sequences: list[Sequence],
+    folder: Path,
+    *,
+    k: int,
+    batch_size: int = 8,
+    bf16: bool = False,
+    shard_tokens: int = 65536,
+    progress: Progress,
+) -> TopkCache:
     """Run the teacher over ``sequences`` and store top-k per token; reuse a complete folder."""
     if (folder / MANIFEST).is_file():
         return load_topk_cache(folder)
     vocab = teacher.config.vocab_size
     if not 1 <= k < vocab:
-        raise InputError("bad_topk", f"topk must be between 1 and {vocab - 1} (the teacher's vocabulary "
-                         f"has {vocab} tokens), got {k}")
+        raise InputError(
+            "bad_topk",
+            f"topk must be between 1 and {vocab - 1} (the teacher's vocabulary "
+            f"has {vocab} tokens), got {k}",
+        )
     try:
         with atomic_dir(folder) as tmp:
-            shards = _write_shards(teacher, sequences, tmp, k=k, batch_size=batch_size, bf16=bf16,
-                                   shard_tokens=shard_tokens, progress=progress)
-            manifest = {"k": k, "vocab": vocab, "sequences": len(sequences), "shards": shards,
-                        "tokens": sum(len(s.input_ids) for s in sequences)}
+            shards = _write_shards(
+                teacher,
+                sequences,
+                tmp,
+                k=k,
+                batch_size=batch_size,
+                bf16=bf16,
+                shard_tokens=shard_tokens,
+                progress=progress,
+            )
+            manifest = {
+                "k": k,
+                "vocab": vocab,
+                "sequences": len(sequences),
+                "shards": shards,
+                "tokens": sum(len(s.input_ids) for s in sequences),
+            }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
     except OSError as exc:
         raise disk_error(exc, folder) from exc
@@ -118,16 +146,19 @@ def _write_shards(teacher, sequences, tmp: Path, *, k, batch_size, bf16, shard_t
             return
         name = f"shard-{len(shards):05d}.npz"
         with open(tmp / name, "wb") as handle:
-            np.savez(handle, ids=np.concatenate([p[0] for p in pending]).astype(id_dtype),
-                     logprobs=np.concatenate([p[1] for p in pending]).astype(np.float16),
-                     tail=np.concatenate([p[2] for p in pending]).astype(np.float16))
+            np.savez(
+                handle,
+                ids=np.concatenate([p[0] for p in pending]).astype(id_dtype),
+                logprobs=np.concatenate([p[1] for p in pending]).astype(np.float16),
+                tail=np.concatenate([p[2] for p in pending]).astype(np.float16),
+            )
         shards.append(name)
         pending.clear()
 
     total = sum(len(s.input_ids) for s in sequences)
     with progress.bar(total=total, desc="teacher top-k cache", unit="tok") as bar:
         for start in range(0, len(sequences), batch_size):
-            batch = sequences[start:start + batch_size]
+            batch = sequences[start : start + batch_size]
             for seq, arrays in zip(batch, _teacher_topk(teacher, batch, k, bf16), strict=True):
                 pending.append(arrays)
                 bar.update(len(seq.input_ids))
@@ -148,17 +179,25 @@ def _teacher_topk(teacher, batch: list[Sequence], k: int, bf16: bool):
     ids = torch.zeros(len(batch), width, dtype=torch.long)
     mask = torch.zeros(len(batch), width, dtype=torch.long)
     for row, seq in enumerate(batch):
-        ids[row, :len(seq.input_ids)] = torch.tensor(seq.input_ids)
-        mask[row, :len(seq.input_ids)] = 1
+        ids[row, : len(seq.input_ids)] = torch.tensor(seq.input_ids)
+        mask[row, : len(seq.input_ids)] = 1
     device = next(teacher.parameters()).device
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext())
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    )
     with torch.inference_mode(), autocast:
         logits = teacher(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
     top_ids, top_lp, tail = topk_of(logits.float(), k)
     out = []
     for row, seq in enumerate(batch):
         n = len(seq.input_ids)
-        out.append((top_ids[row, :n].cpu().numpy(), top_lp[row, :n].cpu().numpy(), tail[row, :n].cpu().numpy()))
+        out.append(
+            (
+                top_ids[row, :n].cpu().numpy(),
+                top_lp[row, :n].cpu().numpy(),
+                tail[row, :n].cpu().numpy(),
+            )
+        )
     return out
 
 
@@ -175,8 +214,14 @@ def load_topk_cache(folder: Path) -> TopkCache:
                 parts[key].append(shard[key])
                 size += shard[key].nbytes
     arrays = {key: np.concatenate(value) for key, value in parts.items()}
-    return TopkCache(folder=folder, k=manifest["k"], tokens=manifest["tokens"], bytes=size,
-                     offsets=np.zeros(1, dtype=np.int64), **arrays)
+    return TopkCache(
+        folder=folder,
+        k=manifest["k"],
+        tokens=manifest["tokens"],
+        bytes=size,
+        offsets=np.zeros(1, dtype=np.int64),
+        **arrays,
+    )
 
 
 def attach_offsets(cache: TopkCache, sequences: list[Sequence]) -> TopkCache:
@@ -187,7 +232,9 @@ def attach_offsets(cache: TopkCache, sequences: list[Sequence]) -> TopkCache:
     if int(lengths.sum()) != len(cache.ids):
         from core.errors import IntegrityError
 
-        raise IntegrityError("stale_cache", f"top-k cache {cache.folder} does not match the training data")
+        raise IntegrityError(
+            "stale_cache", f"top-k cache {cache.folder} does not match the training data"
+        )
     cache.offsets = np.concatenate([[0], np.cumsum(lengths)])
     return cache
 
@@ -233,7 +280,10 @@ def collate(items: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
         tail = np.zeros((len(items), width), dtype=np.float32)
         for row, item in enumerate(items):
             rid, rlp, rtail = item["topk"]
-            ids[row, :len(rid)], logprobs[row, :len(rid)], tail[row, :len(rid)] = rid, rlp, rtail
-        batch.update(topk_ids=torch.from_numpy(ids), topk_logprobs=torch.from_numpy(logprobs),
-                     topk_tail=torch.from_numpy(tail))
+            ids[row, : len(rid)], logprobs[row, : len(rid)], tail[row, : len(rid)] = rid, rlp, rtail
+        batch.update(
+            topk_ids=torch.from_numpy(ids),
+            topk_logprobs=torch.from_numpy(logprobs),
+            topk_tail=torch.from_numpy(tail),
+        )
     return batch

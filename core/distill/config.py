@@ -29,77 +29,123 @@ class DistillConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # -- models -----------------------------------------------------------------------
-    teacher: str = Field(default="smollm2-135m-instruct",
-                         description="Teacher model: catalogue name, folder, .gguf file or HF id.")
-    student_name: str = Field(default="smollm2-distilled-8l",
-                              description="Name the distilled student is saved under "
-                              "($STILLHOUSE_HOME/models/<student_name>).")
-    student_from: str | None = Field(default=None,
-                                     description="Start from this smaller model (same tokenizer as the "
-                                     "teacher) instead of pruning the teacher.")
+    teacher: str = Field(
+        default="smollm2-135m-instruct",
+        description="Teacher model: catalogue name, folder, .gguf file or HF id.",
+    )
+    student_name: str = Field(
+        default="smollm2-distilled-8l",
+        description="Name the distilled student is saved under "
+        "($STILLHOUSE_HOME/models/<student_name>).",
+    )
+    student_from: str | None = Field(
+        default=None,
+        description="Start from this smaller model (same tokenizer as the "
+        "teacher) instead of pruning the teacher.",
+    )
     n_layers: int = Field(default=8, ge=1, description="Decoder layers the pruned student keeps.")
     prune_method: Literal["uniform", "angular"] = Field(
-        default="uniform", description="uniform: evenly spaced layers (first and last kept); angular: "
-        "drop the contiguous block whose input and output hidden states differ least.")
-    keep_layers: list[int] | None = Field(default=None,
-                                          description="Exact teacher layer indices to keep "
-                                          "(overrides n_layers and prune_method).")
+        default="uniform",
+        description="uniform: evenly spaced layers (first and last kept); angular: "
+        "drop the contiguous block whose input and output hidden states differ least.",
+    )
+    keep_layers: list[int] | None = Field(
+        default=None,
+        description="Exact teacher layer indices to keep (overrides n_layers and prune_method).",
+    )
     # -- teacher data -----------------------------------------------------------------
-    prompts: str = Field(default="data/prompts/default.jsonl",
-                         description="JSONL prompt set ({\"id\", \"prompt\"} per line) the teacher answers.")
+    prompts: str = Field(
+        default="data/prompts/default.jsonl",
+        description='JSONL prompt set ({"id", "prompt"} per line) the teacher answers.',
+    )
     prompts_license: str = Field(default="apache-2.0", description="Licence id of the prompt set.")
     max_prompts: int | None = Field(default=None, ge=1, description="Use only the first N prompts.")
     max_new_tokens: int = Field(default=96, ge=1, description="Longest teacher answer, in tokens.")
-    gen_temperature: float = Field(default=0.0, ge=0.0,
-                                   description="Teacher sampling temperature (0 = greedy).")
-    gen_batch_size: int = Field(default=32, ge=1, description="Prompts per teacher generate() call.")
+    gen_temperature: float = Field(
+        default=0.0, ge=0.0, description="Teacher sampling temperature (0 = greedy)."
+    )
+    gen_batch_size: int = Field(
+        default=32, ge=1, description="Prompts per teacher generate() call."
+    )
     teacher_engine: Literal["auto", "transformers", "vllm", "openai"] = Field(
-        default="auto", description="Backend that generates the teacher data (auto: vLLM on CUDA).")
+        default="auto", description="Backend that generates the teacher data (auto: vLLM on CUDA)."
+    )
     gen_dtype: Literal["float32", "bfloat16"] | None = Field(
-        default=None, description="Dtype of the teacher backend that writes the answers (transformers "
-        "engine; None = the backend's default). bfloat16 is 1.5-4x faster on CPUs with bf16 instructions.")
-    heldout: str = Field(default="data/prompts/heldout.jsonl",
-                         description="JSONL held-out texts ({\"id\", \"text\"}) for evaluation.")
-    heldout_license: str = Field(default="apache-2.0", description="Licence id of the held-out set.")
+        default=None,
+        description="Dtype of the teacher backend that writes the answers (transformers "
+        "engine; None = the backend's default). bfloat16 is 1.5-4x faster on CPUs with bf16 instructions.",
+    )
+    heldout: str = Field(
+        default="data/prompts/heldout.jsonl",
+        description='JSONL held-out texts ({"id", "text"}) for evaluation.',
+    )
+    heldout_license: str = Field(
+        default="apache-2.0", description="Licence id of the held-out set."
+    )
     # -- loss -------------------------------------------------------------------------
     loss: LossName = Field(default="forward_kl", description="Distillation divergence.")
     beta: float = Field(default=0.5, ge=0.0, le=1.0, description="generalized_jsd mixing weight.")
     alpha: float = Field(default=0.1, ge=0.0, lt=1.0, description="skew_kl skew weight.")
-    temperature: float = Field(default=1.0, gt=0.0,
-                               description="Softmax temperature of both models in the KD loss; the "
-                               "KD term is multiplied by temperature**2.")
+    temperature: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="Softmax temperature of both models in the KD loss; the "
+        "KD term is multiplied by temperature**2.",
+    )
     kd_weight: float = Field(default=1.0, ge=0.0, description="Weight of the KD term.")
-    ce_weight: float = Field(default=0.0, ge=0.0,
-                             description="Weight of cross-entropy on the teacher's tokens.")
-    topk: int = Field(default=64, ge=0,
-                      description="Teacher log-probs cached per token (offline KD); 0 runs the teacher "
-                      "in the training loop on dense logits.")
+    ce_weight: float = Field(
+        default=0.0, ge=0.0, description="Weight of cross-entropy on the teacher's tokens."
+    )
+    topk: int = Field(
+        default=64,
+        ge=0,
+        description="Teacher log-probs cached per token (offline KD); 0 runs the teacher "
+        "in the training loop on dense logits.",
+    )
     teacher_dtype: Literal["float32", "bfloat16"] = Field(
-        default="float32", description="Dtype the teacher is loaded in for the cache and evaluation.")
-    cache_bf16: bool = Field(default=True,
-                             description="Run the teacher under bf16 autocast while building the top-k cache.")
-    train_on_prompt: bool = Field(default=True,
-                                  description="Distil on prompt tokens too, not only the teacher's answer.")
+        default="float32",
+        description="Dtype the teacher is loaded in for the cache and evaluation.",
+    )
+    cache_bf16: bool = Field(
+        default=True,
+        description="Run the teacher under bf16 autocast while building the top-k cache.",
+    )
+    train_on_prompt: bool = Field(
+        default=True, description="Distil on prompt tokens too, not only the teacher's answer."
+    )
     # -- training ---------------------------------------------------------------------
-    max_seq_len: int = Field(default=160, ge=8, description="Tokens per training sequence (truncated).")
+    max_seq_len: int = Field(
+        default=160, ge=8, description="Tokens per training sequence (truncated)."
+    )
     batch_size: int = Field(default=8, ge=1, description="Sequences per device per micro-batch.")
     grad_accum: int = Field(default=1, ge=1, description="Micro-batches per optimizer step.")
     max_steps: int = Field(default=150, ge=1, description="Optimizer steps.")
     lr: float = Field(default=2e-4, gt=0.0, description="AdamW peak learning rate.")
-    warmup_ratio: float = Field(default=0.05, ge=0.0, lt=1.0, description="Linear warm-up share of steps.")
+    warmup_ratio: float = Field(
+        default=0.05, ge=0.0, lt=1.0, description="Linear warm-up share of steps."
+    )
     lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"] = Field(
-        default="cosine", description="Learning-rate schedule after warm-up.")
+        default="cosine", description="Learning-rate schedule after warm-up."
+    )
     weight_decay: float = Field(default=0.0, ge=0.0, description="AdamW weight decay.")
-    bf16: bool = Field(default=True, description="bf16 autocast for the student (fast on CPUs with AMX/AVX512-BF16).")
+    bf16: bool = Field(
+        default=True,
+        description="bf16 autocast for the student (fast on CPUs with AMX/AVX512-BF16).",
+    )
     seed: int = Field(default=0, description="Seed for data order and initialisation.")
-    save_steps: int = Field(default=50, ge=1, description="Checkpoint every N steps (and on Ctrl-C).")
+    save_steps: int = Field(
+        default=50, ge=1, description="Checkpoint every N steps (and on Ctrl-C)."
+    )
     logging_steps: int = Field(default=5, ge=1, description="Log the loss every N steps.")
-    keep_checkpoints: bool = Field(default=False,
-                                   description="Keep training checkpoints after a successful run.")
+    keep_checkpoints: bool = Field(
+        default=False, description="Keep training checkpoints after a successful run."
+    )
     # -- evaluation -------------------------------------------------------------------
     eval_max_len: int = Field(default=256, ge=8, description="Held-out text truncation, in tokens.")
     eval_batch_size: int = Field(default=4, ge=1, description="Held-out texts per forward pass.")
-    speed_tokens: int = Field(default=32, ge=1, description="New tokens generated to time tokens/s.")
+    speed_tokens: int = Field(
+        default=32, ge=1, description="New tokens generated to time tokens/s."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DistillConfig:
@@ -174,8 +220,11 @@ def load_preset(name: str = "quick", overrides: list[str] | None = None) -> Dist
         problems.extend(_format_errors(exc))
         config = None
     if problems:
-        raise InputError("bad_config", f"{len(problems)} problem(s) in the distill config: "
-                         + "; ".join(problems), hint="see docs/distill.md for every setting")
+        raise InputError(
+            "bad_config",
+            f"{len(problems)} problem(s) in the distill config: " + "; ".join(problems),
+            hint="see docs/distill.md for every setting",
+        )
     assert config is not None
     return config
 

@@ -52,10 +52,12 @@ def read_jsonl(path: str | Path, field: str, what: str) -> list[dict[str, Any]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise InputError(f"bad_{what}", f"{path} line {number} is not valid JSON: {exc.msg}") from exc
+                raise InputError(
+                    f"bad_{what}", f"{path} line {number} is not valid JSON: {exc.msg}"
+                ) from exc
             text = record.get(field) if isinstance(record, dict) else None
             if not isinstance(text, str) or not text.strip():
-                raise InputError(f"bad_{what}", f"{path} line {number} has no non-empty \"{field}\"")
+                raise InputError(f"bad_{what}", f'{path} line {number} has no non-empty "{field}"')
             record.setdefault("id", f"{path.stem}-{number}")
             records.append(record)
     if not records:
@@ -79,20 +81,35 @@ def record_sha256(record: dict[str, Any]) -> str:
 
 
 def teacher_data(
-    backend: Backend, prompts: list[dict[str, Any]], params: GenerationParams, *,
-    teacher_name: str, teacher_sha256: str | None, batch_size: int, progress: Progress,
-    folder: Path | None = None, generator: dict[str, Any] | None = None,
+    backend: Backend,
+    prompts: list[dict[str, Any]],
+    params: GenerationParams,
+    *,
+    teacher_name: str,
+    teacher_sha256: str | None,
+    batch_size: int,
+    progress: Progress,
+    folder: Path | None = None,
+    generator: dict[str, Any] | None = None,
 ) -> TeacherData:
     """Have the teacher answer every prompt (reusing an identical earlier file) and return the file."""
-    key = sha256_text(canonical_json({
-        "teacher": teacher_sha256 or teacher_name, "params": params.model_dump(), "generator": generator,
-        "prompts": [[p["id"], p["prompt"]] for p in prompts],
-    }))[:16]
+    key = sha256_text(
+        canonical_json(
+            {
+                "teacher": teacher_sha256 or teacher_name,
+                "params": params.model_dump(),
+                "generator": generator,
+                "prompts": [[p["id"], p["prompt"]] for p in prompts],
+            }
+        )
+    )[:16]
     folder = folder or stillhouse_home() / "teacher-data"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{teacher_name}-{key}.jsonl"
     if path.is_file():
-        return TeacherData(path, sha256_file(path), sum(1 for _ in open(path, encoding="utf-8")), True)
+        return TeacherData(
+            path, sha256_file(path), sum(1 for _ in open(path, encoding="utf-8")), True
+        )
     records = _answer(backend, prompts, params, teacher_name, teacher_sha256, batch_size, progress)
     for record in records:
         record["generator"] = generator or {}
@@ -112,13 +129,17 @@ def _answer(backend, prompts, params, teacher_name, teacher_sha256, batch_size, 
     records = []
     with progress.bar(total=len(prompts), desc="teacher answers", unit="prompt") as bar:
         for start in range(0, len(prompts), batch_size):
-            chunk = prompts[start:start + batch_size]
+            chunk = prompts[start : start + batch_size]
             requests = [ChatRequest.from_prompt(p["prompt"], system=p.get("system")) for p in chunk]
             for prompt, result in zip(chunk, backend.generate(requests, params), strict=True):
                 record = {
-                    "id": prompt["id"], "prompt": prompt["prompt"], "system": prompt.get("system"),
-                    "response": result.text, "finish_reason": result.finish_reason,
-                    "teacher": teacher_name, "teacher_sha256": teacher_sha256,
+                    "id": prompt["id"],
+                    "prompt": prompt["prompt"],
+                    "system": prompt.get("system"),
+                    "response": result.text,
+                    "finish_reason": result.finish_reason,
+                    "teacher": teacher_name,
+                    "teacher_sha256": teacher_sha256,
                     "params": params.model_dump(),
                 }
                 record["sha256"] = record_sha256(record)
@@ -134,13 +155,18 @@ def read_teacher_data(path: str | Path) -> list[dict[str, Any]]:
     records = read_jsonl(path, "prompt", "teacher_data")
     for number, record in enumerate(records, start=1):
         if record.get("sha256") and record["sha256"] != record_sha256(record):
-            raise IntegrityError("corrupt_teacher_data", f"{path} record {number} fails its SHA-256")
+            raise IntegrityError(
+                "corrupt_teacher_data", f"{path} record {number} fails its SHA-256"
+            )
     return records
 
 
 def disk_error(exc: OSError, path: Path) -> StillhouseError:
     """An OSError while writing, as one clear error (disk full gets its own code)."""
     if exc.errno == errno.ENOSPC:
-        return StillhouseError("disk_full", f"disk full while writing {path}; nothing was kept",
-                               hint="free some space and run again (add --resume to continue training)")
+        return StillhouseError(
+            "disk_full",
+            f"disk full while writing {path}; nothing was kept",
+            hint="free some space and run again (add --resume to continue training)",
+        )
     return StillhouseError("write_failed", f"cannot write {path}: {exc.strerror or exc}")

@@ -30,8 +30,12 @@ class ModelStats(BaseModel):
 
     name: str = Field(description="Model name.")
     parameters: int = Field(description="Parameter count.")
-    bytes: int | None = Field(default=None, description="Weights on disk, in bytes (None: not saved).")
-    tokens_per_s: float | None = Field(default=None, description="Greedy generation speed, batch 1.")
+    bytes: int | None = Field(
+        default=None, description="Weights on disk, in bytes (None: not saved)."
+    )
+    tokens_per_s: float | None = Field(
+        default=None, description="Greedy generation speed, batch 1."
+    )
     perplexity: float = Field(description="exp(mean next-token NLL) on the held-out texts.")
 
 
@@ -47,7 +51,8 @@ class EvalReport(BaseModel):
     heldout_tokens: int = Field(description="Held-out positions scored.")
     heldout_texts: int = Field(description="Held-out texts scored.")
     baseline: dict[str, float] | None = Field(
-        default=None, description="The pruned, untrained student: perplexity, kl, top1_agreement.")
+        default=None, description="The pruned, untrained student: perplexity, kl, top1_agreement."
+    )
 
     @property
     def kl_reduction(self) -> float | None:
@@ -59,21 +64,35 @@ class EvalReport(BaseModel):
     def table(self) -> str:
         """A plain-text table for the terminal."""
         t, s, b = self.teacher, self.student, self.baseline or {}
-        rows = [("", "teacher", "student", "pruned, untrained"),
-                ("model", t.name, s.name, "-"),
-                ("parameters", f"{t.parameters / 1e6:.1f}M", f"{s.parameters / 1e6:.1f}M", "-"),
-                ("weights on disk", _mb(t.bytes), _mb(s.bytes), "-"),
-                ("tokens/s (greedy)", _num(t.tokens_per_s), _num(s.tokens_per_s), "-"),
-                ("held-out perplexity", f"{t.perplexity:.2f}", f"{s.perplexity:.2f}",
-                 f"{b['perplexity']:.2f}" if b else "-"),
-                ("KL(teacher||model)", "0", f"{self.kl:.3f}", f"{b['kl']:.3f}" if b else "-"),
-                ("top-1 agreement", "1", f"{self.top1_agreement:.3f}",
-                 f"{b['top1_agreement']:.3f}" if b else "-")]
+        rows = [
+            ("", "teacher", "student", "pruned, untrained"),
+            ("model", t.name, s.name, "-"),
+            ("parameters", f"{t.parameters / 1e6:.1f}M", f"{s.parameters / 1e6:.1f}M", "-"),
+            ("weights on disk", _mb(t.bytes), _mb(s.bytes), "-"),
+            ("tokens/s (greedy)", _num(t.tokens_per_s), _num(s.tokens_per_s), "-"),
+            (
+                "held-out perplexity",
+                f"{t.perplexity:.2f}",
+                f"{s.perplexity:.2f}",
+                f"{b['perplexity']:.2f}" if b else "-",
+            ),
+            ("KL(teacher||model)", "0", f"{self.kl:.3f}", f"{b['kl']:.3f}" if b else "-"),
+            (
+                "top-1 agreement",
+                "1",
+                f"{self.top1_agreement:.3f}",
+                f"{b['top1_agreement']:.3f}" if b else "-",
+            ),
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
         if self.kl_reduction is not None:
-            lines.append(f"KL drop vs pruned, untrained student: {self.kl_reduction:.1%} "
-                         f"({b['kl']:.3f} -> {self.kl:.3f} nats/token, {self.heldout_tokens} held-out tokens)")
+            lines.append(
+                f"KL drop vs pruned, untrained student: {self.kl_reduction:.1%} "
+                f"({b['kl']:.3f} -> {self.kl:.3f} nats/token, {self.heldout_tokens} held-out tokens)"
+            )
         return "\n".join(lines)
 
 
@@ -116,19 +135,27 @@ def _batches(tokenizer, texts: list[str], max_len: int, batch_size: int):
 
     encoded = [tokenizer(t, add_special_tokens=False)["input_ids"][:max_len] for t in texts]
     for start in range(0, len(encoded), batch_size):
-        chunk = [ids for ids in encoded[start:start + batch_size] if len(ids) > 1]
+        chunk = [ids for ids in encoded[start : start + batch_size] if len(ids) > 1]
         if not chunk:
             continue
         width = max(len(c) for c in chunk)
         ids = torch.zeros(len(chunk), width, dtype=torch.long)
         mask = torch.zeros(len(chunk), width, dtype=torch.long)
         for row, c in enumerate(chunk):
-            ids[row, :len(c)], mask[row, :len(c)] = torch.tensor(c), 1
+            ids[row, : len(c)], mask[row, : len(c)] = torch.tensor(c), 1
         yield ids, mask
 
 
-def compare_on_texts(teacher, student, tokenizer, texts: list[str], *, max_len: int = 256,
-                     batch_size: int = 4, progress=None) -> dict[str, float]:
+def compare_on_texts(
+    teacher,
+    student,
+    tokenizer,
+    texts: list[str],
+    *,
+    max_len: int = 256,
+    batch_size: int = 4,
+    progress=None,
+) -> dict[str, float]:
     """Perplexities of both, mean KL(teacher || student) and top-1 agreement over ``texts``."""
     import torch
 
@@ -147,7 +174,9 @@ def compare_on_texts(teacher, student, tokenizer, texts: list[str], *, max_len: 
         t_logits, s_logits = t_logits[..., :vocab], s_logits[..., :vocab]
         targets, valid = ids[:, 1:], (mask[:, 1:] * mask[:, :-1]).bool()
         for key, logits in (("t_nll", t_logits), ("s_nll", s_logits)):
-            nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+            nll = torch.nn.functional.cross_entropy(
+                logits.transpose(1, 2), targets, reduction="none"
+            )
             sums[key] += float((nll * valid).sum())
         sums["kl"] += float(forward_kl(s_logits, t_logits, mask=valid, reduction="sum"))
         sums["agree"] += float(((t_logits.argmax(-1) == s_logits.argmax(-1)) & valid).sum())
@@ -155,32 +184,57 @@ def compare_on_texts(teacher, student, tokenizer, texts: list[str], *, max_len: 
         if progress is not None:
             progress.report(done / len(batches), "held-out evaluation")
     n = max(sums["tokens"], 1.0)
-    return {"teacher_perplexity": math.exp(sums["t_nll"] / n), "perplexity": math.exp(sums["s_nll"] / n),
-            "kl": sums["kl"] / n, "top1_agreement": sums["agree"] / n, "tokens": int(sums["tokens"])}
+    return {
+        "teacher_perplexity": math.exp(sums["t_nll"] / n),
+        "perplexity": math.exp(sums["s_nll"] / n),
+        "kl": sums["kl"] / n,
+        "top1_agreement": sums["agree"] / n,
+        "tokens": int(sums["tokens"]),
+    }
 
 
-def tokens_per_second(model, tokenizer, new_tokens: int = 32,
-                      prompt: str = "Write a short note about rivers and the sea.") -> float:
+def tokens_per_second(
+    model,
+    tokenizer,
+    new_tokens: int = 32,
+    prompt: str = "Write a short note about rivers and the sea.",
+) -> float:
     """Greedy generation speed (batch 1) after one warm-up token."""
     import torch
 
     messages = [{"role": "user", "content": prompt}]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    inputs = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(next(model.parameters()).device)
-    kwargs = {"do_sample": False, "pad_token_id": tokenizer.pad_token_id or tokenizer.eos_token_id,
-              "temperature": None, "top_p": None, "top_k": None}
+    inputs = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(
+        next(model.parameters()).device
+    )
+    kwargs = {
+        "do_sample": False,
+        "pad_token_id": tokenizer.pad_token_id or tokenizer.eos_token_id,
+        "temperature": None,
+        "top_p": None,
+        "top_k": None,
+    }
     with torch.inference_mode():
         model.generate(**inputs, max_new_tokens=1, **kwargs)
         start = time.perf_counter()
-        out = model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **kwargs)
+        out = model.generate(
+            **inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **kwargs
+        )
         elapsed = time.perf_counter() - start
     return (out.shape[1] - inputs["input_ids"].shape[1]) / max(elapsed, 1e-9)
 
 
-def evaluate_pair(teacher: Subject | ModelSpec | str, student: Subject | ModelSpec | str,
-                  heldout: str | Path | list[str], *, max_len: int = 256, batch_size: int = 4,
-                  speed_tokens: int = 32, baseline: dict[str, float] | None = None,
-                  progress=None) -> EvalReport:
+def evaluate_pair(
+    teacher: Subject | ModelSpec | str,
+    student: Subject | ModelSpec | str,
+    heldout: str | Path | list[str],
+    *,
+    max_len: int = 256,
+    batch_size: int = 4,
+    speed_tokens: int = 32,
+    baseline: dict[str, float] | None = None,
+    progress=None,
+) -> EvalReport:
     """Score a student against its teacher on held-out texts (a JSONL path or a list of texts)."""
     from core.distill.data import load_heldout
     from core.distill.student import check_tokenizers
@@ -190,16 +244,36 @@ def evaluate_pair(teacher: Subject | ModelSpec | str, student: Subject | ModelSp
     texts = heldout if isinstance(heldout, list) else load_heldout(heldout)
     was_training = s.model.training
     s.model.eval()
-    scores = compare_on_texts(t.model, s.model, t.tokenizer, texts, max_len=max_len,
-                              batch_size=batch_size, progress=progress)
+    scores = compare_on_texts(
+        t.model,
+        s.model,
+        t.tokenizer,
+        texts,
+        max_len=max_len,
+        batch_size=batch_size,
+        progress=progress,
+    )
     t_speed = tokens_per_second(t.model, t.tokenizer, speed_tokens) if speed_tokens else None
     s_speed = tokens_per_second(s.model, s.tokenizer, speed_tokens) if speed_tokens else None
     s.model.train(was_training)
     return EvalReport(
-        teacher=ModelStats(name=t.name, parameters=t.model.num_parameters(), bytes=weights_bytes(t.path),
-                           tokens_per_s=t_speed, perplexity=scores["teacher_perplexity"]),
-        student=ModelStats(name=s.name, parameters=s.model.num_parameters(), bytes=weights_bytes(s.path),
-                           tokens_per_s=s_speed, perplexity=scores["perplexity"]),
-        kl=scores["kl"], top1_agreement=scores["top1_agreement"], heldout_tokens=int(scores["tokens"]),
-        heldout_texts=len(texts), baseline=baseline,
+        teacher=ModelStats(
+            name=t.name,
+            parameters=t.model.num_parameters(),
+            bytes=weights_bytes(t.path),
+            tokens_per_s=t_speed,
+            perplexity=scores["teacher_perplexity"],
+        ),
+        student=ModelStats(
+            name=s.name,
+            parameters=s.model.num_parameters(),
+            bytes=weights_bytes(s.path),
+            tokens_per_s=s_speed,
+            perplexity=scores["perplexity"],
+        ),
+        kl=scores["kl"],
+        top1_agreement=scores["top1_agreement"],
+        heldout_tokens=int(scores["tokens"]),
+        heldout_texts=len(texts),
+        baseline=baseline,
     )

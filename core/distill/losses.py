@@ -42,6 +42,7 @@ LOSS_NAMES = ("forward_kl", "reverse_kl", "generalized_jsd", "skew_kl")
 
 # -- divergences between two log-prob tensors over the last dimension -------------------------
 
+
 def _kl(log_p: Tensor, log_q: Tensor) -> Tensor:
     """KL(p || q) per position; zero-probability terms of p contribute nothing."""
     import torch
@@ -116,15 +117,26 @@ def reduce(per_token: Tensor, mask: Tensor | None, reduction: Reduction = "mean"
 
 # -- dense losses --------------------------------------------------------------------------
 
-def _dense(name: str, student_logits: Tensor, teacher_logits: Tensor, temperature: float,
-           mask: Tensor | None, reduction: Reduction, **kw: float) -> Tensor:
+
+def _dense(
+    name: str,
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    temperature: float,
+    mask: Tensor | None,
+    reduction: Reduction,
+    **kw: float,
+) -> Tensor:
     import torch
 
     if temperature <= 0:
         raise InputError("bad_temperature", f"temperature must be > 0, got {temperature}")
     if student_logits.shape != teacher_logits.shape:
-        raise InputError("shape_mismatch", f"student logits {tuple(student_logits.shape)} and teacher "
-                         f"logits {tuple(teacher_logits.shape)} differ (tokenizers differ?)")
+        raise InputError(
+            "shape_mismatch",
+            f"student logits {tuple(student_logits.shape)} and teacher "
+            f"logits {tuple(teacher_logits.shape)} differ (tokenizers differ?)",
+        )
     log_s = torch.log_softmax(student_logits.float() / temperature, dim=-1)
     log_t = torch.log_softmax(teacher_logits.float() / temperature, dim=-1)
     return reduce(divergence(name)(log_t, log_s, **kw), mask, reduction)
@@ -140,30 +152,52 @@ def reverse_kl(student_logits, teacher_logits, *, temperature=1.0, mask=None, re
     return _dense("reverse_kl", student_logits, teacher_logits, temperature, mask, reduction)
 
 
-def generalized_jsd(student_logits, teacher_logits, *, beta=0.5, temperature=1.0, mask=None,
-                    reduction="mean"):
+def generalized_jsd(
+    student_logits, teacher_logits, *, beta=0.5, temperature=1.0, mask=None, reduction="mean"
+):
     """JSD_beta / (beta (1 - beta)); forward KL at beta = 0, reverse KL at beta = 1."""
-    return _dense("generalized_jsd", student_logits, teacher_logits, temperature, mask, reduction,
-                  beta=beta)
+    return _dense(
+        "generalized_jsd", student_logits, teacher_logits, temperature, mask, reduction, beta=beta
+    )
 
 
-def skew_kl(student_logits, teacher_logits, *, alpha=0.1, temperature=1.0, mask=None,
-            reduction="mean"):
+def skew_kl(
+    student_logits, teacher_logits, *, alpha=0.1, temperature=1.0, mask=None, reduction="mean"
+):
     """KL(p_T || alpha p_T + (1 - alpha) p_S) per token, averaged over ``mask``."""
-    return _dense("skew_kl", student_logits, teacher_logits, temperature, mask, reduction,
-                  alpha=alpha)
+    return _dense(
+        "skew_kl", student_logits, teacher_logits, temperature, mask, reduction, alpha=alpha
+    )
 
 
-def dense_loss(name: str, student_logits, teacher_logits, *, temperature=1.0, mask=None,
-               reduction: Reduction = "mean", beta=0.5, alpha=0.1):
+def dense_loss(
+    name: str,
+    student_logits,
+    teacher_logits,
+    *,
+    temperature=1.0,
+    mask=None,
+    reduction: Reduction = "mean",
+    beta=0.5,
+    alpha=0.1,
+):
     """Any dense loss by name."""
-    kw = {"beta": beta} if name == "generalized_jsd" else {"alpha": alpha} if name == "skew_kl" else {}
+    kw = (
+        {"beta": beta}
+        if name == "generalized_jsd"
+        else {"alpha": alpha}
+        if name == "skew_kl"
+        else {}
+    )
     return _dense(name, student_logits, teacher_logits, temperature, mask, reduction, **kw)
 
 
 # -- top-k losses --------------------------------------------------------------------------
 
-def bucket_logprobs(topk_logprobs: Tensor, tail_logprob: Tensor, temperature: float = 1.0) -> Tensor:
+
+def bucket_logprobs(
+    topk_logprobs: Tensor, tail_logprob: Tensor, temperature: float = 1.0
+) -> Tensor:
     """Teacher log-probs over k + 1 buckets (top-k tokens, then the tail), at ``temperature``."""
     import torch
 
@@ -184,16 +218,32 @@ def student_buckets(student_logits: Tensor, topk_ids: Tensor, temperature: float
     return torch.cat([picked, tail.unsqueeze(-1)], dim=-1)
 
 
-def topk_loss(name: str, student_logits: Tensor, topk_ids: Tensor, topk_logprobs: Tensor,
-              tail_logprob: Tensor, *, temperature: float = 1.0, mask: Tensor | None = None,
-              reduction: Reduction = "mean", beta: float = 0.5, alpha: float = 0.1) -> Tensor:
+def topk_loss(
+    name: str,
+    student_logits: Tensor,
+    topk_ids: Tensor,
+    topk_logprobs: Tensor,
+    tail_logprob: Tensor,
+    *,
+    temperature: float = 1.0,
+    mask: Tensor | None = None,
+    reduction: Reduction = "mean",
+    beta: float = 0.5,
+    alpha: float = 0.1,
+) -> Tensor:
     """A loss against cached top-k teacher log-probs (ids/logprobs ``[b, s, k]``, tail ``[b, s]``)."""
     if temperature <= 0:
         raise InputError("bad_temperature", f"temperature must be > 0, got {temperature}")
     fn = divergence(name)
     log_t = bucket_logprobs(topk_logprobs, tail_logprob, temperature)
     log_s = student_buckets(student_logits, topk_ids, temperature)
-    kw = {"beta": beta} if name == "generalized_jsd" else {"alpha": alpha} if name == "skew_kl" else {}
+    kw = (
+        {"beta": beta}
+        if name == "generalized_jsd"
+        else {"alpha": alpha}
+        if name == "skew_kl"
+        else {}
+    )
     return reduce(fn(log_t, log_s, **kw), mask, reduction)
 
 
@@ -203,8 +253,10 @@ def topk_of(teacher_logits: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
 
     vocab = teacher_logits.shape[-1]
     if not 1 <= k < vocab:
-        raise InputError("bad_topk", f"top-k must be between 1 and {vocab - 1} (the vocabulary has "
-                         f"{vocab} tokens), got {k}")
+        raise InputError(
+            "bad_topk",
+            f"top-k must be between 1 and {vocab - 1} (the vocabulary has {vocab} tokens), got {k}",
+        )
     log_t = torch.log_softmax(teacher_logits.float(), dim=-1)
     values, ids = log_t.topk(k, dim=-1)
     head = torch.logsumexp(values, dim=-1).clamp(max=-1e-7)

@@ -1,9 +1,9 @@
 """Progress reporting for the engine: tqdm bars in a terminal, or a callable such as ``gr.Progress``.
 
-    progress = Progress(True)                 # tqdm bars on stderr
-    progress = Progress(gr.Progress())        # calls progress(fraction, desc=...)
-    with progress.bar(total=100, desc="teacher data", unit="prompt") as bar:
-        bar.update(10)
+progress = Progress(True)                 # tqdm bars on stderr
+progress = Progress(gr.Progress())        # calls progress(fraction, desc=...)
+with progress.bar(total=100, desc="teacher data", unit="prompt") as bar:
+    bar.update(10)
 """
 
 from __future__ import annotations

@@ -55,11 +55,16 @@ class DistillResult(BaseModel):
     eval_json: str = Field(description="Path of evaluation.json.")
     loss_curve_png: str | None = Field(default=None, description="Path of the loss-curve picture.")
     teacher_data: str = Field(description="Path of the teacher-data JSONL file.")
-    kept_layers: list[int] | None = Field(default=None, description="Teacher layers the student kept.")
+    kept_layers: list[int] | None = Field(
+        default=None, description="Teacher layers the student kept."
+    )
     wall_s: float = Field(description="Seconds the run took.")
     resumed_from_step: int = Field(default=0, description="Step the run resumed from (0: fresh).")
-    state_sha256: str = Field(default="", description="SHA-256 of the trained weights in memory "
-                              "(every process computes it: equal under DDP).")
+    state_sha256: str = Field(
+        default="",
+        description="SHA-256 of the trained weights in memory "
+        "(every process computes it: equal under DDP).",
+    )
 
 
 def config_key(config: DistillConfig) -> str:
@@ -79,18 +84,30 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 
 def _dataset_ref(role: str, path: Path, records: int, license: str) -> ArtifactRef:
-    return ArtifactRef(role=role, kind="dataset", name=path.name, sha256=sha256_file(path),
-                       license=license, path=str(path), records=records)
+    return ArtifactRef(
+        role=role,
+        kind="dataset",
+        name=path.name,
+        sha256=sha256_file(path),
+        license=license,
+        path=str(path),
+        records=records,
+    )
 
 
-def distill(config: DistillConfig, *, recorder: Recorder | None = None, progress: Any = True,
-            resume: bool = False) -> DistillResult:
+def distill(
+    config: DistillConfig,
+    *,
+    recorder: Recorder | None = None,
+    progress: Any = True,
+    resume: bool = False,
+) -> DistillResult:
     """Run a distillation job end to end; see the module docstring."""
     from core.distill.data import load_heldout, load_prompts
 
     started = time.perf_counter()
     prompts_path, heldout_path = data_path(config.prompts), data_path(config.heldout)
-    prompts = load_prompts(prompts_path, config.max_prompts)   # bad files fail before any work
+    prompts = load_prompts(prompts_path, config.max_prompts)  # bad files fail before any work
     heldout = load_heldout(heldout_path)
     from core.distill.trainer import training_args
     from core.models import offline_env, prepare_model, resolve_model
@@ -114,23 +131,47 @@ def distill(config: DistillConfig, *, recorder: Recorder | None = None, progress
     with args.main_process_first(desc="teacher data"):
         data = _teacher_data(config, prompts, teacher_spec, teacher_prep.weights_sha256, prog)
     inputs = [
-        ArtifactRef(role="teacher", kind="model", name=teacher_spec.name, sha256=teacher_prep.weights_sha256,
-                    license=teacher_spec.license, path=str(teacher_prep.path),
-                    details={"spec": teacher_spec.model_dump(exclude_none=True)}),
+        ArtifactRef(
+            role="teacher",
+            kind="model",
+            name=teacher_spec.name,
+            sha256=teacher_prep.weights_sha256,
+            license=teacher_spec.license,
+            path=str(teacher_prep.path),
+            details={"spec": teacher_spec.model_dump(exclude_none=True)},
+        ),
         _dataset_ref("prompts", prompts_path, len(prompts), config.prompts_license),
         _dataset_ref("teacher_data", data.path, data.records, teacher_spec.license),
         _dataset_ref("heldout", heldout_path, len(heldout), config.heldout_license),
     ]
-    run_id = recorder.start_run("distill", config=config.model_dump(), seed=config.seed,
-                                code_version=code_version(), inputs=inputs)
+    run_id = recorder.start_run(
+        "distill",
+        config=config.model_dump(),
+        seed=config.seed,
+        code_version=code_version(),
+        inputs=inputs,
+    )
     try:
-        return _train_and_finish(config, args, folder, checkpoint, run_id, recorder, prog, teacher_spec,
-                                 data, heldout, started)
+        return _train_and_finish(
+            config,
+            args,
+            folder,
+            checkpoint,
+            run_id,
+            recorder,
+            prog,
+            teacher_spec,
+            data,
+            heldout,
+            started,
+        )
     except InterruptedRun:
         raise
     except BaseException as exc:
         status: RunStatus = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        recorder.finish_run(run_id, outputs=[], metrics={"error": type(exc).__name__}, status=status)
+        recorder.finish_run(
+            run_id, outputs=[], metrics={"error": type(exc).__name__}, status=status
+        )
         raise
 
 
@@ -138,12 +179,20 @@ def _teacher_data(config, prompts, teacher_spec, teacher_sha, prog):
     from core.distill.data import teacher_data
     from core.generation import GenerationParams
 
-    params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=config.gen_temperature,
-                              seed=config.seed)
+    params = GenerationParams(
+        max_new_tokens=config.max_new_tokens, temperature=config.gen_temperature, seed=config.seed
+    )
     backend = _LazyBackend(teacher_spec, config.teacher_engine, config.gen_dtype)
-    data = teacher_data(backend, prompts, params, teacher_name=teacher_spec.name,
-                        teacher_sha256=teacher_sha, batch_size=config.gen_batch_size, progress=prog,
-                        generator={"engine": config.teacher_engine, "dtype": config.gen_dtype})
+    data = teacher_data(
+        backend,
+        prompts,
+        params,
+        teacher_name=teacher_spec.name,
+        teacher_sha256=teacher_sha,
+        batch_size=config.gen_batch_size,
+        progress=prog,
+        generator={"engine": config.teacher_engine, "dtype": config.gen_dtype},
+    )
     if not data.reused:
         prog.note(f"teacher data: {data.records} answers -> {data.path}")
     return data
@@ -164,18 +213,24 @@ class _LazyBackend:
         return self._backend.generate(requests, params)
 
 
-def _train_and_finish(config, args, folder, checkpoint, run_id, recorder, prog, teacher_spec, data,
-                      heldout, started) -> DistillResult:
+def _train_and_finish(
+    config, args, folder, checkpoint, run_id, recorder, prog, teacher_spec, data, heldout, started
+) -> DistillResult:
     from core.distill import training
     from core.models import load_causal_lm
 
     teacher, tokenizer = load_causal_lm(teacher_spec, dtype=config.teacher_dtype)
     student, kept = training.make_student(config, teacher, tokenizer, teacher_spec.name, heldout)
-    baseline = training.baseline(config, folder, teacher, student, tokenizer, heldout, prog) \
-        if args.process_index == 0 else {}
+    baseline = (
+        training.baseline(config, folder, teacher, student, tokenizer, heldout, prog)
+        if args.process_index == 0
+        else {}
+    )
     with args.main_process_first(desc="top-k cache"):
         dataset = training.build_dataset(config, teacher, tokenizer, data, prog)
-    trainer, stopper = training.make_trainer(config, args, student, teacher, tokenizer, dataset, prog)
+    trainer, stopper = training.make_trainer(
+        config, args, student, teacher, tokenizer, dataset, prog
+    )
     resumed_step = training.checkpoint_step(checkpoint)
     stopper.install()
     try:
@@ -184,20 +239,55 @@ def _train_and_finish(config, args, folder, checkpoint, run_id, recorder, prog, 
         stopper.uninstall()
     if stopper.requested:
         saved = latest_checkpoint(folder / "checkpoints")
-        outputs = [ArtifactRef(role="checkpoint", kind="checkpoint", name=saved.name, path=str(saved))] \
-            if saved else []
-        recorder.finish_run(run_id, outputs=outputs, metrics={"step": trainer.state.global_step},
-                            status="interrupted")
-        raise InterruptedRun("interrupted", f"training stopped at step {trainer.state.global_step} of "
-                             f"{config.max_steps}; checkpoint saved in {folder / 'checkpoints'}",
-                             hint="run the same command with --resume to continue")
+        outputs = (
+            [ArtifactRef(role="checkpoint", kind="checkpoint", name=saved.name, path=str(saved))]
+            if saved
+            else []
+        )
+        recorder.finish_run(
+            run_id,
+            outputs=outputs,
+            metrics={"step": trainer.state.global_step},
+            status="interrupted",
+        )
+        raise InterruptedRun(
+            "interrupted",
+            f"training stopped at step {trainer.state.global_step} of "
+            f"{config.max_steps}; checkpoint saved in {folder / 'checkpoints'}",
+            hint="run the same command with --resume to continue",
+        )
     if not args.process_index == 0:
-        return DistillResult(run_id=run_id, run_dir=str(folder), student_name=config.student_name,
-                             student_dir="", student_sha256="", evaluation={}, table="", eval_json="",
-                             teacher_data=str(data.path), wall_s=time.perf_counter() - started,
-                             state_sha256=training.state_sha256(student))
-    return training.finish(config, folder, run_id, recorder, prog, trainer, student, teacher, tokenizer,
-                           teacher_spec, data, heldout, baseline, kept, started, resumed_step)
+        return DistillResult(
+            run_id=run_id,
+            run_dir=str(folder),
+            student_name=config.student_name,
+            student_dir="",
+            student_sha256="",
+            evaluation={},
+            table="",
+            eval_json="",
+            teacher_data=str(data.path),
+            wall_s=time.perf_counter() - started,
+            state_sha256=training.state_sha256(student),
+        )
+    return training.finish(
+        config,
+        folder,
+        run_id,
+        recorder,
+        prog,
+        trainer,
+        student,
+        teacher,
+        tokenizer,
+        teacher_spec,
+        data,
+        heldout,
+        baseline,
+        kept,
+        started,
+        resumed_step,
+    )
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -25,8 +25,11 @@ def _layers(model):
     inner = getattr(model, "model", None)
     layers = getattr(inner, "layers", None)
     if layers is None:
-        raise InputError("unprunable_model", f"cannot prune {type(model).__name__}: no model.layers list "
-                         "of decoder layers (Llama, Qwen2, Mistral and similar are supported)")
+        raise InputError(
+            "unprunable_model",
+            f"cannot prune {type(model).__name__}: no model.layers list "
+            "of decoder layers (Llama, Qwen2, Mistral and similar are supported)",
+        )
     return inner, layers
 
 
@@ -37,7 +40,9 @@ def uniform_layers(n_total: int, n_keep: int) -> list[int]:
     return sorted({round(i * (n_total - 1) / (n_keep - 1)) for i in range(n_keep)})
 
 
-def angular_layers(model, n_keep: int, calibration: Tensor, attention_mask: Tensor | None = None) -> list[int]:
+def angular_layers(
+    model, n_keep: int, calibration: Tensor, attention_mask: Tensor | None = None
+) -> list[int]:
     """Keep all but the contiguous block of ``n_total - n_keep`` layers that changes hidden states least."""
     import torch
 
@@ -51,12 +56,16 @@ def angular_layers(model, n_keep: int, calibration: Tensor, attention_mask: Tens
     hooks = [layer.register_forward_hook(grab) for layer in layers]
     try:
         with torch.inference_mode():
-            out = model(input_ids=calibration, attention_mask=attention_mask, output_hidden_states=True)
+            out = model(
+                input_ids=calibration, attention_mask=attention_mask, output_hidden_states=True
+            )
     finally:
         for hook in hooks:
             hook.remove()
-    hidden = [out.hidden_states[0].float(), *states]   # hidden[i] = input of layer i
-    weights = (attention_mask if attention_mask is not None else torch.ones_like(calibration)).float()
+    hidden = [out.hidden_states[0].float(), *states]  # hidden[i] = input of layer i
+    weights = (
+        attention_mask if attention_mask is not None else torch.ones_like(calibration)
+    ).float()
     best, best_dist = 0, math.inf
     for start in range(0, n_total - n_drop + 1):
         cos = torch.nn.functional.cosine_similarity(hidden[start], hidden[start + n_drop], dim=-1)
@@ -66,14 +75,23 @@ def angular_layers(model, n_keep: int, calibration: Tensor, attention_mask: Tens
     return [i for i in range(n_total) if not best <= i < best + n_drop]
 
 
-def prune_layers(model, n_keep: int | None = None, method: str = "uniform", *, layers: list[int] | None = None,
-                 calibration: Tensor | None = None, attention_mask: Tensor | None = None):
+def prune_layers(
+    model,
+    n_keep: int | None = None,
+    method: str = "uniform",
+    *,
+    layers: list[int] | None = None,
+    calibration: Tensor | None = None,
+    attention_mask: Tensor | None = None,
+):
     """A copy of ``model`` keeping ``layers`` (or ``n_keep`` chosen by ``method``); returns (model, kept)."""
     _, all_layers = _layers(model)
     n_total = len(all_layers)
     if layers is None:
         if n_keep is None or not 1 <= n_keep <= n_total:
-            raise InputError("bad_n_layers", f"n_keep must be between 1 and {n_total}, got {n_keep}")
+            raise InputError(
+                "bad_n_layers", f"n_keep must be between 1 and {n_total}, got {n_keep}"
+            )
         if method == "uniform":
             layers = uniform_layers(n_total, n_keep)
         elif method == "angular":
@@ -81,11 +99,15 @@ def prune_layers(model, n_keep: int | None = None, method: str = "uniform", *, l
                 raise InputError("no_calibration", "angular pruning needs calibration text")
             layers = angular_layers(model, n_keep, calibration, attention_mask)
         else:
-            raise InputError("bad_prune_method", f"unknown prune method '{method}'; known: uniform, angular")
+            raise InputError(
+                "bad_prune_method", f"unknown prune method '{method}'; known: uniform, angular"
+            )
     layers = sorted(layers)
     if len(set(layers)) != len(layers) or not layers or layers[0] < 0 or layers[-1] >= n_total:
-        raise InputError("bad_keep_layers", f"keep_layers must be distinct indices in 0..{n_total - 1}, "
-                         f"got {layers}")
+        raise InputError(
+            "bad_keep_layers",
+            f"keep_layers must be distinct indices in 0..{n_total - 1}, got {layers}",
+        )
     student = copy.deepcopy(model)
     inner, student_layers = _layers(student)
     kept = [student_layers[i] for i in layers]
@@ -116,6 +138,9 @@ def check_tokenizers(teacher_tok, student_tok, teacher_name: str, student_name: 
         if attr != "pad_token" and a != b:
             problems.append(f"{attr} {a!r} vs {b!r}")
     if problems:
-        raise InputError("tokenizer_mismatch", f"teacher '{teacher_name}' and student '{student_name}' "
-                         f"use different tokenizers: {'; '.join(problems)}",
-                         hint="distillation on logits needs the same tokenizer; pick a student of the same family")
+        raise InputError(
+            "tokenizer_mismatch",
+            f"teacher '{teacher_name}' and student '{student_name}' "
+            f"use different tokenizers: {'; '.join(problems)}",
+            hint="distillation on logits needs the same tokenizer; pick a student of the same family",
+        )

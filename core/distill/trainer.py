@@ -37,8 +37,14 @@ class KDSettings:
 
     @classmethod
     def from_config(cls, config) -> KDSettings:
-        return cls(loss=config.loss, temperature=config.temperature, kd_weight=config.kd_weight,
-                   ce_weight=config.ce_weight, beta=config.beta, alpha=config.alpha)
+        return cls(
+            loss=config.loss,
+            temperature=config.temperature,
+            kd_weight=config.kd_weight,
+            ce_weight=config.ce_weight,
+            beta=config.beta,
+            alpha=config.alpha,
+        )
 
 
 def training_args(config, output_dir: Path, **extra: Any) -> TrainingArguments:
@@ -50,14 +56,27 @@ def training_args(config, output_dir: Path, **extra: Any) -> TrainingArguments:
     cuda = torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     settings: dict[str, Any] = dict(
-        output_dir=str(output_dir), max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.lr, warmup_steps=int(config.warmup_ratio * config.max_steps),
-        lr_scheduler_type=config.lr_scheduler, weight_decay=config.weight_decay, bf16=config.bf16,
-        seed=config.seed, data_seed=config.seed, save_strategy="steps", save_steps=config.save_steps,
-        save_total_limit=1, logging_steps=config.logging_steps, report_to="none",
-        remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not cuda,
-        ddp_backend="gloo" if distributed and not cuda else None, disable_tqdm=False,
+        output_dir=str(output_dir),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr,
+        warmup_steps=int(config.warmup_ratio * config.max_steps),
+        lr_scheduler_type=config.lr_scheduler,
+        weight_decay=config.weight_decay,
+        bf16=config.bf16,
+        seed=config.seed,
+        data_seed=config.seed,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=1,
+        logging_steps=config.logging_steps,
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        use_cpu=not cuda,
+        ddp_backend="gloo" if distributed and not cuda else None,
+        disable_tqdm=False,
     )
     settings.update(extra)
     return TrainingArguments(**settings)
@@ -79,18 +98,23 @@ class DistillTrainer(Trainer):
         import torch
 
         labels = inputs.pop("labels")
-        cached = {k: inputs.pop(k) for k in ("topk_ids", "topk_logprobs", "topk_tail") if k in inputs}
+        cached = {
+            k: inputs.pop(k) for k in ("topk_ids", "topk_logprobs", "topk_tail") if k in inputs
+        }
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         logits = outputs.logits[:, :-1]
         targets = labels[:, 1:]
         mask = targets != -100
         count = num_items_in_batch if num_items_in_batch is not None else mask.sum()
         kd_sum = self._kd_sum_for(logits, inputs, cached, mask)
-        loss = self.kd.kd_weight * self.kd.temperature ** 2 * kd_sum
+        loss = self.kd.kd_weight * self.kd.temperature**2 * kd_sum
         if self.kd.ce_weight:
             ce = torch.nn.functional.cross_entropy(
-                logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100,
-                reduction="sum")
+                logits.float().reshape(-1, logits.shape[-1]),
+                targets.reshape(-1),
+                ignore_index=-100,
+                reduction="sum",
+            )
             loss = loss + self.kd.ce_weight * ce
         loss = loss / count
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
@@ -102,18 +126,32 @@ class DistillTrainer(Trainer):
     def _kd_sum_for(self, logits, inputs, cached, mask):
         import torch
 
-        kw = {"temperature": self.kd.temperature, "mask": mask, "reduction": "sum",
-              "beta": self.kd.beta, "alpha": self.kd.alpha}
+        kw = {
+            "temperature": self.kd.temperature,
+            "mask": mask,
+            "reduction": "sum",
+            "beta": self.kd.beta,
+            "alpha": self.kd.alpha,
+        }
         if cached:
-            return losses.topk_loss(self.kd.loss, logits, cached["topk_ids"][:, :-1],
-                                    cached["topk_logprobs"][:, :-1], cached["topk_tail"][:, :-1], **kw)
+            return losses.topk_loss(
+                self.kd.loss,
+                logits,
+                cached["topk_ids"][:, :-1],
+                cached["topk_logprobs"][:, :-1],
+                cached["topk_tail"][:, :-1],
+                **kw,
+            )
         if self.teacher is None:
             raise ValueError("DistillTrainer needs a teacher model or cached top-k rows")
         with torch.no_grad():
-            teacher_logits = self.teacher(input_ids=inputs["input_ids"],
-                                          attention_mask=inputs["attention_mask"]).logits[:, :-1]
-        vocab = min(logits.shape[-1], teacher_logits.shape[-1])   # padded embedding sizes may differ
-        return losses.dense_loss(self.kd.loss, logits[..., :vocab], teacher_logits[..., :vocab], **kw)
+            teacher_logits = self.teacher(
+                input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+            ).logits[:, :-1]
+        vocab = min(logits.shape[-1], teacher_logits.shape[-1])  # padded embedding sizes may differ
+        return losses.dense_loss(
+            self.kd.loss, logits[..., :vocab], teacher_logits[..., :vocab], **kw
+        )
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         """Add the mean KD divergence per token since the last log (nats/token) to each loss log."""
@@ -158,5 +196,7 @@ class ReportProgress(TrainerCallback):
         self.progress = progress
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.progress.report(state.global_step / max(state.max_steps, 1), f"training step {state.global_step}")
+        self.progress.report(
+            state.global_step / max(state.max_steps, 1), f"training step {state.global_step}"
+        )
         return control

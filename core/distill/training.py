@@ -40,11 +40,19 @@ def make_student(config, teacher, tokenizer, teacher_name: str, heldout: list[st
         return student, None
     calibration = mask = None
     if config.prune_method == "angular" and config.keep_layers is None:
-        enc = tokenizer(CALIBRATION, return_tensors="pt", padding=True, truncation=True, max_length=128)
+        enc = tokenizer(
+            CALIBRATION, return_tensors="pt", padding=True, truncation=True, max_length=128
+        )
         calibration, mask = enc["input_ids"], enc["attention_mask"]
     torch.manual_seed(config.seed)
-    student, kept = prune_layers(teacher, config.n_layers, config.prune_method, layers=config.keep_layers,
-                                 calibration=calibration, attention_mask=mask)
+    student, kept = prune_layers(
+        teacher,
+        config.n_layers,
+        config.prune_method,
+        layers=config.keep_layers,
+        calibration=calibration,
+        attention_mask=mask,
+    )
     student.train()
     return student, kept
 
@@ -55,15 +63,24 @@ def baseline(config, folder: Path, teacher, student, tokenizer, heldout, prog) -
     if path.is_file():
         return json.loads(path.read_text())
     student.eval()
-    scores = compare_on_texts(teacher, student, tokenizer, heldout, max_len=config.eval_max_len,
-                              batch_size=config.eval_batch_size, progress=prog)
+    scores = compare_on_texts(
+        teacher,
+        student,
+        tokenizer,
+        heldout,
+        max_len=config.eval_max_len,
+        batch_size=config.eval_batch_size,
+        progress=prog,
+    )
     student.train()
     result = {k: scores[k] for k in ("perplexity", "kl", "top1_agreement")}
     from core.distill.run import write_json
 
     write_json(path, result)
-    prog.note(f"untrained student: held-out KL {result['kl']:.3f} nats/token, "
-              f"perplexity {result['perplexity']:.1f}")
+    prog.note(
+        f"untrained student: held-out KL {result['kl']:.3f} nats/token, "
+        f"perplexity {result['perplexity']:.1f}"
+    )
     return result
 
 
@@ -75,17 +92,29 @@ def build_dataset(config, teacher, tokenizer, data, prog):
     from core.paths import stillhouse_home
 
     records = read_teacher_data(data.path)
-    sequences = tokenize_records(tokenizer, records, max_len=config.max_seq_len,
-                                 train_on_prompt=config.train_on_prompt)
+    sequences = tokenize_records(
+        tokenizer, records, max_len=config.max_seq_len, train_on_prompt=config.train_on_prompt
+    )
     if config.topk == 0:
         return DistillDataset(sequences)
-    key = sha256_text(f"{data.sha256}:{sequences_sha(sequences)}:{config.topk}:{config.cache_bf16}")[:16]
+    key = sha256_text(
+        f"{data.sha256}:{sequences_sha(sequences)}:{config.topk}:{config.cache_bf16}"
+    )[:16]
     folder = stillhouse_home() / "cache" / f"topk-{key}"
     started = time.perf_counter()
-    cache = build_topk_cache(teacher, sequences, folder, k=config.topk, bf16=config.cache_bf16,
-                             batch_size=config.batch_size, progress=prog)
-    prog.note(f"top-k cache: k={cache.k}, {cache.tokens} tokens, {cache.bytes_per_token:.0f} bytes/token "
-              f"({time.perf_counter() - started:.1f} s) in {folder}")
+    cache = build_topk_cache(
+        teacher,
+        sequences,
+        folder,
+        k=config.topk,
+        bf16=config.cache_bf16,
+        batch_size=config.batch_size,
+        progress=prog,
+    )
+    prog.note(
+        f"top-k cache: k={cache.k}, {cache.tokens} tokens, {cache.bytes_per_token:.0f} bytes/token "
+        f"({time.perf_counter() - started:.1f} s) in {folder}"
+    )
     return DistillDataset(sequences, cache)
 
 
@@ -96,8 +125,12 @@ def make_trainer(config, args, student, teacher, tokenizer, dataset, prog):
     stopper = StopOnSignal()
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     trainer = DistillTrainer(
-        model=student, args=args, train_dataset=dataset, data_collator=partial(collate, pad_id=pad),
-        kd=KDSettings.from_config(config), teacher=teacher if config.topk == 0 else None,
+        model=student,
+        args=args,
+        train_dataset=dataset,
+        data_collator=partial(collate, pad_id=pad),
+        kd=KDSettings.from_config(config),
+        teacher=teacher if config.topk == 0 else None,
         callbacks=[stopper, ReportProgress(prog)],
     )
     if prog.enabled is not True:
@@ -124,7 +157,11 @@ def loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     ax.plot([p[0] for p in points], [p[1] for p in points], label="training loss")
     if all(p[2] is not None for p in points):
-        ax.plot([p[0] for p in points], [float(p[2] or 0.0) for p in points], label="KD divergence (nats/token)")
+        ax.plot(
+            [p[0] for p in points],
+            [float(p[2] or 0.0) for p in points],
+            label="KD divergence (nats/token)",
+        )
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     ax.set_title("stillhouse distillation")
@@ -136,8 +173,24 @@ def loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def finish(config, folder, run_id, recorder, prog, trainer, student, teacher, tokenizer, teacher_spec,
-           data, heldout, baseline_scores, kept, started, resumed_step):
+def finish(
+    config,
+    folder,
+    run_id,
+    recorder,
+    prog,
+    trainer,
+    student,
+    teacher,
+    tokenizer,
+    teacher_spec,
+    data,
+    heldout,
+    baseline_scores,
+    kept,
+    started,
+    resumed_step,
+):
     """Save the student, evaluate it against the teacher, write the files, record the run."""
     from core.distill.run import DistillResult, write_json
     from core.models import prepare_model, save_model
@@ -145,16 +198,25 @@ def finish(config, folder, run_id, recorder, prog, trainer, student, teacher, to
 
     student.eval()
     layers = f"layers {kept}" if kept else f"from {config.student_from}"
-    spec = ModelSpec(name=config.student_name, source="local", license=teacher_spec.license,
-                     base_model=teacher_spec.name,
-                     description=f"distilled from {teacher_spec.name} ({layers}, {config.loss}, "
-                     f"{config.max_steps} steps)")
+    spec = ModelSpec(
+        name=config.student_name,
+        source="local",
+        license=teacher_spec.license,
+        base_model=teacher_spec.name,
+        description=f"distilled from {teacher_spec.name} ({layers}, {config.loss}, "
+        f"{config.max_steps} steps)",
+    )
     saved = save_model(student, tokenizer, spec)
     report = evaluate_pair(
         Subject(teacher_spec.name, teacher, tokenizer, prepare_model(teacher_spec).path),
-        Subject(config.student_name, student, tokenizer, saved.path), heldout,
-        max_len=config.eval_max_len, batch_size=config.eval_batch_size, speed_tokens=config.speed_tokens,
-        baseline=baseline_scores, progress=prog)
+        Subject(config.student_name, student, tokenizer, saved.path),
+        heldout,
+        max_len=config.eval_max_len,
+        batch_size=config.eval_batch_size,
+        speed_tokens=config.speed_tokens,
+        baseline=baseline_scores,
+        progress=prog,
+    )
     evaluation = {**report.model_dump(), "kl_reduction": report.kl_reduction}
     eval_path = folder / "evaluation.json"
     write_json(eval_path, evaluation)
@@ -164,26 +226,56 @@ def finish(config, folder, run_id, recorder, prog, trainer, student, teacher, to
 
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     outputs = [
-        ArtifactRef(role="student", kind="model", name=config.student_name, sha256=saved.weights_sha256,
-                    license=teacher_spec.license, path=str(saved.path),
-                    details={"spec": saved.spec.model_dump(exclude_none=True), "kept_layers": kept}),
-        ArtifactRef(role="evaluation", kind="file", name=eval_path.name, sha256=_sha(eval_path),
-                    path=str(eval_path)),
+        ArtifactRef(
+            role="student",
+            kind="model",
+            name=config.student_name,
+            sha256=saved.weights_sha256,
+            license=teacher_spec.license,
+            path=str(saved.path),
+            details={"spec": saved.spec.model_dump(exclude_none=True), "kept_layers": kept},
+        ),
+        ArtifactRef(
+            role="evaluation",
+            kind="file",
+            name=eval_path.name,
+            sha256=_sha(eval_path),
+            path=str(eval_path),
+        ),
     ]
     if png:
-        outputs.append(ArtifactRef(role="loss_curve", kind="file", name=png.name, sha256=_sha(png),
-                                   path=str(png)))
-    metrics = {"kl": report.kl, "kl_untrained": baseline_scores["kl"], "kl_reduction": report.kl_reduction,
-               "perplexity": report.student.perplexity, "teacher_perplexity": report.teacher.perplexity,
-               "top1_agreement": report.top1_agreement, "steps": trainer.state.global_step,
-               "student_parameters": report.student.parameters}
+        outputs.append(
+            ArtifactRef(
+                role="loss_curve", kind="file", name=png.name, sha256=_sha(png), path=str(png)
+            )
+        )
+    metrics = {
+        "kl": report.kl,
+        "kl_untrained": baseline_scores["kl"],
+        "kl_reduction": report.kl_reduction,
+        "perplexity": report.student.perplexity,
+        "teacher_perplexity": report.teacher.perplexity,
+        "top1_agreement": report.top1_agreement,
+        "steps": trainer.state.global_step,
+        "student_parameters": report.student.parameters,
+    }
     recorder.finish_run(run_id, outputs=outputs, metrics=metrics, status="succeeded")
     return DistillResult(
-        run_id=run_id, run_dir=str(folder), student_name=config.student_name, student_dir=str(saved.path),
-        student_sha256=saved.weights_sha256 or "", evaluation=evaluation, table=report.table(),
-        eval_json=str(eval_path), loss_curve_png=str(png) if png else None, teacher_data=str(data.path),
-        kept_layers=kept, wall_s=time.perf_counter() - started, resumed_from_step=resumed_step,
-        state_sha256=state_sha256(student))
+        run_id=run_id,
+        run_dir=str(folder),
+        student_name=config.student_name,
+        student_dir=str(saved.path),
+        student_sha256=saved.weights_sha256 or "",
+        evaluation=evaluation,
+        table=report.table(),
+        eval_json=str(eval_path),
+        loss_curve_png=str(png) if png else None,
+        teacher_data=str(data.path),
+        kept_layers=kept,
+        wall_s=time.perf_counter() - started,
+        resumed_from_step=resumed_step,
+        state_sha256=state_sha256(student),
+    )
 
 
 def state_sha256(model) -> str:

@@ -22,8 +22,14 @@ CHROMIUM = "/usr/bin/chromium"
 ADMIN_PASSWORD = "browser-test-admin"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _free_port() -> int:
@@ -32,18 +38,24 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+def _wait_until_serving(
+    url: str, process: subprocess.Popen, log: Path, timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the app exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"the app exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.5)
-    raise RuntimeError(f"the app did not serve {url} within {timeout} s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(
+        f"the app did not serve {url} within {timeout} s:\n{log.read_text()[-3000:]}"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -57,20 +69,48 @@ def app_server(tmp_path_factory) -> dict:
     student = make_tiny_model(home / "tiny-student", n_layers=2, seed=2, tokenizer=tokenizer)
     ledger = home / "ledger.duckdb"
     port = _free_port()
-    env = {**os.environ, "STILLHOUSE_HOME": str(home), "STILLHOUSE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {
+        **os.environ,
+        "STILLHOUSE_HOME": str(home),
+        "STILLHOUSE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
     env.pop("STILLHOUSE_DB", None)
     log = home / "app.log"
-    command = [sys.executable, "-m", "ui.cli", "app", "--teacher", str(teacher), "--student", str(student),
-               "--db", str(ledger), "--host", "127.0.0.1", "--port", str(port), "--no-distill",
-               "--max-new-tokens", "24"]
+    command = [
+        sys.executable,
+        "-m",
+        "ui.cli",
+        "app",
+        "--teacher",
+        str(teacher),
+        "--student",
+        str(student),
+        "--db",
+        str(ledger),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-distill",
+        "--max-new-tokens",
+        "24",
+    ]
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_until_serving(url, process, log)
-        yield {"url": url, "ledger": ledger, "home": home, "teacher": teacher.name, "student": student.name,
-               "log": log}
+        yield {
+            "url": url,
+            "ledger": ledger,
+            "home": home,
+            "teacher": teacher.name,
+            "student": student.name,
+            "log": log,
+        }
     finally:
         process.terminate()
         try:
@@ -86,7 +126,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 
@@ -109,8 +151,11 @@ def open_tab(page, name: str) -> None:
 
 def wait_text(page, selector: str, text: str, timeout: float = 30_000) -> None:
     """Wait until the element's visible text contains ``text``."""
-    page.wait_for_function("([sel, text]) => (document.querySelector(sel)?.innerText || '').includes(text)",
-                           arg=[selector, text], timeout=timeout)
+    page.wait_for_function(
+        "([sel, text]) => (document.querySelector(sel)?.innerText || '').includes(text)",
+        arg=[selector, text],
+        timeout=timeout,
+    )
 
 
 def screenshot(page, name: str) -> Path:

@@ -19,7 +19,9 @@ def test_distill_refuses_without_admin_login(page, app_server):
     open_tab(page, "Distill")
     notice = page.get_by_text("Admin login required.").first
     notice.wait_for()
-    page.locator("#distill-verdict").get_by_text("Pre-flight:").wait_for()  # the pre-flight shows before Start
+    page.locator("#distill-verdict").get_by_text(
+        "Pre-flight:"
+    ).wait_for()  # the pre-flight shows before Start
     page.locator("#distill-start").click()
     page.locator("#distill-status").get_by_text("Nothing was started").wait_for()
     assert _distill_runs(app_server["ledger"]) == 0

@@ -46,7 +46,9 @@ class Server:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> Server:
@@ -63,7 +65,12 @@ class Server:
 
 
 def client_for(url: str, **kwargs) -> OpenAIBackend:
-    spec = ModelSpec(name="remote", source="openai", base_url=url, api_model=kwargs.pop("api_model", "tiny-llama"))
+    spec = ModelSpec(
+        name="remote",
+        source="openai",
+        base_url=url,
+        api_model=kwargs.pop("api_model", "tiny-llama"),
+    )
     return OpenAIBackend(spec, **{"timeout_s": 30, "retries": 1, "backoff_s": 0.05, **kwargs})
 
 
@@ -102,7 +109,9 @@ def test_concurrent_remote_requests_are_batched_by_the_server(served, local):
     steps = local.engine.steps
     got = client_for(served.url).generate([ask(p) for p in prompts], greedy)
     assert [r.text for r in got] == expected
-    assert local.engine.steps - steps < len(prompts) * 15 / 3  # shared steps, not one request at a time
+    assert (
+        local.engine.steps - steps < len(prompts) * 15 / 3
+    )  # shared steps, not one request at a time
 
 
 def test_official_openai_client(served, local):
@@ -112,29 +121,41 @@ def test_official_openai_client(served, local):
     assert [m.id for m in client.models.list().data] == ["tiny-llama"]
     messages = [{"role": "user", "content": "Hello"}]
     expected = local.generate([ask("Hello")], PARAMS)[0].text
-    reply = client.chat.completions.create(model="tiny-llama", messages=messages, max_tokens=10,
-                                           temperature=1.0, seed=2)
+    reply = client.chat.completions.create(
+        model="tiny-llama", messages=messages, max_tokens=10, temperature=1.0, seed=2
+    )
     assert reply.choices[0].message.content == expected and reply.usage.completion_tokens == 10
-    stream = client.chat.completions.create(model="tiny-llama", messages=messages, max_tokens=10,
-                                            temperature=1.0, seed=2, stream=True)
+    stream = client.chat.completions.create(
+        model="tiny-llama", messages=messages, max_tokens=10, temperature=1.0, seed=2, stream=True
+    )
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == expected
     assert chunks[-1].choices[0].finish_reason == "length"
 
 
-@pytest.mark.parametrize("change, status, needle", [
-    ({"messages": [{"role": "user", "content": "  "}]}, 400, "empty"),
-    ({"temperature": -1}, 400, "temperature"),
-    ({"top_p": 0}, 400, "top_p"),
-    ({"top_p": 1.5}, 400, "top_p"),
-    ({"messages": [{"role": "user", "content": "fox " * 600}]}, 400, "512"),
-    ({"model": "gpt-5"}, 404, "tiny-llama"),
-    ({"messages": "hi"}, 400, "messages"),
-])
+@pytest.mark.parametrize(
+    "change, status, needle",
+    [
+        ({"messages": [{"role": "user", "content": "  "}]}, 400, "empty"),
+        ({"temperature": -1}, 400, "temperature"),
+        ({"top_p": 0}, 400, "top_p"),
+        ({"top_p": 1.5}, 400, "top_p"),
+        ({"messages": [{"role": "user", "content": "fox " * 600}]}, 400, "512"),
+        ({"model": "gpt-5"}, 404, "tiny-llama"),
+        ({"messages": "hi"}, 400, "messages"),
+    ],
+)
 def test_bad_requests_get_openai_style_errors(served, change, status, needle):
-    body = {"model": "tiny-llama", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4, **change}
+    body = {
+        "model": "tiny-llama",
+        "messages": [{"role": "user", "content": "Hello"}],
+        "max_tokens": 4,
+        **change,
+    }
     for stream in (False, True):
-        response = httpx.post(f"{served.url}/chat/completions", json={**body, "stream": stream}, timeout=60)
+        response = httpx.post(
+            f"{served.url}/chat/completions", json={**body, "stream": stream}, timeout=60
+        )
         assert response.status_code == status
         assert needle in response.json()["error"]["message"]
 
@@ -145,8 +166,13 @@ def test_bad_input_through_openai_backend_is_an_input_error(served):
 
 
 def test_sse_wire_format(served):
-    body = {"model": "tiny-llama", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 5,
-            "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        "model": "tiny-llama",
+        "messages": [{"role": "user", "content": "Hello"}],
+        "max_tokens": 5,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     with httpx.stream("POST", f"{served.url}/chat/completions", json=body, timeout=60) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in response.iter_lines() if line]
@@ -162,7 +188,9 @@ def test_sse_wire_format(served):
 def test_unreachable_server_is_a_clear_error_within_the_timeout():
     started = time.monotonic()
     with pytest.raises(BackendError) as error:
-        client_for(f"http://127.0.0.1:{free_port()}/v1", connect_timeout_s=1).generate([ask("Hi")], PARAMS)
+        client_for(f"http://127.0.0.1:{free_port()}/v1", connect_timeout_s=1).generate(
+            [ask("Hi")], PARAMS
+        )
     assert error.value.code == "server_unreachable" and "cannot reach" in error.value.message
     assert time.monotonic() - started < 20
 
@@ -179,8 +207,13 @@ def test_silent_server_times_out_instead_of_hanging():
         assert time.monotonic() - started < 20
 
 
-def fake_server(lines: list[str], *, hang_after: bool = False, status: list[int] | None = None,
-                key: str | None = None):
+def fake_server(
+    lines: list[str],
+    *,
+    hang_after: bool = False,
+    status: list[int] | None = None,
+    key: str | None = None,
+):
     """An app answering /v1/chat/completions with the given SSE lines (or statuses, or a key check)."""
     app = FastAPI()
     app.state.calls = 0
@@ -191,7 +224,9 @@ def fake_server(lines: list[str], *, hang_after: bool = False, status: list[int]
         if key and request.headers.get("authorization") != f"Bearer {key}":
             return JSONResponse({"error": {"message": "bad key"}}, status_code=401)
         if status and app.state.calls <= len(status):
-            return JSONResponse({"error": {"message": "busy"}}, status_code=status[app.state.calls - 1])
+            return JSONResponse(
+                {"error": {"message": "busy"}}, status_code=status[app.state.calls - 1]
+            )
 
         async def events():
             import asyncio
@@ -207,19 +242,24 @@ def fake_server(lines: list[str], *, hang_after: bool = False, status: list[int]
 
 
 def chunk(text: str, finish: str | None = None) -> str:
-    return "data: " + json.dumps({"choices": [{"delta": {"content": text}, "finish_reason": finish}]})
+    return "data: " + json.dumps(
+        {"choices": [{"delta": {"content": text}, "finish_reason": finish}]}
+    )
 
 
 GOOD = [chunk("Hel"), chunk("lo", "stop"), "data: [DONE]"]
 
 
-@pytest.mark.parametrize("lines, hang, needle", [
-    ([chunk("Hel"), "data: {not json"], False, "not JSON"),
-    (["<html><body>502 Bad Gateway</body></html>"], False, "not an event"),
-    ([chunk("Hel")], False, "without a finish reason"),
-    ([chunk("Hel")], True, "read timeout"),
-    (['data: {"error": {"message": "out of memory"}}'], False, "out of memory"),
-])
+@pytest.mark.parametrize(
+    "lines, hang, needle",
+    [
+        ([chunk("Hel"), "data: {not json"], False, "not JSON"),
+        (["<html><body>502 Bad Gateway</body></html>"], False, "not an event"),
+        ([chunk("Hel")], False, "without a finish reason"),
+        ([chunk("Hel")], True, "read timeout"),
+        (['data: {"error": {"message": "out of memory"}}'], False, "out of memory"),
+    ],
+)
 def test_malformed_streams_are_clear_errors(lines, hang, needle):
     with Server(fake_server(lines, hang_after=hang)) as server:
         backend = client_for(server.url, timeout_s=2, retries=0)
@@ -254,8 +294,20 @@ def test_api_key_comes_from_the_environment(monkeypatch):
 def test_serve_api_command_answers_a_completion(tiny_model_dir, local):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "serve-api", "--model", str(tiny_model_dir), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ},
+        [
+            sys.executable,
+            "-m",
+            "ui.cli",
+            "serve-api",
+            "--model",
+            str(tiny_model_dir),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ},
     )
     try:
         url = f"http://127.0.0.1:{port}/v1"
@@ -269,11 +321,19 @@ def test_serve_api_command_answers_a_completion(tiny_model_dir, local):
                 assert time.monotonic() < deadline, "serve-api did not come up"
                 time.sleep(0.3)
         name = models["data"][0]["id"]
-        body = {"model": name, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 10,
-                "temperature": 1.0, "seed": 2}
+        body = {
+            "model": name,
+            "messages": [{"role": "user", "content": "Hello"}],
+            "max_tokens": 10,
+            "temperature": 1.0,
+            "seed": 2,
+        }
         reply = httpx.post(f"{url}/chat/completions", json=body, timeout=60).json()
         assert reply["object"] == "chat.completion" and reply["usage"]["completion_tokens"] == 10
-        assert reply["choices"][0]["message"]["content"] == local.generate([ask("Hello")], PARAMS)[0].text
+        assert (
+            reply["choices"][0]["message"]["content"]
+            == local.generate([ask("Hello")], PARAMS)[0].text
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -286,6 +346,8 @@ def test_default_teacher_through_the_endpoint_answers_sensibly(default_teacher):
     with Server(create_app(default_teacher)) as server:
         client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0)
         reply = client.chat.completions.create(
-            model="smollm2-135m-instruct", max_tokens=40,
-            messages=[{"role": "user", "content": "What is the capital of France?"}])
+            model="smollm2-135m-instruct",
+            max_tokens=40,
+            messages=[{"role": "user", "content": "What is the capital of France?"}],
+        )
     assert "paris" in reply.choices[0].message.content.lower()

@@ -11,7 +11,8 @@ pytestmark = pytest.mark.slow
 
 def test_greedy_answer_mentions_a_colour(default_teacher):
     result = default_teacher.generate(
-        [ChatRequest.from_prompt("Name three primary colours.")], GenerationParams(max_new_tokens=48)
+        [ChatRequest.from_prompt("Name three primary colours.")],
+        GenerationParams(max_new_tokens=48),
     )[0]
     text = result.text.lower()
     assert any(colour in text for colour in ("red", "blue", "yellow", "green")), text

@@ -13,11 +13,22 @@ def test_a_few_steps_of_kd_bring_the_pruned_student_closer_to_the_teacher():
     from core.distill.run import distill
     from core.models import resolve_model
 
-    config = load_preset("quick", [
-        "student_name=smollm2-kd-smoke", "max_prompts=16", "max_new_tokens=24", "gen_batch_size=16",
-        "max_steps=12", "batch_size=4", "max_seq_len=64", "save_steps=1000", "eval_max_len=64",
-        "speed_tokens=8", "lr=4e-4",
-    ])
+    config = load_preset(
+        "quick",
+        [
+            "student_name=smollm2-kd-smoke",
+            "max_prompts=16",
+            "max_new_tokens=24",
+            "gen_batch_size=16",
+            "max_steps=12",
+            "batch_size=4",
+            "max_seq_len=64",
+            "save_steps=1000",
+            "eval_max_len=64",
+            "speed_tokens=8",
+            "lr=4e-4",
+        ],
+    )
     recorder = NullRecorder()
     result = distill(config, recorder=recorder, progress=False)
     evaluation = result.evaluation

@@ -26,10 +26,14 @@ def check_json(*args: str) -> dict:
 
 
 def test_licence_check_acceptance():
-    named = check_json("--teacher-license", "llama3.1", "--use", "commercial", "--student-name", "MyBot")
+    named = check_json(
+        "--teacher-license", "llama3.1", "--use", "commercial", "--student-name", "MyBot"
+    )
     assert named["verdict"] == "allowed_with_conditions"
     assert any(f["clause"] == "1.b.i" and "Llama" in f["message"] for f in named["findings"])
-    renamed = check_json("--teacher-license", "llama3.1", "--use", "commercial", "--student-name", "Llama-MyBot")
+    renamed = check_json(
+        "--teacher-license", "llama3.1", "--use", "commercial", "--student-name", "Llama-MyBot"
+    )
     assert not any("name" in f["message"] for f in renamed["findings"])
     blocked = check_json("--teacher-license", "openai-terms", "--use", "commercial")
     assert blocked["verdict"] == "blocked"
@@ -54,9 +58,24 @@ def test_licenses_list_and_show():
 def ledger_with_data(tmp_path):
     db = tmp_path / "ledger.duckdb"
     data = tmp_path / "prompts.jsonl"
-    data.write_text("".join(json.dumps({"id": i, "prompt": f"question {i}"}) + "\n" for i in range(50)))
-    done = run("audit", "register-dataset", data, "--name", "prompts", "--license", "cc-by-4.0",
-               "--source", "https://example.org/p", "--collected", "2026-11-01", "--db", db)
+    data.write_text(
+        "".join(json.dumps({"id": i, "prompt": f"question {i}"}) + "\n" for i in range(50))
+    )
+    done = run(
+        "audit",
+        "register-dataset",
+        data,
+        "--name",
+        "prompts",
+        "--license",
+        "cc-by-4.0",
+        "--source",
+        "https://example.org/p",
+        "--collected",
+        "2026-11-01",
+        "--db",
+        db,
+    )
     assert done.returncode == 0, done.stderr
     assert "merkle root" in done.stdout and "50" in done.stdout
     return db, data
@@ -64,10 +83,22 @@ def ledger_with_data(tmp_path):
 
 def test_register_show_verify(ledger_with_data, tiny_model_dir):
     db, data = ledger_with_data
-    again = run("audit", "register-dataset", data, "--name", "other", "--license", "cc-by-4.0", "--db", db)
+    again = run(
+        "audit", "register-dataset", data, "--name", "other", "--license", "cc-by-4.0", "--db", db
+    )
     assert again.returncode == 0 and "already registered as 'prompts'" in again.stdout
-    model = run("audit", "register-model", "--name", "tiny", "--path", tiny_model_dir, "--license", "apache-2.0",
-                "--db", db)
+    model = run(
+        "audit",
+        "register-model",
+        "--name",
+        "tiny",
+        "--path",
+        tiny_model_dir,
+        "--license",
+        "apache-2.0",
+        "--db",
+        db,
+    )
     assert model.returncode == 0, model.stderr
     assert sha256_weights(tiny_model_dir) in model.stdout
     shown = json.loads(run("audit", "show", "--json", "--db", db).stdout)
@@ -75,7 +106,11 @@ def test_register_show_verify(ledger_with_data, tiny_model_dir):
     assert shown["datasets"][0]["collected"] == "2026-11-01"
     assert [m["name"] for m in shown["models"]] == ["tiny"]
     verified = run("audit", "verify", "--db", db)
-    assert verified.returncode == 0 and verified.stdout.startswith("OK") and shown["head_hash"] in verified.stdout
+    assert (
+        verified.returncode == 0
+        and verified.stdout.startswith("OK")
+        and shown["head_hash"] in verified.stdout
+    )
 
 
 def test_verify_fails_on_an_edited_row(ledger_with_data):
@@ -110,7 +145,17 @@ def test_bad_lines_are_named_and_nothing_is_registered(tmp_path):
 def test_unknown_licence_on_register_exits_2(tmp_path):
     data = tmp_path / "d.jsonl"
     data.write_text('{"a": 1}\n')
-    done = run("audit", "register-dataset", data, "--name", "d", "--license", "nope", "--db", tmp_path / "l.duckdb")
+    done = run(
+        "audit",
+        "register-dataset",
+        data,
+        "--name",
+        "d",
+        "--license",
+        "nope",
+        "--db",
+        tmp_path / "l.duckdb",
+    )
     assert done.returncode == 2 and "apache-2.0" in done.stderr
 
 
@@ -118,7 +163,11 @@ def test_a_file_that_is_not_a_ledger_is_a_clear_error(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("not a database")
     done = run("audit", "verify", "--db", path)
-    assert done.returncode == 2 and "not a stillhouse ledger" in done.stderr and "Traceback" not in done.stderr
+    assert (
+        done.returncode == 2
+        and "not a stillhouse ledger" in done.stderr
+        and "Traceback" not in done.stderr
+    )
 
 
 def test_stillhouse_db_environment_variable(tmp_path, monkeypatch, ledger_with_data):
@@ -139,8 +188,12 @@ WRITER = textwrap.dedent("""
 
 def test_two_processes_writing_at_once_do_not_crash(tmp_path):
     db = tmp_path / "ledger.duckdb"
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), name], stderr=subprocess.PIPE, text=True)
-               for name in ("app", "cli")]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db), name], stderr=subprocess.PIPE, text=True
+        )
+        for name in ("app", "cli")
+    ]
     for writer in writers:
         _, err = writer.communicate(timeout=180)
         assert writer.returncode == 0, err

@@ -52,12 +52,15 @@ def test_an_edited_report_fails_verification_with_exit_1(ledger, tmp_path):
     assert checked.returncode == 1 and "MISMATCH (tampered)" in checked.stdout
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--run", "no-such-run", "--out", "{tmp}/r.pdf"], "no-such-run"),
-    (["--run", "{run}", "--out", "{tmp}/missing/r.pdf"], "does not exist"),
-    (["--run", "{run}", "--out", "{tmp}/r.docx"], "--format"),
-    (["--out", "{tmp}/r.pdf"], "--run"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--run", "no-such-run", "--out", "{tmp}/r.pdf"], "no-such-run"),
+        (["--run", "{run}", "--out", "{tmp}/missing/r.pdf"], "does not exist"),
+        (["--run", "{run}", "--out", "{tmp}/r.docx"], "--format"),
+        (["--out", "{tmp}/r.pdf"], "--run"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_no_file(ledger, tmp_path, args, needle):
     db, run_id = ledger
     args = [a.format(tmp=tmp_path, run=run_id) for a in args]

@@ -25,8 +25,12 @@ def files(tmp_path_factory):
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ui.cli", "similarity", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "ui.cli", "similarity", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def inprocess(capsys, *args: str) -> tuple[int, str, str]:
@@ -41,38 +45,78 @@ def inprocess(capsys, *args: str) -> tuple[int, str, str]:
 def test_score_json_prints_p_value_and_risk_and_records_it(files, tmp_path):
     db = tmp_path / "ledger.duckdb"
     png = tmp_path / "dist.png"
-    done = cli("score", "--reference", str(files["reference"]), "--candidate", str(files["reworded"]),
-               "--baseline", str(files["baseline"]), "--json", "--db", str(db), "--plot", str(png), *LEXICAL)
+    done = cli(
+        "score",
+        "--reference",
+        str(files["reference"]),
+        "--candidate",
+        str(files["reworded"]),
+        "--baseline",
+        str(files["baseline"]),
+        "--json",
+        "--db",
+        str(db),
+        "--plot",
+        str(png),
+        *LEXICAL,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["risk"]["level"] == "high" and result["p_value"] <= 0.01
     assert set(result["risk"]["thresholds"]) == {"high", "medium", "low"}
     assert png.read_bytes()[:4] == b"\x89PNG"
     rows = Store(db).similarity_results()
-    assert [(r["result_id"], r["risk"], r["candidate"]) for r in rows] == [(result["result_id"], "high", "reworded")]
+    assert [(r["result_id"], r["risk"], r["candidate"]) for r in rows] == [
+        (result["result_id"], "high", "reworded")
+    ]
     assert rows[0]["result"]["provenance"]["files"]["reference"]["sha256"]
     assert Store(db).verify().ok
 
 
 def test_unrelated_answers_print_low_in_words(files, tmp_path, capsys):
-    code, out, err = inprocess(capsys, "score", "--reference", str(files["reference"]), "--candidate",
-                               str(files["unrelated"]), "--baseline", str(files["baseline"]),
-                               "--db", str(tmp_path / "l.duckdb"), *LEXICAL)
+    code, out, err = inprocess(
+        capsys,
+        "score",
+        "--reference",
+        str(files["reference"]),
+        "--candidate",
+        str(files["unrelated"]),
+        "--baseline",
+        str(files["baseline"]),
+        "--db",
+        str(tmp_path / "l.duckdb"),
+        *LEXICAL,
+    )
     assert code == 0, err
     assert out.startswith("replication risk: LOW") and "threshold high:" in out
 
 
 def test_missing_baseline_scores_but_says_uncalibrated(files, tmp_path, capsys):
-    code, out, _ = inprocess(capsys, "score", "--reference", str(files["reference"]), "--candidate",
-                             str(files["reworded"]), "--db", str(tmp_path / "l.duckdb"), *LEXICAL)
+    code, out, _ = inprocess(
+        capsys,
+        "score",
+        "--reference",
+        str(files["reference"]),
+        "--candidate",
+        str(files["reworded"]),
+        "--db",
+        str(tmp_path / "l.duckdb"),
+        *LEXICAL,
+    )
     assert code == 0
     assert "(uncalibrated)" in out.splitlines()[0] and "p-value (rougeL): n/a" in out
 
 
-@pytest.mark.parametrize("problem, needle", [
-    ("not_utf8", "not UTF-8"), ("mismatch", "only 0 of 30"), ("not_json", "not JSON"),
-    ("missing", "file not found"), ("duplicate", "repeats prompt_id"),
-])
+@pytest.mark.parametrize(
+    "problem, needle",
+    [
+        ("not_utf8", "not UTF-8"),
+        ("mismatch", "only 0 of 30"),
+        ("not_json", "not JSON"),
+        ("missing", "file not found"),
+        ("duplicate", "repeats prompt_id"),
+    ],
+)
 def test_bad_files_exit_2_with_one_line(files, tmp_path, capsys, problem, needle):
     bad = tmp_path / "bad.jsonl"
     text = files["reworded"].read_text(encoding="utf-8")
@@ -84,23 +128,58 @@ def test_bad_files_exit_2_with_one_line(files, tmp_path, capsys, problem, needle
         bad.write_text(text + "{oops\n", encoding="utf-8")
     elif problem == "duplicate":
         bad.write_text(text + text.splitlines()[0] + "\n", encoding="utf-8")
-    code, out, err = inprocess(capsys, "score", "--reference", str(files["reference"]), "--candidate",
-                               str(bad), "--baseline", str(files["baseline"]),
-                               "--db", str(tmp_path / "l.duckdb"), *LEXICAL)
+    code, out, err = inprocess(
+        capsys,
+        "score",
+        "--reference",
+        str(files["reference"]),
+        "--candidate",
+        str(bad),
+        "--baseline",
+        str(files["baseline"]),
+        "--db",
+        str(tmp_path / "l.duckdb"),
+        *LEXICAL,
+    )
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
-    assert not (tmp_path / "l.duckdb").exists() or not Store(tmp_path / "l.duckdb").similarity_results()
+    assert (
+        not (tmp_path / "l.duckdb").exists()
+        or not Store(tmp_path / "l.duckdb").similarity_results()
+    )
 
 
 def test_probe_records_models_and_prompt_set(tiny_model_dir, tiny_teacher_dir, tmp_path):
     prompts = tmp_path / "probes.jsonl"
-    write_rows(prompts, [{"prompt_id": f"q{i}", "prompt": p} for i, p in
-                         enumerate(["Hello there", "Name a colour", "Count to three", "Tell a joke"])])
+    write_rows(
+        prompts,
+        [
+            {"prompt_id": f"q{i}", "prompt": p}
+            for i, p in enumerate(["Hello there", "Name a colour", "Count to three", "Tell a joke"])
+        ],
+    )
     db = tmp_path / "ledger.duckdb"
-    done = cli("probe", "--candidate", str(tiny_model_dir), "--reference", str(tiny_teacher_dir),
-               "--baseline", str(tiny_model_dir), "--prompts", str(prompts), "--max-new-tokens", "6",
-               "--temperature", "1.0",
-               "--json", "--db", str(db), "--save-answers", str(tmp_path / "answers"), *LEXICAL)
+    done = cli(
+        "probe",
+        "--candidate",
+        str(tiny_model_dir),
+        "--reference",
+        str(tiny_teacher_dir),
+        "--baseline",
+        str(tiny_model_dir),
+        "--prompts",
+        str(prompts),
+        "--max-new-tokens",
+        "6",
+        "--temperature",
+        "1.0",
+        "--json",
+        "--db",
+        str(db),
+        "--save-answers",
+        str(tmp_path / "answers"),
+        *LEXICAL,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["matching"]["matched"] == 4 and len(result["prompt_set_hash"]) == 64
@@ -114,7 +193,10 @@ def test_probe_records_models_and_prompt_set(tiny_model_dir, tiny_teacher_dir, t
     run = store.run(result["run_id"])
     assert run["kind"] == "similarity-probe" and run["status"] == "succeeded"
     models = row["result"]["provenance"]["models"]
-    assert models["candidate"]["weights_sha256"] and models["reference"]["spec"]["name"] == "tiny-teacher"
+    assert (
+        models["candidate"]["weights_sha256"]
+        and models["reference"]["spec"]["name"] == "tiny-teacher"
+    )
     assert (tmp_path / "answers" / "candidate.jsonl").is_file()
 
 
@@ -131,8 +213,15 @@ def test_probe_finds_the_default_teacher_copying_itself(default_teacher, tiny_mo
     tiny = resolve_model(str(tiny_model_dir))
     # sampled but seeded: the same model gives the same text; the tiny model's greedy text is blank
     params = GenerationParams(max_new_tokens=80, temperature=0.7, seed=0)
-    answers = probe_models(teacher, teacher, [tiny], prompts, params, progress=False,
-                           backend_factory=lambda s: default_teacher if s == teacher else TransformersBackend(s))
+    answers = probe_models(
+        teacher,
+        teacher,
+        [tiny],
+        prompts,
+        params,
+        progress=False,
+        backend_factory=lambda s: default_teacher if s == teacher else TransformersBackend(s),
+    )
     assert answers.candidate == answers.reference
     store = Store(tmp_path / "l.duckdb")
     outcome = score_and_record_probe(store, answers)

@@ -55,17 +55,22 @@ def test_recovers_known_strengths_within_intervals():
 
 def test_two_models_reduce_to_the_win_rate():
     rows = [{"model_a": "t", "model_b": "s", "winner": "model_a"}] * 290
-    rows += [{"model_a": "s", "model_b": "t", "winner": "model_b"}] * 10      # t wins on the right too
+    rows += [{"model_a": "s", "model_b": "t", "winner": "model_b"}] * 10  # t wins on the right too
     rows += [{"model_a": "t", "model_b": "s", "winner": "model_b"}] * 80
     rows += [{"model_a": "s", "model_b": "t", "winner": "tie (bothbad)"}] * 40  # half a win each
     p = (300 + 20) / 420
     by_name = {r.model: r for r in bradley_terry(rows, bootstrap=0)}
-    assert by_name["t"].rating - by_name["s"].rating == pytest.approx(400 * math.log10(p / (1 - p)), abs=1e-3)
+    assert by_name["t"].rating - by_name["s"].rating == pytest.approx(
+        400 * math.log10(p / (1 - p)), abs=1e-3
+    )
 
 
 def test_bootstrap_interval_width_matches_the_binomial_rule():
     rng = random.Random(1)
-    rows = [{"model_a": "t", "model_b": "s", "winner": rng.choice(["model_a", "model_b"])} for _ in range(400)]
+    rows = [
+        {"model_a": "t", "model_b": "s", "winner": rng.choice(["model_a", "model_b"])}
+        for _ in range(400)
+    ]
     by_name = {r.model: r for r in bradley_terry(rows, bootstrap=1000, seed=0)}
     # the difference R_t - R_s = 2 * (R_t - 1000); its 95% half-width is about 681 / sqrt(n) = 34
     half_width_of_difference = by_name["t"].upper - by_name["t"].lower
@@ -73,8 +78,10 @@ def test_bootstrap_interval_width_matches_the_binomial_rule():
 
 
 def test_ties_and_both_bad_count_half():
-    rows = [{"model_a": "a", "model_b": "b", "winner": "tie"},
-            {"model_a": "b", "model_b": "a", "winner": "tie (bothbad)"}] * 10
+    rows = [
+        {"model_a": "a", "model_b": "b", "winner": "tie"},
+        {"model_a": "b", "model_b": "a", "winner": "tie (bothbad)"},
+    ] * 10
     for r in bradley_terry(rows, bootstrap=50, seed=0):
         assert r.rating == pytest.approx(1000.0, abs=1e-6)
         assert r.rank == 1
@@ -82,7 +89,9 @@ def test_ties_and_both_bad_count_half():
 
 def test_rank_counts_only_clearly_better_models():
     true = {"a": 1100.0, "b": 1095.0, "c": 900.0}
-    ratings = {r.model: r for r in bradley_terry(synthetic(true, 3000, seed=5), bootstrap=200, seed=0)}
+    ratings = {
+        r.model: r for r in bradley_terry(synthetic(true, 3000, seed=5), bootstrap=200, seed=0)
+    }
     assert ratings["a"].rank == ratings["b"].rank == 1  # overlapping intervals share a rank
     assert ratings["c"].rank == 3
 
@@ -101,23 +110,41 @@ def test_same_ratings_from_rows_arrays_and_jsonl():
     rows = synthetic({"x": 1050.0, "y": 1000.0, "z": 950.0}, 500, seed=2)
     tables = [
         BattleTable.from_rows(rows),
-        BattleTable.from_arrays([r["model_a"] for r in rows], [r["model_b"] for r in rows],
-                                [r["winner"] for r in rows]),
+        BattleTable.from_arrays(
+            [r["model_a"] for r in rows], [r["model_b"] for r in rows], [r["winner"] for r in rows]
+        ),
         battles_from_jsonl(json.dumps(r) for r in rows),
     ]
     results = [bradley_terry(t, bootstrap=100, seed=7) for t in tables]
     assert results[0] == results[1] == results[2]
 
 
-@pytest.mark.parametrize("lines, needle", [
-    (['{"model_a": "a", "model_b": "b", "winner": "model_a"}',
-      '{"model_a": "a", "model_b": "b", "winner": "model_c"}'], "line 2: unknown winner 'model_c'"),
-    (['{"model_a": "a", "model_b": "b", "winner": "tie"}', "",
-      '{"model_a": "a", "winner": "tie"}'], "line 3: missing field model_b"),
-    (['{"model_a": "a", "model_b": "b", "winner": "tie"}', "{not json"], "line 2: not valid JSON"),
-    (['["a", "b", "tie"]'], "line 1: a battle must be a JSON object"),
-    (['{"model_a": "a", "model_b": "a", "winner": "tie"}'], "line 1: model 'a' battles itself"),
-])
+@pytest.mark.parametrize(
+    "lines, needle",
+    [
+        (
+            [
+                '{"model_a": "a", "model_b": "b", "winner": "model_a"}',
+                '{"model_a": "a", "model_b": "b", "winner": "model_c"}',
+            ],
+            "line 2: unknown winner 'model_c'",
+        ),
+        (
+            [
+                '{"model_a": "a", "model_b": "b", "winner": "tie"}',
+                "",
+                '{"model_a": "a", "winner": "tie"}',
+            ],
+            "line 3: missing field model_b",
+        ),
+        (
+            ['{"model_a": "a", "model_b": "b", "winner": "tie"}', "{not json"],
+            "line 2: not valid JSON",
+        ),
+        (['["a", "b", "tie"]'], "line 1: a battle must be a JSON object"),
+        (['{"model_a": "a", "model_b": "a", "winner": "tie"}'], "line 1: model 'a' battles itself"),
+    ],
+)
 def test_bad_rows_name_the_line(lines, needle):
     with pytest.raises(InputError) as error:
         battles_from_jsonl(lines)
@@ -138,7 +165,10 @@ def test_one_model_zero_battles_and_disconnected_groups_are_clear_errors():
         online_elo(battles_from_jsonl(["", "  "]))
     with pytest.raises(InputError, match="bootstrap"):
         bradley_terry([{"model_a": "a", "model_b": "b", "winner": "tie"}], bootstrap=-1)
-    rows = [{"model_a": "a", "model_b": "b", "winner": "tie"}, {"model_a": "c", "model_b": "d", "winner": "tie"}]
+    rows = [
+        {"model_a": "a", "model_b": "b", "winner": "tie"},
+        {"model_a": "c", "model_b": "d", "winner": "tie"},
+    ]
     with pytest.raises(InputError, match="never compared.*a, b \\| c, d"):
         bradley_terry(rows)
     with pytest.raises(InputError, match="at least two"):
@@ -148,9 +178,14 @@ def test_one_model_zero_battles_and_disconnected_groups_are_clear_errors():
 def test_online_elo_is_the_classic_update_in_order():
     first = battles_from_jsonl(['{"model_a": "a", "model_b": "b", "winner": "model_a"}'])
     assert online_elo(first) == {"a": 1002.0, "b": 998.0}
-    rows = ['{"model_a": "a", "model_b": "b", "winner": "model_a"}',
-            '{"model_a": "a", "model_b": "b", "winner": "model_b"}']
-    forward, backward = online_elo(battles_from_jsonl(rows)), online_elo(battles_from_jsonl(rows[::-1]))
+    rows = [
+        '{"model_a": "a", "model_b": "b", "winner": "model_a"}',
+        '{"model_a": "a", "model_b": "b", "winner": "model_b"}',
+    ]
+    forward, backward = (
+        online_elo(battles_from_jsonl(rows)),
+        online_elo(battles_from_jsonl(rows[::-1])),
+    )
     assert forward["a"] < 1000 < backward["a"]  # order matters: the last result weighs more
 
 
@@ -167,7 +202,9 @@ def test_pairing_respects_weights_and_swaps_sides():
 def test_ratings_picture_is_a_png(tmp_path):
     from core.arena_plot import plot_ratings
 
-    ratings = bradley_terry(synthetic({"x": 1050.0, "y": 1000.0, "z": 950.0}, 300, seed=1), bootstrap=50)
+    ratings = bradley_terry(
+        synthetic({"x": 1050.0, "y": 1000.0, "z": 950.0}, 300, seed=1), bootstrap=50
+    )
     out = plot_ratings(ratings, tmp_path / "ratings.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
@@ -176,16 +213,30 @@ def test_ratings_picture_is_a_png(tmp_path):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ui.cli", "arena", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "ui.cli", "arena", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_ratings_from_a_battles_file(tmp_path):
     path = tmp_path / "battles.jsonl"
     rows = synthetic({"teacher": 1100.0, "student": 1000.0, "other": 900.0}, 2000, seed=4)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    done = cli("ratings", "--battles", str(path), "--bootstrap", "200", "--seed", "1", "--json",
-               "--png", str(tmp_path / "r.png"))
+    done = cli(
+        "ratings",
+        "--battles",
+        str(path),
+        "--bootstrap",
+        "200",
+        "--seed",
+        "1",
+        "--json",
+        "--png",
+        str(tmp_path / "r.png"),
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert [r["model"] for r in result] == ["teacher", "student", "other"]
@@ -198,8 +249,10 @@ def test_cli_ratings_from_a_battles_file(tmp_path):
 
 def test_cli_bad_battles_file_exits_2_naming_the_line(tmp_path):
     path = tmp_path / "battles.jsonl"
-    path.write_text('{"model_a": "a", "model_b": "b", "winner": "model_a"}\n'
-                    '{"model_a": "a", "model_b": "b", "winner": "A"}\n')
+    path.write_text(
+        '{"model_a": "a", "model_b": "b", "winner": "model_a"}\n'
+        '{"model_a": "a", "model_b": "b", "winner": "A"}\n'
+    )
     done = cli("ratings", "--battles", str(path), "--json")
     assert done.returncode == 2
     assert "line 2" in done.stderr and "Traceback" not in done.stderr

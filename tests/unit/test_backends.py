@@ -15,8 +15,13 @@ from core.errors import InputError
 from core.generation import ChatRequest, GenerationParams
 from core.models import resolve_model
 
-PROMPTS = ["Hello", "The quick brown fox jumps over the lazy dog.", "Paris is",
-           "One, two, three, four, five, six, seven, eight, nine, ten.", "def add(a, b):"]
+PROMPTS = [
+    "Hello",
+    "The quick brown fox jumps over the lazy dog.",
+    "Paris is",
+    "One, two, three, four, five, six, seven, eight, nine, ten.",
+    "def add(a, b):",
+]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +76,10 @@ def test_concurrent_callers_share_decode_steps_and_keep_their_answers(tiny):
 
 
 def test_a_request_arriving_mid_batch_joins_and_keeps_its_answer(tiny):
-    long_params, short_params = GenerationParams(max_new_tokens=60), GenerationParams(max_new_tokens=8)
+    long_params, short_params = (
+        GenerationParams(max_new_tokens=60),
+        GenerationParams(max_new_tokens=8),
+    )
     expected = solo(tiny, PROMPTS[3], short_params).token_ids
     stream = tiny.stream_chunks(ask(PROMPTS[1]), long_params)
     next(stream)  # the long answer is decoding now
@@ -100,7 +108,7 @@ def test_same_seed_same_text_other_seed_other_text(tiny):
 def test_stop_string_ends_the_answer_and_is_never_streamed(tiny):
     params = GenerationParams(max_new_tokens=30, temperature=1.0, seed=11)
     full = solo(tiny, "Hello", params).text
-    stop = full[len(full) // 2: len(full) // 2 + 2]
+    stop = full[len(full) // 2 : len(full) // 2 + 2]
     assert len(stop) == 2 and stop.strip(), full
     cut = full[: full.index(stop)]
     stopped = params.model_copy(update={"stop": [stop]})
@@ -113,7 +121,9 @@ def test_stop_string_ends_the_answer_and_is_never_streamed(tiny):
 def test_eos_ends_the_answer(tiny):
     params = GenerationParams(max_new_tokens=12, temperature=1.0, seed=3)
     ids = solo(tiny, "Hello", params).token_ids
-    end = next(i for i, t in enumerate(ids) if i >= 2 and t not in ids[:i])  # first new token after 2
+    end = next(
+        i for i, t in enumerate(ids) if i >= 2 and t not in ids[:i]
+    )  # first new token after 2
     saved = set(tiny.engine.eos_ids)
     tiny.engine.eos_ids = saved | {ids[end]}  # pretend that token is the model's end-of-answer
     try:
@@ -122,7 +132,9 @@ def test_eos_ends_the_answer(tiny):
         tiny.engine.eos_ids = saved
     assert result.token_ids == ids[:end] and result.finish_reason == "stop"
     # the text is what those tokens decode to (minus half a character at the very end, if any)
-    assert result.text == tiny.tokenizer.decode(ids[:end], skip_special_tokens=True).rstrip("\ufffd")
+    assert result.text == tiny.tokenizer.decode(ids[:end], skip_special_tokens=True).rstrip(
+        "\ufffd"
+    )
 
 
 def test_top_logprobs_rank_the_greedy_choice_first(tiny):
@@ -139,8 +151,14 @@ def test_greedy_and_sampled_requests_in_one_batch(tiny):
     greedy = GenerationParams(max_new_tokens=10)
     expected = solo(tiny, "Paris is", greedy).token_ids
     out: dict[str, list[int]] = {}
-    sampler = threading.Thread(target=lambda: out.setdefault("s", solo(
-        tiny, "Hello", GenerationParams(max_new_tokens=10, temperature=1.5, seed=1)).token_ids))
+    sampler = threading.Thread(
+        target=lambda: out.setdefault(
+            "s",
+            solo(
+                tiny, "Hello", GenerationParams(max_new_tokens=10, temperature=1.5, seed=1)
+            ).token_ids,
+        )
+    )
     sampler.start()
     out["g"] = solo(tiny, "Paris is", greedy).token_ids
     sampler.join(timeout=60)
@@ -163,8 +181,10 @@ def test_answer_is_capped_to_fit_the_context(tiny):
 
 def test_bad_input_is_refused_before_anything_runs(tiny):
     with pytest.raises(InputError, match="empty"):
-        tiny.generate([ask("fine"), ChatRequest(messages=[{"role": "user", "content": "  "}])],
-                      GenerationParams())
+        tiny.generate(
+            [ask("fine"), ChatRequest(messages=[{"role": "user", "content": "  "}])],
+            GenerationParams(),
+        )
     for bad in ({"temperature": -0.1}, {"top_p": 0.0}, {"top_p": 1.5}, {"max_new_tokens": 0}):
         with pytest.raises(InputError):
             GenerationParams(**bad)
@@ -201,7 +221,9 @@ def test_vllm_backend_answers_like_the_protocol_says(tiny_model_dir):
     assert [r.tokens for r in results] == [8] * len(PROMPTS)
     assert all(len(r.top_logprobs or []) == 8 for r in results)
     streamed = "".join(backend.stream(ask(PROMPTS[0]), GenerationParams(max_new_tokens=8)))
-    assert streamed == backend.generate([ask(PROMPTS[0])], GenerationParams(max_new_tokens=8))[0].text
+    assert (
+        streamed == backend.generate([ask(PROMPTS[0])], GenerationParams(max_new_tokens=8))[0].text
+    )
     assert backend.info().engine == "vllm"
 
 
@@ -216,7 +238,9 @@ def test_shared_prompt_start_is_computed_once_and_answers_do_not_change(tiny_mod
         together = sharing.generate(requests, params)
         later = sharing.generate(requests[:1], params)[0]
         assert sharing.engine.prefixes.hits == 1  # the lone request reused the stored start
-        assert [r.token_ids for r in together] == [r.token_ids for r in plain.generate(requests, params)]
+        assert [r.token_ids for r in together] == [
+            r.token_ids for r in plain.generate(requests, params)
+        ]
         assert later.token_ids == together[0].token_ids
     finally:
         sharing.close()

@@ -17,11 +17,15 @@ from core.hashing import sha256_text
 class Scripted:
     """A backend that answers with fixed text, optionally waiting for a gate first."""
 
-    def __init__(self, name: str, text: str, gate: threading.Event | None = None, fail: bool = False):
+    def __init__(
+        self, name: str, text: str, gate: threading.Event | None = None, fail: bool = False
+    ):
         self.name, self.text, self.gate, self.fail = name, text, gate, fail
         self.calls = 0
 
-    def generate(self, requests: list[ChatRequest], params: GenerationParams) -> list[GenerationResult]:
+    def generate(
+        self, requests: list[ChatRequest], params: GenerationParams
+    ) -> list[GenerationResult]:
         self.calls += 1
         if self.gate is not None:
             assert self.gate.wait(10)
@@ -46,23 +50,30 @@ def tiny_pair(tiny_model_dir, tiny_teacher_dir):
     from core.backends.transformers_backend import TransformersBackend
     from core.models import resolve_model
 
-    return {"tiny-student": TransformersBackend(resolve_model(str(tiny_model_dir))),
-            "tiny-teacher": TransformersBackend(resolve_model(str(tiny_teacher_dir)))}
+    return {
+        "tiny-student": TransformersBackend(resolve_model(str(tiny_model_dir))),
+        "tiny-teacher": TransformersBackend(resolve_model(str(tiny_teacher_dir))),
+    }
 
 
 def test_battle_with_real_tiny_models_reveals_names_only_after_one_vote(tiny_pair):
     params = GenerationParams(max_new_tokens=6)
     svc, recorded = service(tiny_pair, params=params, flag_model_names=False, flag_empty=False)
     battle = svc.start("Name three colours.", session_id="s1", ip="10.0.0.7")
-    expected = {name: b.generate([ChatRequest.from_prompt("Name three colours.")], params)[0].text
-                for name, b in tiny_pair.items()}
+    expected = {
+        name: b.generate([ChatRequest.from_prompt("Name three colours.")], params)[0].text
+        for name, b in tiny_pair.items()
+    }
     assert sorted([battle.left, battle.right]) == sorted(expected.values())
     assert "tiny" not in battle.model_dump_json()  # no identity in what the voter sees
 
     outcome = svc.vote(battle.battle_id, "right", session_id="s1")
     assert outcome.accepted and outcome.counted
     assert {outcome.model_left, outcome.model_right} == set(tiny_pair)
-    assert expected[outcome.model_left] == battle.left and expected[outcome.model_right] == battle.right
+    assert (
+        expected[outcome.model_left] == battle.left
+        and expected[outcome.model_right] == battle.right
+    )
     [record] = recorded
     assert record.winner == "model_b" and record.model_a == outcome.model_left
     assert record.session_id == "s1" and record.ip == "10.0.0.7"
@@ -93,11 +104,14 @@ def test_the_faster_answer_is_held_until_both_are_complete():
     assert recorded[0].winner == "tie"
 
 
-@pytest.mark.parametrize("text, flag", [
-    ("I am Llama, a model made by Meta.", "names_model"),
-    ("Speaking as SmolLM, I think so.", "names_model"),
-    ("   ", "empty"),
-])
+@pytest.mark.parametrize(
+    "text, flag",
+    [
+        ("I am Llama, a model made by Meta.", "names_model"),
+        ("Speaking as SmolLM, I think so.", "names_model"),
+        ("   ", "empty"),
+    ],
+)
 def test_answers_that_give_a_model_away_are_kept_but_not_counted(text, flag):
     svc, recorded = service({"a": Scripted("a", text), "b": Scripted("b", "Paris is in France.")})
     battle = svc.start("Where is Paris?", session_id="s1")
@@ -116,7 +130,9 @@ def test_names_model_catches_self_identification_not_ordinary_words():
     assert names_model("I am distilled-7b, your helper.", ["distilled-7b", "x"]) == "distilled-7b"
     assert names_model("The llama is a South American animal.") is None
     assert names_model("I am a student of history.", ["student", "teacher"]) is None
-    assert names_model("Paris is the capital of France.", ["smollm2-135m-instruct", "student"]) is None
+    assert (
+        names_model("Paris is the capital of France.", ["smollm2-135m-instruct", "student"]) is None
+    )
 
 
 def test_reveal_gives_up_the_vote_and_later_votes_are_ignored():
@@ -132,7 +148,9 @@ def test_votes_from_another_session_unknown_battles_and_bad_choices_are_refused(
     svc, recorded = service({"a": Scripted("a", "one"), "b": Scripted("b", "two")})
     battle = svc.start("Count.", session_id="s1")
     intruder = svc.vote(battle.battle_id, "left", session_id="intruder")
-    assert intruder.reason == "not_this_session" and intruder.model_left == intruder.model_right == ""
+    assert (
+        intruder.reason == "not_this_session" and intruder.model_left == intruder.model_right == ""
+    )
     with pytest.raises(InputError, match="unknown vote"):
         svc.vote(battle.battle_id, "A")
     with pytest.raises(NotFoundError):

@@ -35,11 +35,14 @@ def test_unknown_model_exits_2_with_one_line():
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--prompt", "   "], "empty"),
-    (["--prompt", "hi", "--max-new-tokens", "0"], "max-new-tokens"),
-    (["--prompt", "hi", "--max-new-tokens", "-5"], "max-new-tokens"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--prompt", "   "], "empty"),
+        (["--prompt", "hi", "--max-new-tokens", "0"], "max-new-tokens"),
+        (["--prompt", "hi", "--max-new-tokens", "-5"], "max-new-tokens"),
+    ],
+)
 def test_bad_generate_input_exits_2(args, needle):
     done = run("generate", *args)
     assert done.returncode == 2, done.stderr
@@ -47,14 +50,19 @@ def test_bad_generate_input_exits_2(args, needle):
 
 
 def test_generate_streams_from_a_local_model(tiny_model_dir):
-    done = run("generate", "--model", str(tiny_model_dir), "--prompt", "Hello", "--max-new-tokens", "5")
+    done = run(
+        "generate", "--model", str(tiny_model_dir), "--prompt", "Hello", "--max-new-tokens", "5"
+    )
     assert done.returncode == 0, done.stderr
     from core.backends import backend_for
     from core.generation import ChatRequest, GenerationParams
     from core.models import resolve_model
 
-    expected = backend_for(resolve_model(str(tiny_model_dir))).generate(
-        [ChatRequest.from_prompt("Hello")], GenerationParams(max_new_tokens=5))[0].text
+    expected = (
+        backend_for(resolve_model(str(tiny_model_dir)))
+        .generate([ChatRequest.from_prompt("Hello")], GenerationParams(max_new_tokens=5))[0]
+        .text
+    )
     assert done.stdout == expected + "\n"
 
 

@@ -97,8 +97,9 @@ def test_a_failing_side_reports_and_the_other_finishes(pair):
 
 
 def test_walking_away_early_does_not_hang(pair):
-    events = compare(ChatRequest.from_prompt("Hello"), pair[0], pair[1],
-                     GenerationParams(max_new_tokens=200))
+    events = compare(
+        ChatRequest.from_prompt("Hello"), pair[0], pair[1], GenerationParams(max_new_tokens=200)
+    )
     next(events)
     events.close()
     after = compare_all(ChatRequest.from_prompt("Paris is"), pair[0], pair[1], PARAMS)
@@ -115,9 +116,27 @@ def test_empty_prompt_is_refused_before_either_side_starts(pair):
 
 def test_compare_cli_prints_both_answers_and_figures(tiny_model_dir, tiny_teacher_dir, pair):
     done = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "compare", "--a", str(tiny_teacher_dir), "--b", str(tiny_model_dir),
-         "--prompt", "Hello", "--max-new-tokens", "12", "--temperature", "1.0", "--seed", "4"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "ui.cli",
+            "compare",
+            "--a",
+            str(tiny_teacher_dir),
+            "--b",
+            str(tiny_model_dir),
+            "--prompt",
+            "Hello",
+            "--max-new-tokens",
+            "12",
+            "--temperature",
+            "1.0",
+            "--seed",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     expected = compare_all(ChatRequest.from_prompt("Hello"), pair[0], pair[1], PARAMS)
@@ -127,6 +146,10 @@ def test_compare_cli_prints_both_answers_and_figures(tiny_model_dir, tiny_teache
 
 
 def test_compare_cli_bad_input_is_one_line():
-    done = subprocess.run([sys.executable, "-m", "ui.cli", "compare", "--a", "x", "--b", "y", "--prompt", " "],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "compare", "--a", "x", "--b", "y", "--prompt", " "],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "empty" in done.stderr and "Traceback" not in done.stderr

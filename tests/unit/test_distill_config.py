@@ -20,7 +20,9 @@ def test_gpu_preset_loads():
 
 
 def test_overrides_are_read_as_yaml():
-    config = load_preset("quick", ["max_steps=7", "keep_layers=[0, 5, 29]", "bf16=false", "loss=reverse_kl"])
+    config = load_preset(
+        "quick", ["max_steps=7", "keep_layers=[0, 5, 29]", "bf16=false", "loss=reverse_kl"]
+    )
     assert config.max_steps == 7 and config.keep_layers == [0, 5, 29]
     assert config.bf16 is False and config.loss == "reverse_kl"
 
@@ -30,7 +32,13 @@ def test_every_problem_is_reported_at_once():
         load_preset("quick", ["max_step=7", "loss=kl2", "lr=-1", "oops"])
     message = caught.value.message
     assert "4 problem(s)" in message
-    for needle in ("max_step: unknown setting", "loss:", "forward_kl", "lr:", "'oops' is not key=value"):
+    for needle in (
+        "max_step: unknown setting",
+        "loss:",
+        "forward_kl",
+        "lr:",
+        "'oops' is not key=value",
+    ):
         assert needle in message
 
 

@@ -52,14 +52,30 @@ def tiny_backend(tiny_teacher_dir):
 def test_teacher_data_is_hashed_per_record_and_reused(tiny_backend, tmp_path):
     prompts = [{"id": f"p{i}", "prompt": f"Say {i}."} for i in range(5)]
     params = GenerationParams(max_new_tokens=6)
-    first = teacher_data(tiny_backend, prompts, params, teacher_name="tiny", teacher_sha256="abc",
-                         batch_size=2, progress=Progress(False), folder=tmp_path)
+    first = teacher_data(
+        tiny_backend,
+        prompts,
+        params,
+        teacher_name="tiny",
+        teacher_sha256="abc",
+        batch_size=2,
+        progress=Progress(False),
+        folder=tmp_path,
+    )
     assert first.records == 5 and not first.reused
     records = read_teacher_data(first.path)
     assert [r["id"] for r in records] == [p["id"] for p in prompts]
     assert all(len(r["sha256"]) == 64 and r["teacher"] == "tiny" for r in records)
-    again = teacher_data(tiny_backend, prompts, params, teacher_name="tiny", teacher_sha256="abc",
-                         batch_size=2, progress=Progress(False), folder=tmp_path)
+    again = teacher_data(
+        tiny_backend,
+        prompts,
+        params,
+        teacher_name="tiny",
+        teacher_sha256="abc",
+        batch_size=2,
+        progress=Progress(False),
+        folder=tmp_path,
+    )
     assert again.reused and again.sha256 == first.sha256
     # A tampered record is caught.
     lines = first.path.read_text().splitlines()
@@ -75,8 +91,10 @@ def teacher_and_sequences(tiny_teacher_dir):
     from core.models import load_causal_lm, resolve_model
 
     model, tokenizer = load_causal_lm(resolve_model(str(tiny_teacher_dir)))
-    records = [{"prompt": f"Tell me about {w}.", "response": f"{w} is a word. " * (i + 1)}
-               for i, w in enumerate(["red", "blue", "green", "fox", "dog"])]
+    records = [
+        {"prompt": f"Tell me about {w}.", "response": f"{w} is a word. " * (i + 1)}
+        for i, w in enumerate(["red", "blue", "green", "fox", "dog"])
+    ]
     return model, tokenizer, tokenize_records(tokenizer, records, max_len=40, train_on_prompt=False)
 
 
@@ -92,9 +110,11 @@ def test_topk_cache_rows_match_the_teacher_and_are_compact(teacher_and_sequences
     import torch
 
     model, _, sequences = teacher_and_sequences
-    cache = build_topk_cache(model, sequences, tmp_path / "cache", k=8, batch_size=2, progress=Progress(False))
+    cache = build_topk_cache(
+        model, sequences, tmp_path / "cache", k=8, batch_size=2, progress=Progress(False)
+    )
     assert cache.tokens == sum(len(s.input_ids) for s in sequences)
-    assert cache.bytes_per_token == 8 * 2 + 8 * 2 + 2   # uint16 ids, fp16 log-probs, fp16 tail
+    assert cache.bytes_per_token == 8 * 2 + 8 * 2 + 2  # uint16 ids, fp16 log-probs, fp16 tail
     batch = collate([DistillDataset(sequences, cache)[i] for i in (0, 3)])
     with torch.inference_mode():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -102,13 +122,15 @@ def test_topk_cache_rows_match_the_teacher_and_are_compact(teacher_and_sequences
     assert torch.equal(batch["topk_ids"][1, :5], want.indices)
     assert torch.allclose(batch["topk_logprobs"][1, :5], want.values, atol=2e-2)
     again = build_topk_cache(model, sequences, tmp_path / "cache", k=8, progress=Progress(False))
-    assert again.tokens == cache.tokens   # reused, not rebuilt
+    assert again.tokens == cache.tokens  # reused, not rebuilt
 
 
 def test_k_larger_than_the_vocabulary_is_refused(teacher_and_sequences, tmp_path):
     model, tokenizer, sequences = teacher_and_sequences
     with pytest.raises(InputError, match="topk must be between 1 and"):
-        build_topk_cache(model, sequences, tmp_path / "c", k=len(tokenizer) + 5, progress=Progress(False))
+        build_topk_cache(
+            model, sequences, tmp_path / "c", k=len(tokenizer) + 5, progress=Progress(False)
+        )
     assert not (tmp_path / "c").exists()
 
 
@@ -116,7 +138,9 @@ def test_a_failed_shard_write_leaves_nothing_behind(teacher_and_sequences, tmp_p
     model, _, sequences = teacher_and_sequences
     old = resource.getrlimit(resource.RLIMIT_FSIZE)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, old[1]))   # writes past 1 kB fail, as on a full disk
+    resource.setrlimit(
+        resource.RLIMIT_FSIZE, (1000, old[1])
+    )  # writes past 1 kB fail, as on a full disk
     try:
         with pytest.raises(StillhouseError, match="cannot write|disk full"):
             build_topk_cache(model, sequences, tmp_path / "cache", k=8, progress=Progress(False))

@@ -17,9 +17,22 @@ from core.recorder import NullRecorder
 
 
 def tiny_config(teacher_dir: Path, **extra) -> DistillConfig:
-    settings = dict(teacher=str(teacher_dir), student_name="tiny-distilled", n_layers=2, max_prompts=12,
-                    max_new_tokens=10, gen_batch_size=6, max_steps=6, batch_size=4, save_steps=100,
-                    logging_steps=1, topk=16, speed_tokens=4, eval_max_len=48, seed=3)
+    settings = dict(
+        teacher=str(teacher_dir),
+        student_name="tiny-distilled",
+        n_layers=2,
+        max_prompts=12,
+        max_new_tokens=10,
+        gen_batch_size=6,
+        max_steps=6,
+        batch_size=4,
+        save_steps=100,
+        logging_steps=1,
+        topk=16,
+        speed_tokens=4,
+        eval_max_len=48,
+        seed=3,
+    )
     settings.update(extra)
     return DistillConfig(**settings)
 
@@ -57,11 +70,18 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(interrupted_then_resumed):
 
 def test_progress_callable_sees_every_phase(interrupted_then_resumed):
     *_, seen = interrupted_then_resumed
-    for phase in ("teacher answers", "held-out evaluation", "teacher top-k cache", "training step 1"):
+    for phase in (
+        "teacher answers",
+        "held-out evaluation",
+        "teacher top-k cache",
+        "training step 1",
+    ):
         assert phase in seen
 
 
-def test_student_is_saved_with_the_teachers_licence_and_name(interrupted_then_resumed, tiny_teacher_dir):
+def test_student_is_saved_with_the_teachers_licence_and_name(
+    interrupted_then_resumed, tiny_teacher_dir
+):
     from core.models import resolve_model
 
     config, _, _, _, result, _ = interrupted_then_resumed
@@ -80,7 +100,7 @@ def test_run_files_and_evaluation(interrupted_then_resumed):
     assert evaluation["student"]["bytes"] < evaluation["teacher"]["bytes"]
     assert Path(result.loss_curve_png).read_bytes()[:4] == b"\x89PNG"
     assert "KL drop vs pruned, untrained student" in result.table
-    assert not (Path(result.run_dir) / "checkpoints").exists()   # cleaned after success
+    assert not (Path(result.run_dir) / "checkpoints").exists()  # cleaned after success
 
 
 def test_recorder_gets_hashed_inputs_and_outputs(interrupted_then_resumed):
@@ -97,8 +117,12 @@ def test_recorder_gets_hashed_inputs_and_outputs(interrupted_then_resumed):
 
 
 def test_cli_reports_bad_config_in_one_line():
-    done = subprocess.run([sys.executable, "-m", "ui.cli", "distill", "--set", "max_step=3", "--set", "loss=kl9"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "distill", "--set", "max_step=3", "--set", "loss=kl9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "max_step: unknown setting" in done.stderr and "loss" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -107,7 +131,11 @@ def test_cli_reports_bad_config_in_one_line():
 def test_cli_reports_a_broken_prompt_file(tmp_path):
     bad = tmp_path / "prompts.jsonl"
     bad.write_text('{"prompt": "ok"}\nnot json\n')
-    done = subprocess.run([sys.executable, "-m", "ui.cli", "distill", "--set", f"prompts={bad}"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "distill", "--set", f"prompts={bad}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "line 2 is not valid JSON" in done.stderr
     assert "Traceback" not in done.stderr

@@ -25,16 +25,23 @@ def test_pruned_student_keeps_the_chosen_teacher_layers(teacher):
     model, tokenizer = teacher
     student, kept = prune_layers(model, 2, "uniform")
     assert kept == [0, 3] and student.config.num_hidden_layers == 2
-    assert len(model.model.layers) == 4   # the teacher is untouched
-    assert torch.equal(student.model.layers[1].mlp.up_proj.weight, model.model.layers[3].mlp.up_proj.weight)
-    assert student.model.layers[1].mlp.up_proj.weight.data_ptr() != model.model.layers[3].mlp.up_proj.weight.data_ptr()
+    assert len(model.model.layers) == 4  # the teacher is untouched
+    assert torch.equal(
+        student.model.layers[1].mlp.up_proj.weight, model.model.layers[3].mlp.up_proj.weight
+    )
+    assert (
+        student.model.layers[1].mlp.up_proj.weight.data_ptr()
+        != model.model.layers[3].mlp.up_proj.weight.data_ptr()
+    )
 
 
 def test_pruned_student_generates_with_the_kv_cache(teacher):
     model, tokenizer = teacher
     student, _ = prune_layers(model, layers=[1, 2])
     ids = tokenizer("Hello there", return_tensors="pt")
-    out = student.generate(**ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    out = student.generate(
+        **ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id
+    )
     assert out.shape[1] == ids["input_ids"].shape[1] + 5
     # Incremental decoding with the cache gives the same logits as one full forward pass.
     full = student(input_ids=out).logits[0, -1]
@@ -46,8 +53,9 @@ def test_pruned_student_generates_with_the_kv_cache(teacher):
 def test_angular_drops_a_contiguous_block(teacher):
     model, tokenizer = teacher
     enc = tokenizer(["The quick brown fox jumps over the lazy dog."], return_tensors="pt")
-    student, kept = prune_layers(model, 2, "angular", calibration=enc["input_ids"],
-                                 attention_mask=enc["attention_mask"])
+    student, kept = prune_layers(
+        model, 2, "angular", calibration=enc["input_ids"], attention_mask=enc["attention_mask"]
+    )
     dropped = sorted(set(range(4)) - set(kept))
     assert len(kept) == 2 and dropped == list(range(dropped[0], dropped[0] + 2))
 
@@ -67,5 +75,7 @@ def test_mismatched_tokenizers_are_refused_naming_both(tiny_tokenizer):
 
     other = make_tokenizer(vocab_size=300)
     check_tokenizers(tiny_tokenizer, tiny_tokenizer, "a", "b")
-    with pytest.raises(InputError, match="teacher 'big-one' and student 'small-one' use different tokenizers"):
+    with pytest.raises(
+        InputError, match="teacher 'big-one' and student 'small-one' use different tokenizers"
+    ):
         check_tokenizers(tiny_tokenizer, other, "big-one", "small-one")

@@ -17,9 +17,28 @@ from audit.licences.knowledge import (
 from core.errors import InputError, IntegrityError
 
 REFERENCE_IDS = {
-    "llama2", "llama3", "llama3.1", "llama3.2", "llama3.3", "llama4", "gemma", "tongyi-qianwen", "qwen",
-    "qwen-research", "deepseek", "mit", "apache-2.0", "mistral-research", "falcon-180b", "openrail-m",
-    "cc-by-4.0", "cc-by-nc-4.0", "cc-by-sa-4.0", "openai-terms", "anthropic-terms", "gemini-api-terms",
+    "llama2",
+    "llama3",
+    "llama3.1",
+    "llama3.2",
+    "llama3.3",
+    "llama4",
+    "gemma",
+    "tongyi-qianwen",
+    "qwen",
+    "qwen-research",
+    "deepseek",
+    "mit",
+    "apache-2.0",
+    "mistral-research",
+    "falcon-180b",
+    "openrail-m",
+    "cc-by-4.0",
+    "cc-by-nc-4.0",
+    "cc-by-sa-4.0",
+    "openai-terms",
+    "anthropic-terms",
+    "gemini-api-terms",
 }
 TEXTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "licence-texts"
 
@@ -55,9 +74,11 @@ def test_licences_without_a_checked_text_are_unverified():
 
 def test_verified_answers_cite_a_section_when_a_rule_applies():
     for info in load_licenses().values():
-        rules = {"outputs_training": info.outputs_training.rule in ("forbidden", "conditional"),
-                 "naming": info.naming.prefix is not None,
-                 "commercial": info.commercial.allowed != "yes"}
+        rules = {
+            "outputs_training": info.outputs_training.rule in ("forbidden", "conditional"),
+            "naming": info.naming.prefix is not None,
+            "commercial": info.commercial.allowed != "yes",
+        }
         for name, applies in rules.items():
             clause = getattr(info, name)
             if applies and clause.verified:
@@ -73,7 +94,7 @@ def test_unknown_id_lists_the_known_ones():
 def test_a_file_that_breaks_the_schema_is_named(tmp_path):
     text = (LICENSES_DIR / "mit.yaml").read_text()
     broken = tmp_path / "mit.yaml"
-    broken.write_text(text.replace("allowed: \"yes\"", "allowed: sometimes", 1))
+    broken.write_text(text.replace('allowed: "yes"', "allowed: sometimes", 1))
     with pytest.raises(IntegrityError, match="mit.yaml"):
         load_license_file(broken)
 
@@ -109,5 +130,5 @@ def test_notes_paraphrase_and_never_copy_licence_text():
             for text in [clause.note, *getattr(clause, "obligations", [])]:
                 words = _words(text)
                 for start in range(0, max(0, len(words) - 11)):
-                    window = " ".join(words[start:start + 12])
+                    window = " ".join(words[start : start + 12])
                     assert window not in body, f"{info.id}.{name} copies licence text: {window!r}"

@@ -21,8 +21,9 @@ def _kl64(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return (p * (np.log(p) - np.log(q))).sum(-1)
 
 
-def reference(name: str, s: np.ndarray, t: np.ndarray, mask: np.ndarray, temperature=1.0, beta=0.5,
-              alpha=0.1) -> float:
+def reference(
+    name: str, s: np.ndarray, t: np.ndarray, mask: np.ndarray, temperature=1.0, beta=0.5, alpha=0.1
+) -> float:
     ps, pt = _softmax64(s, temperature), _softmax64(t, temperature)
     if name == "forward_kl":
         per = _kl64(pt, ps)
@@ -56,19 +57,31 @@ def test_dense_losses_match_float64_reference(logits, name, temperature):
 
 def test_named_functions_are_the_same_losses(logits):
     s, t, mask = logits
-    assert losses.forward_kl(s, t, mask=mask).item() == pytest.approx(reference("forward_kl", s.numpy(), t.numpy(), mask.numpy()), rel=1e-4)
-    assert losses.reverse_kl(s, t, mask=mask).item() == pytest.approx(reference("reverse_kl", s.numpy(), t.numpy(), mask.numpy()), rel=1e-4)
-    assert losses.skew_kl(s, t, alpha=0.1, mask=mask).item() == pytest.approx(reference("skew_kl", s.numpy(), t.numpy(), mask.numpy()), rel=1e-4)
-    assert losses.generalized_jsd(s, t, beta=0.5, mask=mask).item() == pytest.approx(reference("generalized_jsd", s.numpy(), t.numpy(), mask.numpy()), rel=1e-4)
+    assert losses.forward_kl(s, t, mask=mask).item() == pytest.approx(
+        reference("forward_kl", s.numpy(), t.numpy(), mask.numpy()), rel=1e-4
+    )
+    assert losses.reverse_kl(s, t, mask=mask).item() == pytest.approx(
+        reference("reverse_kl", s.numpy(), t.numpy(), mask.numpy()), rel=1e-4
+    )
+    assert losses.skew_kl(s, t, alpha=0.1, mask=mask).item() == pytest.approx(
+        reference("skew_kl", s.numpy(), t.numpy(), mask.numpy()), rel=1e-4
+    )
+    assert losses.generalized_jsd(s, t, beta=0.5, mask=mask).item() == pytest.approx(
+        reference("generalized_jsd", s.numpy(), t.numpy(), mask.numpy()), rel=1e-4
+    )
 
 
 def test_masked_positions_do_not_count(logits):
     s, t, mask = logits
     changed = s.clone()
     changed[0, 3:] = 100.0  # only masked-out positions change
-    assert losses.forward_kl(changed, t, mask=mask).item() == pytest.approx(losses.forward_kl(s, t, mask=mask).item())
+    assert losses.forward_kl(changed, t, mask=mask).item() == pytest.approx(
+        losses.forward_kl(s, t, mask=mask).item()
+    )
     whole = losses.forward_kl(s, t).item()
-    assert whole == pytest.approx(reference("forward_kl", s.numpy(), t.numpy(), np.ones((2, 5))), rel=1e-4)
+    assert whole == pytest.approx(
+        reference("forward_kl", s.numpy(), t.numpy(), np.ones((2, 5))), rel=1e-4
+    )
 
 
 def test_jsd_endpoints_are_the_kl_limits_without_a_jump(logits):
@@ -79,13 +92,17 @@ def test_jsd_endpoints_are_the_kl_limits_without_a_jump(logits):
     assert losses.generalized_jsd(s, t, beta=1.0, mask=mask).item() == pytest.approx(rkl, rel=1e-6)
     # Just inside the interval the value is already close to the endpoint: no discontinuity.
     assert losses.generalized_jsd(s, t, beta=1e-5, mask=mask).item() == pytest.approx(fkl, rel=0.01)
-    assert losses.generalized_jsd(s, t, beta=1 - 1e-5, mask=mask).item() == pytest.approx(rkl, rel=0.01)
+    assert losses.generalized_jsd(s, t, beta=1 - 1e-5, mask=mask).item() == pytest.approx(
+        rkl, rel=0.01
+    )
 
 
 def test_identical_distributions_give_zero(logits):
     s, _, mask = logits
     for name in losses.LOSS_NAMES:
-        assert losses.dense_loss(name, s, s.clone(), mask=mask).item() == pytest.approx(0.0, abs=1e-5)
+        assert losses.dense_loss(name, s, s.clone(), mask=mask).item() == pytest.approx(
+            0.0, abs=1e-5
+        )
 
 
 def test_losses_have_gradients_towards_the_teacher(logits):
@@ -99,13 +116,15 @@ def test_losses_have_gradients_towards_the_teacher(logits):
 
 def test_topk_loss_is_close_to_dense_when_k_covers_the_mass():
     gen = torch.Generator().manual_seed(1)
-    teacher = torch.randn(2, 6, 400, generator=gen) * 6   # peaked: top-64 covers most mass
+    teacher = torch.randn(2, 6, 400, generator=gen) * 6  # peaked: top-64 covers most mass
     student = teacher + torch.randn(2, 6, 400, generator=gen)
     ids, logprobs, tail = losses.topk_of(teacher, 64)
     dense = losses.forward_kl(student, teacher).item()
     cached = losses.topk_loss("forward_kl", student, ids, logprobs.half(), tail.half()).item()
     assert cached == pytest.approx(dense, rel=0.05)
-    assert cached <= dense * 1.01  # folding onto buckets can only lose divergence (up to fp16 rounding)
+    assert (
+        cached <= dense * 1.01
+    )  # folding onto buckets can only lose divergence (up to fp16 rounding)
 
 
 def test_topk_with_all_tokens_equals_dense():

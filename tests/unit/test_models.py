@@ -27,7 +27,11 @@ def test_unknown_model_lists_known_ones():
 
 def test_hf_id_with_revision_resolves_without_network():
     spec = resolve_model("HuggingFaceTB/SmolLM2-360M-Instruct@main")
-    assert (spec.source, spec.hf_id, spec.revision) == ("hf", "HuggingFaceTB/SmolLM2-360M-Instruct", "main")
+    assert (spec.source, spec.hf_id, spec.revision) == (
+        "hf",
+        "HuggingFaceTB/SmolLM2-360M-Instruct",
+        "main",
+    )
 
 
 def test_missing_gguf_file_is_a_clean_error(tmp_path):
@@ -83,13 +87,16 @@ def test_tiny_model_generates_greedily_and_reproducibly(tiny_model_dir):
     assert backend.info().parameters > 0
 
 
-@pytest.mark.parametrize("kwargs, code", [
-    ({"max_new_tokens": 0}, "bad_max_new_tokens"),
-    ({"max_new_tokens": -3}, "bad_max_new_tokens"),
-    ({"temperature": -0.1}, "bad_temperature"),
-    ({"top_p": 0.0}, "bad_top_p"),
-    ({"top_p": 1.5}, "bad_top_p"),
-])
+@pytest.mark.parametrize(
+    "kwargs, code",
+    [
+        ({"max_new_tokens": 0}, "bad_max_new_tokens"),
+        ({"max_new_tokens": -3}, "bad_max_new_tokens"),
+        ({"temperature": -0.1}, "bad_temperature"),
+        ({"top_p": 0.0}, "bad_top_p"),
+        ({"top_p": 1.5}, "bad_top_p"),
+    ],
+)
 def test_generation_params_refuse_bad_values(kwargs, code):
     with pytest.raises(InputError) as err:
         GenerationParams(**kwargs)

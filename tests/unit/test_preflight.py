@@ -22,15 +22,27 @@ def test_llama31_naming_is_a_condition_until_the_name_complies():
     result = check(teacher_license="llama3.1", use="commercial", student_name="MyBot")
     assert result.verdict == "allowed_with_conditions"
     (finding,) = naming_findings(result)
-    assert finding.license == "llama3.1" and finding.clause == "1.b.i" and "Llama" in finding.message
+    assert (
+        finding.license == "llama3.1" and finding.clause == "1.b.i" and "Llama" in finding.message
+    )
     fixed = check(teacher_license="llama3.1", use="commercial", student_name="Llama-MyBot")
     assert naming_findings(fixed) == []
-    assert fixed.verdict == "allowed_with_conditions"  # attribution and licence copy still flow down
+    assert (
+        fixed.verdict == "allowed_with_conditions"
+    )  # attribution and licence copy still flow down
     assert any("Built with Llama" in o.text for o in fixed.obligations)
 
 
-@pytest.mark.parametrize("name, complies", [("Llama 3 Bot", True), ("Llama-3-Bot", True), ("Llama3Bot", True),
-                                            ("Llama-Bot", False), ("MyLlama 3", False)])
+@pytest.mark.parametrize(
+    "name, complies",
+    [
+        ("Llama 3 Bot", True),
+        ("Llama-3-Bot", True),
+        ("Llama3Bot", True),
+        ("Llama-Bot", False),
+        ("MyLlama 3", False),
+    ],
+)
 def test_llama3_prefix_is_llama_3(name, complies):
     result = check(teacher_license="llama3", student_base_license="llama3", student_name=name)
     assert (naming_findings(result) == []) == complies
@@ -68,14 +80,25 @@ def test_non_commercial_terms_block_commercial_use_only():
     assert research.verdict == "allowed_with_conditions"
     assert any("Built with Qwen" in o.text for o in research.obligations)
     assert check(teacher_license="mistral-research", use="commercial").verdict == "blocked"
-    assert check(teacher_license="apache-2.0", student_base_license="qwen-research").verdict == "blocked"
+    assert (
+        check(teacher_license="apache-2.0", student_base_license="qwen-research").verdict
+        == "blocked"
+    )
 
 
 def test_unsettled_data_terms_need_review():
-    assert check(teacher_license="apache-2.0", data_licenses=["cc-by-nc-4.0"]).verdict == "needs_review"
-    assert check(teacher_license="apache-2.0", data_licenses=["cc-by-nc-4.0"],
-                 use="research").verdict == "allowed_with_conditions"
-    assert check(teacher_license="apache-2.0", data_licenses=["cc-by-sa-4.0"]).verdict == "needs_review"
+    assert (
+        check(teacher_license="apache-2.0", data_licenses=["cc-by-nc-4.0"]).verdict
+        == "needs_review"
+    )
+    assert (
+        check(teacher_license="apache-2.0", data_licenses=["cc-by-nc-4.0"], use="research").verdict
+        == "allowed_with_conditions"
+    )
+    assert (
+        check(teacher_license="apache-2.0", data_licenses=["cc-by-sa-4.0"]).verdict
+        == "needs_review"
+    )
 
 
 def test_unverified_clause_is_never_a_silent_allow():
@@ -103,8 +126,12 @@ def test_a_pruned_student_keeps_its_base_licence_redistribution_terms():
 
 
 def test_obligations_are_the_union_of_teacher_data_and_base():
-    result = check(teacher_license="gemma", data_licenses=["cc-by-4.0"], student_base_license="llama3.2",
-                   student_name="Llama-Gem")
+    result = check(
+        teacher_license="gemma",
+        data_licenses=["cc-by-4.0"],
+        student_base_license="llama3.2",
+        student_name="Llama-Gem",
+    )
     sources = {(o.license, o.source) for o in result.obligations}
     assert {("gemma", "teacher"), ("cc-by-4.0", "data"), ("llama3.2", "student_base")} <= sources
     gemma = [o for o in result.obligations if o.license == "gemma"]
@@ -124,8 +151,11 @@ def test_gate_refuses_blocked_without_override_and_records_both(tmp_path):
     store = Store(tmp_path / "ledger.duckdb")
     refused = preflight_gate(store, PreflightRequest(teacher_license="openai-terms"))
     assert refused.refused and not refused.overridden
-    gate = preflight_gate(store, PreflightRequest(teacher_license="openai-terms"),
-                          override_reason="evaluation under a separate agreement")
+    gate = preflight_gate(
+        store,
+        PreflightRequest(teacher_license="openai-terms"),
+        override_reason="evaluation under a separate agreement",
+    )
     assert not gate.refused and gate.overridden
     run_id = gate.recorder.start_run("distill", config={}, seed=0, code_version="x", inputs=[])
     gate.recorder.finish_run(run_id, outputs=[], metrics={}, status="succeeded")

@@ -33,18 +33,30 @@ def test_report_carries_every_fact_a_lawyer_asks_for(ledger):
     data = build_report(store, run_id=run_id)
     assert data.verdict.code == "allowed_with_conditions" and data.verdict.use == "commercial"
     assert "obligation" in data.verdict.headline
-    teacher, = data.role("teacher")
-    student, = data.role("student")
-    assert (teacher.name, teacher.license, teacher.weights_sha256) == ("llama-teacher", "llama3.1", TEACHER_SHA)
+    (teacher,) = data.role("teacher")
+    (student,) = data.role("student")
+    assert (teacher.name, teacher.license, teacher.weights_sha256) == (
+        "llama-teacher",
+        "llama3.1",
+        TEACHER_SHA,
+    )
     assert teacher.hf_id == "meta/llama-teacher"
     assert (student.name, student.weights_sha256, student.base_model, student.parameters) == (
-        "MyBot", STUDENT_SHA, "llama-teacher", 57_000_000)
+        "MyBot",
+        STUDENT_SHA,
+        "llama-teacher",
+        57_000_000,
+    )
     prompts, answers = data.datasets
     assert (prompts.license, prompts.source, prompts.collected, prompts.records) == (
-        "cc-by-4.0", "https://example.org/prompts", "2026-10-01", 20)
+        "cc-by-4.0",
+        "https://example.org/prompts",
+        "2026-10-01",
+        20,
+    )
     assert prompts.merkle_root == store.datasets()[0]["merkle_root"]
     assert "registered" in prompts.fingerprint
-    naming, = data.findings  # the real pre-flight: a Llama 3.1 student must be named "Llama..."
+    (naming,) = data.findings  # the real pre-flight: a Llama 3.1 student must be named "Llama..."
     assert (naming.license, naming.clause) == ("llama3.1", "1.b.i") and "Llama" in naming.message
     assert any("Built with Llama" in o.text and o.clause == "1.b.i" for o in data.obligations)
     assert {o.source for o in data.obligations} == {"teacher", "data"}
@@ -80,11 +92,12 @@ def test_report_by_model_name_finds_the_run_that_made_it(ledger):
 
 
 def test_override_reason_and_time_are_reported(tmp_path):
-    store, run_id = make_ledger(tmp_path, teacher_license="openai-terms",
-                                override="Counsel approved research use.")
+    store, run_id = make_ledger(
+        tmp_path, teacher_license="openai-terms", override="Counsel approved research use."
+    )
     data = build_report(store, run_id=run_id)
     assert data.verdict.code == "blocked" and data.verdict.overridden
-    override, = data.overrides
+    (override,) = data.overrides
     assert override.reason == "Counsel approved research use." and override.verdict == "blocked"
     assert override.at and override.at.startswith("20")
 
@@ -92,19 +105,22 @@ def test_override_reason_and_time_are_reported(tmp_path):
 def test_arena_votes_for_the_student_are_counted(ledger):
     store, run_id = ledger
     for i, vote in enumerate(["a", "a", "b", "tie"]):
-        store.record_vote({"battle_id": f"b{i}", "model_a": "MyBot",
-                           "model_b": "llama-teacher", "vote": vote})
+        store.record_vote(
+            {"battle_id": f"b{i}", "model_a": "MyBot", "model_b": "llama-teacher", "vote": vote}
+        )
     arena = {a.model: a for a in build_report(store, run_id=run_id).arena}
-    assert (arena["MyBot"].wins, arena["MyBot"].losses,
-            arena["MyBot"].ties) == (2, 1, 1)
+    assert (arena["MyBot"].wins, arena["MyBot"].losses, arena["MyBot"].ties) == (2, 1, 1)
     assert arena["llama-teacher"].wins == 1 and arena["llama-teacher"].battles == 4
 
 
-@pytest.mark.parametrize("kwargs, error, needle", [
-    ({"run_id": "nope"}, NotFoundError, "nope"),
-    ({"model": "ghost"}, NotFoundError, "llama-teacher"),
-    ({}, InputError, "--run"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, needle",
+    [
+        ({"run_id": "nope"}, NotFoundError, "nope"),
+        ({"model": "ghost"}, NotFoundError, "llama-teacher"),
+        ({}, InputError, "--run"),
+    ],
+)
 def test_unknown_subject_is_a_clear_error(ledger, kwargs, error, needle):
     store, _ = ledger
     with pytest.raises(error) as caught:
@@ -124,8 +140,9 @@ def test_fresh_report_matches_the_ledger(ledger, tmp_path, fmt):
 def test_new_evidence_makes_a_report_stale_but_not_tampered(ledger, tmp_path):
     store, run_id = ledger
     path = export_report(build_report(store, run_id=run_id), "json", tmp_path / "r.json")
-    store.record_vote({"battle_id": "late", "model_a": "MyBot", "model_b": "llama-teacher",
-                       "vote": "b"})
+    store.record_vote(
+        {"battle_id": "late", "model_a": "MyBot", "model_b": "llama-teacher", "vote": "b"}
+    )
     check = verify_report(store, path)
     assert not check.ok and check.status == "stale" and check.newer_events == 1
     assert check.content_intact is True
@@ -204,19 +221,32 @@ def test_real_similarity_evidence_shows_risk_reasons_and_copied_spans(ledger, tm
 
     store, run_id = ledger
     copied = f"{EVIL} " + " ".join(f"word{i}" for i in range(60))
-    reference = [{"prompt_id": str(i), "text": copied if i == 0 else f"teacher answer {i} about tea"}
-                 for i in range(6)]
-    candidate = [{"prompt_id": str(i), "text": copied if i == 0 else f"teacher answer {i} about tea"}
-                 for i in range(6)]
+    reference = [
+        {"prompt_id": str(i), "text": copied if i == 0 else f"teacher answer {i} about tea"}
+        for i in range(6)
+    ]
+    candidate = [
+        {"prompt_id": str(i), "text": copied if i == 0 else f"teacher answer {i} about tea"}
+        for i in range(6)
+    ]
     baseline = [{"prompt_id": str(i), "text": f"something unrelated number {i}"} for i in range(6)]
-    config = SimilarityConfig(metrics=["rougeL", "longest_run"], primary_metric="rougeL", permutations=1000)
-    result = score_texts(reference, candidate, {"other": baseline}, config=config,
-                         names={"reference": "llama-teacher", "candidate": "MyBot"})
+    config = SimilarityConfig(
+        metrics=["rougeL", "longest_run"], primary_metric="rougeL", permutations=1000
+    )
+    result = score_texts(
+        reference,
+        candidate,
+        {"other": baseline},
+        config=config,
+        names={"reference": "llama-teacher", "candidate": "MyBot"},
+    )
     record_report(store, result, run_id=run_id)
     evidence = build_report(store, run_id=run_id).similarity[-1]
     assert evidence.risk == result.risk.level and evidence.baselines == ["other"]
     assert any("verbatim run" in r for r in evidence.reasons)
-    example, = evidence.examples
+    (example,) = evidence.examples
     assert example.startswith("verbatim, ") and EVIL in example
-    html = export_report(build_report(store, run_id=run_id), "html", tmp_path / "r.html").read_text()
+    html = export_report(
+        build_report(store, run_id=run_id), "html", tmp_path / "r.html"
+    ).read_text()
     assert "<script>alert" not in html and "verbatim, " in html

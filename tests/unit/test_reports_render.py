@@ -30,25 +30,67 @@ EVIL = '<script>alert("pwned")</script>'
 
 
 def report(verdict: str = "allowed_with_conditions", verify_ok: bool = True) -> ReportData:
-    return seal(ReportData(
-        generated_at="2026-11-29T17:00:00Z",
-        subject=Subject(run_id="run123", model="Llama-student"),
-        verdict=Verdict(code=verdict, use="commercial"),
-        models=[ModelEntry(role="teacher", name="llama-3.1-8b", license="llama3.1", weights_sha256="a" * 64),
-                ModelEntry(role="student", name="Llama-student", license="llama3.1", weights_sha256="b" * 64)],
-        datasets=[DatasetEntry(name=f"prompts {EVIL}", license="cc-by-4.0", records=10_000,
-                               merkle_root="c" * 64, source="https://example.org", collected="2026-10-01")],
-        findings=[FindingEntry(severity="condition", license="llama3.1", clause="s1.b.i",
-                               message=f"Name must start with 'Llama' {EVIL}")],
-        obligations=[ObligationEntry(kind="attribution", text="Display 'Built with Llama'.",
-                                     license="llama3.1", clause="s1.b.i")],
-        overrides=[OverrideEntry(reason="Counsel approved.", at="2026-11-29T16:00:00", verdict="blocked")],
-        training=TrainingEntry(run_id="run123", seed=0, code_version="0.1.0+abc", config={"prompt": EVIL}),
-        metrics={"student": {"perplexity": 20.5}},
-        integrity=Integrity(ledger_head="d" * 64, ledger_rows=9, verify_ok=verify_ok,
-                            first_bad_row=None if verify_ok else "findings finding_id=x:0",
-                            problem=None if verify_ok else "row edited"),
-        references=list(PUBLISHED_CONTEXT)))
+    return seal(
+        ReportData(
+            generated_at="2026-11-29T17:00:00Z",
+            subject=Subject(run_id="run123", model="Llama-student"),
+            verdict=Verdict(code=verdict, use="commercial"),
+            models=[
+                ModelEntry(
+                    role="teacher", name="llama-3.1-8b", license="llama3.1", weights_sha256="a" * 64
+                ),
+                ModelEntry(
+                    role="student",
+                    name="Llama-student",
+                    license="llama3.1",
+                    weights_sha256="b" * 64,
+                ),
+            ],
+            datasets=[
+                DatasetEntry(
+                    name=f"prompts {EVIL}",
+                    license="cc-by-4.0",
+                    records=10_000,
+                    merkle_root="c" * 64,
+                    source="https://example.org",
+                    collected="2026-10-01",
+                )
+            ],
+            findings=[
+                FindingEntry(
+                    severity="condition",
+                    license="llama3.1",
+                    clause="s1.b.i",
+                    message=f"Name must start with 'Llama' {EVIL}",
+                )
+            ],
+            obligations=[
+                ObligationEntry(
+                    kind="attribution",
+                    text="Display 'Built with Llama'.",
+                    license="llama3.1",
+                    clause="s1.b.i",
+                )
+            ],
+            overrides=[
+                OverrideEntry(
+                    reason="Counsel approved.", at="2026-11-29T16:00:00", verdict="blocked"
+                )
+            ],
+            training=TrainingEntry(
+                run_id="run123", seed=0, code_version="0.1.0+abc", config={"prompt": EVIL}
+            ),
+            metrics={"student": {"perplexity": 20.5}},
+            integrity=Integrity(
+                ledger_head="d" * 64,
+                ledger_rows=9,
+                verify_ok=verify_ok,
+                first_bad_row=None if verify_ok else "findings finding_id=x:0",
+                problem=None if verify_ok else "row edited",
+            ),
+            references=list(PUBLISHED_CONTEXT),
+        )
+    )
 
 
 def test_html_escapes_names_and_prompts_and_is_self_contained():
@@ -101,7 +143,9 @@ def test_cyclonedx_is_valid_1_6_with_model_cards_pedigree_and_obligations():
     assert [a["name"] for a in student["pedigree"]["ancestors"]] == ["llama-3.1-8b"]
     props = [(p["name"], p["value"]) for p in student["properties"]]
     assert ("stillhouse:verdict", "allowed_with_conditions") in props
-    assert any(n == "stillhouse:obligation" and "Built with Llama" in v and "s1.b.i" in v for n, v in props)
+    assert any(
+        n == "stillhouse:obligation" and "Built with Llama" in v and "s1.b.i" in v for n, v in props
+    )
     assert any(n == "stillhouse:finding" and "s1.b.i" in v for n, v in props)
     kinds = {c["name"]: c["type"] for c in doc["components"]}
     assert kinds == {"llama-3.1-8b": "machine-learning-model", f"prompts {EVIL}": "data"}

@@ -14,8 +14,9 @@ from audit.similarity.score import SimilarityConfig, score_texts
 from core.errors import InputError
 from tests.similarity_texts import corpus, extra_words
 
-LEXICAL = SimilarityConfig(metrics=["rougeL", "chrF", "minhash", "longest_run"], primary_metric="rougeL",
-                           permutations=2000)
+LEXICAL = SimilarityConfig(
+    metrics=["rougeL", "chrF", "minhash", "longest_run"], primary_metric="rougeL", permutations=2000
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,9 @@ def test_a_lightly_reworded_copy_scores_high_risk(texts):
     # light rewording defeats a verbatim filter: the calibrated test is what catches it
     assert not [v for v in report.verbatim if v.level == "finding"]
     assert any(r.startswith("high: embedding") for r in report.risk.reasons)
-    assert "0.01" in report.risk.thresholds["high"] and "50 tokens" in report.risk.thresholds["high"]
+    assert (
+        "0.01" in report.risk.thresholds["high"] and "50 tokens" in report.risk.thresholds["high"]
+    )
 
 
 @pytest.mark.slow
@@ -89,8 +92,12 @@ def test_mismatched_prompt_ids_are_refused_with_the_count(texts):
     mixed = renamed[:20] + texts["reworded"][20:]
     with pytest.raises(InputError, match=r"only 10 of 30 .*minimum 15"):
         score_texts(texts["reference"], mixed, {"b": texts["baseline"]}, config=LEXICAL)
-    report = score_texts(texts["reference"], renamed[:5] + texts["reworded"][5:], {"b": texts["baseline"]},
-                         config=LEXICAL)
+    report = score_texts(
+        texts["reference"],
+        renamed[:5] + texts["reworded"][5:],
+        {"b": texts["baseline"]},
+        config=LEXICAL,
+    )
     assert report.matching.matched == 25 and len(report.matching.unmatched) == 5
     assert any("25 of 30" in note for note in report.notes)
 
@@ -108,8 +115,12 @@ def test_protected_passages_raise_the_risk(texts):
     book = [{"prompt_id": "book-1", "text": extra_words(200)}]
     candidate = [dict(r) for r in texts["unrelated"]]
     candidate[2]["text"] += " " + extra_words(40)
-    report = score_texts(texts["reference"], candidate, {"b": texts["baseline"]}, protected=book, config=LEXICAL)
-    assert [(p.prompt_id, p.passage_id) for p in report.protected] == [(candidate[2]["prompt_id"], "book-1")]
+    report = score_texts(
+        texts["reference"], candidate, {"b": texts["baseline"]}, protected=book, config=LEXICAL
+    )
+    assert [(p.prompt_id, p.passage_id) for p in report.protected] == [
+        (candidate[2]["prompt_id"], "book-1")
+    ]
     assert report.risk.level == "high"
 
 
@@ -123,7 +134,9 @@ def test_bad_settings_are_one_input_error():
 def test_the_picture_is_a_png(texts, tmp_path):
     from audit.similarity.plot import plot_similarity
 
-    report = score_texts(texts["reference"], texts["reworded"], {"b": texts["baseline"]}, config=LEXICAL)
+    report = score_texts(
+        texts["reference"], texts["reworded"], {"b": texts["baseline"]}, config=LEXICAL
+    )
     out = plot_similarity(report, tmp_path / "dist.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
     with pytest.raises(InputError):

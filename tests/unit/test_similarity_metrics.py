@@ -49,14 +49,19 @@ def test_lexical_metrics_rank_copies_above_unrelated_answers(texts):
 def test_protected_passages_are_flagged_only_when_reproduced(texts):
     book = {"novel-ch1": texts["baseline"][7]["text"]}
     copied = _passage(book["novel-ch1"], 10, 30)
-    outputs = {"q1": f"As the story goes: {copied}. The end.", "q2": texts["unrelated"][7]["text"],
-               "q3": f"A short quote: {_passage(book['novel-ch1'], 10, 12)}"}
+    outputs = {
+        "q1": f"As the story goes: {copied}. The end.",
+        "q2": texts["unrelated"][7]["text"],
+        "q3": f"A short quote: {_passage(book['novel-ch1'], 10, 12)}",
+    }
     found = find_protected(outputs, book, min_tokens=25)
     assert [(f.prompt_id, f.passage_id) for f in found] == [("q1", "novel-ch1")]
     assert found[0].tokens >= 30 and copied in found[0].span
     # a protected passage shorter than the bar is flagged when reproduced whole
     slogan = {"slogan": "Think different, think small."}
-    found = find_protected({"q9": "As they say: think different, think small. Indeed."}, slogan, min_tokens=25)
+    found = find_protected(
+        {"q9": "As they say: think different, think small. Indeed."}, slogan, min_tokens=25
+    )
     assert [(f.prompt_id, f.tokens) for f in found] == [("q9", 6)]
 
 

@@ -15,7 +15,9 @@ def test_the_default_probe_set_is_varied_and_well_formed():
     prompts = load_prompts()
     assert 30 <= len(prompts) <= 60
     assert len({p.prompt_id for p in prompts}) == len(prompts)
-    assert len({p.prompt_id.split("-")[0] for p in prompts}) >= 8  # explain, howto, code, story, ...
+    assert (
+        len({p.prompt_id.split("-")[0] for p in prompts}) >= 8
+    )  # explain, howto, code, story, ...
 
 
 def test_prompt_set_hash_is_stable_and_follows_the_text(tmp_path):
@@ -25,12 +27,15 @@ def test_prompt_set_hash_is_stable_and_follows_the_text(tmp_path):
     assert prompt_set_hash(edited) != prompt_set_hash(prompts)
 
 
-@pytest.mark.parametrize("content, needle", [
-    (b'{"prompt_id": "a", "prompt": "caf\xe9"}\n', "not UTF-8"),
-    (b'{"prompt_id": "a", "prompt": "  "}\n', "non-empty prompt"),
-    (b'{"prompt_id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n', "repeats"),
-    (b"\n\n", "no prompts"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b'{"prompt_id": "a", "prompt": "caf\xe9"}\n', "not UTF-8"),
+        (b'{"prompt_id": "a", "prompt": "  "}\n', "non-empty prompt"),
+        (b'{"prompt_id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n', "repeats"),
+        (b"\n\n", "no prompts"),
+    ],
+)
 def test_bad_prompt_files_are_refused(tmp_path, content, needle):
     path = tmp_path / "p.jsonl"
     path.write_bytes(content)

@@ -20,7 +20,9 @@ def test_a_clear_shift_is_significant_and_no_shift_is_not():
     baseline = rng.uniform(0.4, 0.7, size=30)
     closer = baseline + 0.2 + rng.normal(0, 0.05, size=30)
     same = rng.uniform(0.4, 0.7, size=30)
-    result = paired_test(np.vstack([closer, same]), np.vstack([baseline, baseline]), permutations=2000, seed=1)
+    result = paired_test(
+        np.vstack([closer, same]), np.vstack([baseline, baseline]), permutations=2000, seed=1
+    )
     assert result.p_values[0] <= 1 / 2001 + 1e-12
     assert result.p_values[1] > 0.05
     assert result.effect_sizes[0] > 2 and abs(result.effect_sizes[1]) < 0.8

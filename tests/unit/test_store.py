@@ -22,8 +22,17 @@ def store(tmp_path) -> Store:
 
 
 def vote(battle_id: str, **extra) -> dict:
-    return {"battle_id": battle_id, "model_a": "teacher", "model_b": "student", "vote": "model_a",
-            "session_hash": "s1", "ip_hash": "ip1", "latency_a_s": 0.5, "latency_b_s": 0.25, **extra}
+    return {
+        "battle_id": battle_id,
+        "model_a": "teacher",
+        "model_b": "student",
+        "vote": "model_a",
+        "session_hash": "s1",
+        "ip_hash": "ip1",
+        "latency_a_s": 0.5,
+        "latency_b_s": 0.25,
+        **extra,
+    }
 
 
 def sql(store: Store, statement: str) -> None:
@@ -40,23 +49,34 @@ def test_default_path_follows_environment(tmp_path, monkeypatch, stillhouse_home
 
 def test_store_is_a_recorder_and_keeps_a_run(store):
     assert isinstance(store, Recorder)
-    teacher = ArtifactRef(role="teacher", kind="model", name="smollm2", sha256="ab" * 32, license="apache-2.0")
-    run_id = store.start_run("distill", config={"loss": "forward_kl"}, seed=3, code_version="0.1.0",
-                             inputs=[teacher])
+    teacher = ArtifactRef(
+        role="teacher", kind="model", name="smollm2", sha256="ab" * 32, license="apache-2.0"
+    )
+    run_id = store.start_run(
+        "distill", config={"loss": "forward_kl"}, seed=3, code_version="0.1.0", inputs=[teacher]
+    )
     assert store.run(run_id)["status"] == "running"
-    store.finish_run(run_id, outputs=[ArtifactRef(role="student", kind="model", name="s")],
-                     metrics={"kl": 1.25}, status="succeeded")
+    store.finish_run(
+        run_id,
+        outputs=[ArtifactRef(role="student", kind="model", name="s")],
+        metrics={"kl": 1.25},
+        status="succeeded",
+    )
     run = store.run(run_id)
     assert run["status"] == "succeeded" and run["metrics"] == {"kl": 1.25} and run["seed"] == 3
     assert run["config"] == {"loss": "forward_kl"} and run["finished_at"] >= run["started_at"]
-    assert [a["name"] for a in run["inputs"]] == ["smollm2"] and run["inputs"][0]["sha256"] == "ab" * 32
+    assert [a["name"] for a in run["inputs"]] == ["smollm2"] and run["inputs"][0][
+        "sha256"
+    ] == "ab" * 32
     assert [a["role"] for a in run["outputs"]] == ["student"]
     assert store.verify().ok
 
 
 def test_metrics_that_json_cannot_hold_are_kept_as_text(store):
     run_id = store.start_run("distill", config={}, seed=None, code_version="x", inputs=[])
-    store.finish_run(run_id, outputs=[], metrics={"loss": float("nan"), "kl": float("inf")}, status="failed")
+    store.finish_run(
+        run_id, outputs=[], metrics={"loss": float("nan"), "kl": float("inf")}, status="failed"
+    )
     assert store.run(run_id)["metrics"] == {"loss": "NaN", "kl": "Infinity"}
     assert store.verify().ok
 
@@ -80,9 +100,18 @@ def test_every_write_moves_the_head(store):
 
 
 def test_votes_keep_every_field_and_refuse_a_second_vote(store):
-    store.record_vote(vote("b1", vote="both_bad", prompt_hash="p", response_a_hash="ra",
-                           response_b_hash="rb", excluded=True, exclude_reason="a response named a model",
-                           left_model="student"))
+    store.record_vote(
+        vote(
+            "b1",
+            vote="both_bad",
+            prompt_hash="p",
+            response_a_hash="ra",
+            response_b_hash="rb",
+            excluded=True,
+            exclude_reason="a response named a model",
+            left_model="student",
+        )
+    )
     with pytest.raises(InputError, match="b1"):
         store.record_vote(vote("b1"))
     (row,) = store.votes()
@@ -120,17 +149,31 @@ def test_values_take_their_column_types_so_the_chain_verifies(store):
 
 
 def test_similarity_results_by_model(store):
-    result_id = store.record_similarity({"candidate_model": "student", "reference_model": "gpt",
-                                         "prompt_set_hash": "ph", "risk_level": "high", "p_value": 0.01})
+    result_id = store.record_similarity(
+        {
+            "candidate_model": "student",
+            "reference_model": "gpt",
+            "prompt_set_hash": "ph",
+            "risk_level": "high",
+            "p_value": 0.01,
+        }
+    )
     (row,) = store.similarity_results(model="gpt")
-    assert row["result_id"] == result_id and row["risk"] == "high" and row["prompt_set_hash"] == "ph"
+    assert (
+        row["result_id"] == result_id and row["risk"] == "high" and row["prompt_set_hash"] == "ph"
+    )
     assert row["result"]["p_value"] == 0.01
     assert store.similarity_results(model="other") == []
 
 
 def test_preflight_override_is_linked_to_its_run(store):
-    result = {"verdict": "blocked", "obligations": [],
-              "findings": [{"severity": "block", "license": "openai-terms", "clause": "x", "message": "no"}]}
+    result = {
+        "verdict": "blocked",
+        "obligations": [],
+        "findings": [
+            {"severity": "block", "license": "openai-terms", "clause": "x", "message": "no"}
+        ],
+    }
     preflight_id = store.record_preflight(result, override_reason="internal evaluation only")
     run_id = store.start_run("distill", config={}, seed=0, code_version="x", inputs=[])
     store.link_preflight(preflight_id, run_id)
@@ -180,7 +223,10 @@ def test_merkle_root_is_the_documented_tree(tmp_path):
     leaves = [hashlib.sha256(canonical_json(r).encode()).digest() for r in records]
     level = leaves
     while len(level) > 1:
-        level = [hashlib.sha256(b"\x01" + b"".join(level[i:i + 16])).digest() for i in range(0, len(level), 16)]
+        level = [
+            hashlib.sha256(b"\x01" + b"".join(level[i : i + 16])).digest()
+            for i in range(0, len(level), 16)
+        ]
     found = dataset_fingerprint(path)
     assert found.merkle_root == level[0].hex() == merkle_root(leaves)
     assert found.records == 40 and found.canonicalised_lines == 40
@@ -191,31 +237,56 @@ def test_fast_path_agrees_with_canonical_json_on_awkward_numbers(tmp_path):
 
     records = [{"x": v} for v in (1e-05, 2.5e-09, 1e16, 0.1, -0.0, 10**30, "é\u2028/")]
     raw = tmp_path / "orjson.jsonl"  # written the way orjson writes (not always Python's form)
-    raw.write_bytes(b"".join(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n"
-                             for r in records if not isinstance(r["x"], int)) + b'{"x":' + b"1" * 30 + b"}\n")
-    leaves = [hashlib.sha256(canonical_json(r).encode()).digest()
-              for r in [*(r for r in records if not isinstance(r["x"], int)), {"x": int("1" * 30)}]]
+    raw.write_bytes(
+        b"".join(
+            orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n"
+            for r in records
+            if not isinstance(r["x"], int)
+        )
+        + b'{"x":'
+        + b"1" * 30
+        + b"}\n"
+    )
+    leaves = [
+        hashlib.sha256(canonical_json(r).encode()).digest()
+        for r in [*(r for r in records if not isinstance(r["x"], int)), {"x": int("1" * 30)}]
+    ]
     assert dataset_fingerprint(raw).merkle_root == merkle_root(leaves)
 
 
 def test_failed_write_leaves_no_trace(store):
-    good = {"op": "insert", "table": "reports", "row": {"report_id": "r1", "format": "pdf",
-                                                        "created_at": "2026-01-01T00:00:00"}}
-    broken = {"op": "insert", "table": "reports", "row": {"report_id": "r2", "format": "pdf",
-                                                          "created_at": None}}  # NOT NULL
+    good = {
+        "op": "insert",
+        "table": "reports",
+        "row": {"report_id": "r1", "format": "pdf", "created_at": "2026-01-01T00:00:00"},
+    }
+    broken = {
+        "op": "insert",
+        "table": "reports",
+        "row": {"report_id": "r2", "format": "pdf", "created_at": None},
+    }  # NOT NULL
     with pytest.raises(duckdb.Error):
         store._write("record_report", [good, broken])
     assert store.reports() == [] and store.verify().rows == 0
 
 
-@pytest.mark.parametrize("statement, where", [
-    ("UPDATE votes SET vote = 'model_b' WHERE battle_id = 'b2'", "votes battle_id=b2"),
-    ("DELETE FROM votes WHERE battle_id = 'b2'", "votes battle_id=b2"),
-    ("INSERT INTO votes (battle_id, voted_at, model_a, model_b, left_model, vote, blind, excluded) "
-     "VALUES ('fake', now(), 'a', 'b', 'a', 'model_a', true, false)", "votes battle_id=fake"),
-    ("DELETE FROM events WHERE seq = 2", "events seq=2"),
-    ("UPDATE events SET payload = replace(payload, 'model_a', 'model_b') WHERE seq = 3", "events seq=3"),
-])
+@pytest.mark.parametrize(
+    "statement, where",
+    [
+        ("UPDATE votes SET vote = 'model_b' WHERE battle_id = 'b2'", "votes battle_id=b2"),
+        ("DELETE FROM votes WHERE battle_id = 'b2'", "votes battle_id=b2"),
+        (
+            "INSERT INTO votes (battle_id, voted_at, model_a, model_b, left_model, vote, blind, excluded) "
+            "VALUES ('fake', now(), 'a', 'b', 'a', 'model_a', true, false)",
+            "votes battle_id=fake",
+        ),
+        ("DELETE FROM events WHERE seq = 2", "events seq=2"),
+        (
+            "UPDATE events SET payload = replace(payload, 'model_a', 'model_b') WHERE seq = 3",
+            "events seq=3",
+        ),
+    ],
+)
 def test_verify_names_the_row_changed_behind_its_back(store, statement, where):
     for battle in ("b1", "b2", "b3"):
         store.record_vote(vote(battle))

@@ -23,10 +23,25 @@ from audit.ledger.votes import (
 from core.errors import InputError
 
 
-def vote(battle_id: str, session: str = "sess-1", ip: str | None = "203.0.113.9", winner: str = "model_a",
-         a: str = "teacher", b: str = "student", **extra) -> dict:
-    return {"battle_id": battle_id, "session_id": session, "ip": ip, "model_a": a, "model_b": b,
-            "winner": winner, "choice": {"model_a": "left", "model_b": "right"}.get(winner, "tie"), **extra}
+def vote(
+    battle_id: str,
+    session: str = "sess-1",
+    ip: str | None = "203.0.113.9",
+    winner: str = "model_a",
+    a: str = "teacher",
+    b: str = "student",
+    **extra,
+) -> dict:
+    return {
+        "battle_id": battle_id,
+        "session_id": session,
+        "ip": ip,
+        "model_a": a,
+        "model_b": b,
+        "winner": winner,
+        "choice": {"model_a": "left", "model_b": "right"}.get(winner, "tie"),
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -90,7 +105,9 @@ def test_flagged_and_unblind_votes_are_kept_but_left_out_of_ratings(store):
         record_vote(store, vote(f"win{i}", winner="model_a"))
         record_vote(store, vote(f"loss{i}", winner="model_b", session="s2"))
     for i in range(3):
-        record_vote(store, vote(f"named{i}", winner="model_b", session="s3", flags=["names_model:left"]))
+        record_vote(
+            store, vote(f"named{i}", winner="model_b", session="s3", flags=["names_model:left"])
+        )
     record_vote(store, vote("seen", winner="model_b", session="s4", blind=False))
     rows = {v["battle_id"]: v for v in store.votes()}
     assert len(rows) == 10
@@ -112,8 +129,10 @@ def test_battle_service_records_through_the_policy(store):
     from tests.unit.test_battle import Scripted
 
     policy = VotePolicy(max_votes_per_session_per_day=1)
-    svc = BattleService({"teacher": Scripted("teacher", "Paris."), "student": Scripted("student", "Rome.")},
-                        record=functools.partial(record_vote, store, policy=policy))
+    svc = BattleService(
+        {"teacher": Scripted("teacher", "Paris."), "student": Scripted("student", "Rome.")},
+        record=functools.partial(record_vote, store, policy=policy),
+    )
     first = svc.start("Capital of France?", session_id="web-1", ip="192.0.2.1")
     assert svc.vote(first.battle_id, "left").accepted
     second = svc.start("Capital of Italy?", session_id="web-1", ip="192.0.2.1")
@@ -132,26 +151,68 @@ def test_export_and_cli_ratings_from_the_ledger(store, tmp_path):
     out = tmp_path / "votes.jsonl"
     assert export_votes(store, "jsonl", out) == 12
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert {"model_a", "model_b", "winner", "battle_id"} <= set(rows[0]) and "ip_hash" not in rows[0]
+    assert {"model_a", "model_b", "winner", "battle_id"} <= set(rows[0]) and "ip_hash" not in rows[
+        0
+    ]
     assert export_votes(store, "jsonl", out, include_excluded=True) == 13
 
     cli = [sys.executable, "-m", "ui.cli", "arena"]
-    done = subprocess.run([*cli, "export", "--format", "parquet", "--out", str(tmp_path / "v.parquet"),
-                           "--db", str(store.path)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            *cli,
+            "export",
+            "--format",
+            "parquet",
+            "--out",
+            str(tmp_path / "v.parquet"),
+            "--db",
+            str(store.path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     import pyarrow.parquet as pq
 
     assert pq.read_table(tmp_path / "v.parquet").num_rows == 12
-    from_db = subprocess.run([*cli, "ratings", "--db", str(store.path), "--bootstrap", "100", "--json"],
-                             capture_output=True, text=True, timeout=120)
-    from_file = subprocess.run([*cli, "ratings", "--battles", str(out), "--bootstrap", "100", "--json"],
-                               capture_output=True, text=True, timeout=120)
+    from_db = subprocess.run(
+        [*cli, "ratings", "--db", str(store.path), "--bootstrap", "100", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    from_file = subprocess.run(
+        [*cli, "ratings", "--battles", str(out), "--bootstrap", "100", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert from_db.returncode == 0, from_db.stderr
-    assert json.loads(from_db.stdout) == json.loads(from_file.stdout)  # --all rows marked excluded skipped
+    assert json.loads(from_db.stdout) == json.loads(
+        from_file.stdout
+    )  # --all rows marked excluded skipped
     assert json.loads(from_db.stdout)[0]["model"] == "teacher"
-    bad = subprocess.run([*cli, "export", "--format", "csv", "--out", str(tmp_path / "v.csv"),
-                          "--db", str(store.path)], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [
+            *cli,
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            str(tmp_path / "v.csv"),
+            "--db",
+            str(store.path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "csv" in bad.stderr and "Traceback" not in bad.stderr
-    missing = subprocess.run([*cli, "ratings", "--db", str(tmp_path / "none.duckdb")],
-                             capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [*cli, "ratings", "--db", str(tmp_path / "none.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 2 and "no ledger" in missing.stderr

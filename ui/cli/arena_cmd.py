@@ -9,21 +9,35 @@ import typer
 
 from core.errors import InputError, NotFoundError
 
-arena_app = typer.Typer(help="Arena leaderboard: Bradley-Terry ratings with bootstrap intervals, "
-                        "vote exports.", no_args_is_help=True)
+arena_app = typer.Typer(
+    help="Arena leaderboard: Bradley-Terry ratings with bootstrap intervals, vote exports.",
+    no_args_is_help=True,
+)
 
 
 @arena_app.command("ratings")
 def ratings(
-    db: Path | None = typer.Option(None, "--db", help="Ledger file to read votes from "
-                                   "(default: $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb)."),
-    battles: Path | None = typer.Option(None, "--battles", help="JSON Lines file of battles "
-                                        '{"model_a", "model_b", "winner"} instead of a ledger.'),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap rounds for the 95% intervals "
-                                  "(0: normal approximation)."),
+    db: Path | None = typer.Option(
+        None,
+        "--db",
+        help="Ledger file to read votes from "
+        "(default: $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb).",
+    ),
+    battles: Path | None = typer.Option(
+        None,
+        "--battles",
+        help='JSON Lines file of battles {"model_a", "model_b", "winner"} instead of a ledger.',
+    ),
+    bootstrap: int = typer.Option(
+        1000,
+        "--bootstrap",
+        help="Bootstrap rounds for the 95% intervals (0: normal approximation).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for the bootstrap."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
-    png: Path | None = typer.Option(None, "--png", help="Also draw the ratings with intervals here."),
+    png: Path | None = typer.Option(
+        None, "--png", help="Also draw the ratings with intervals here."
+    ),
 ) -> None:
     """Bradley-Terry ratings with 95% intervals and ranks, from a ledger or a battles file."""
     from core.arena import bradley_terry
@@ -42,8 +56,10 @@ def ratings(
     width = max(len("model"), *(len(r.model) for r in result))
     print(f"{'rank':>4}  {'model':<{width}}  {'rating':>7}  {'95% interval':>17}  {'battles':>7}")
     for r in result:
-        print(f"{r.rank:>4}  {r.model:<{width}}  {r.rating:7.1f}  [{r.lower:7.1f}, {r.upper:7.1f}]  "
-              f"{r.battles:>7}")
+        print(
+            f"{r.rank:>4}  {r.model:<{width}}  {r.rating:7.1f}  [{r.lower:7.1f}, {r.upper:7.1f}]  "
+            f"{r.battles:>7}"
+        )
 
 
 @arena_app.command("export")
@@ -51,8 +67,11 @@ def export(
     format: str = typer.Option(..., "--format", help="jsonl or parquet."),
     out: Path = typer.Option(..., "--out", help="File to write."),
     db: Path | None = typer.Option(None, "--db", help="Ledger file (default: the usual ledger)."),
-    include_excluded: bool = typer.Option(False, "--all", help="Also export votes left out of "
-                                          "ratings (flagged or not blind), marked excluded."),
+    include_excluded: bool = typer.Option(
+        False,
+        "--all",
+        help="Also export votes left out of ratings (flagged or not blind), marked excluded.",
+    ),
 ) -> None:
     """Export the ledger's votes in the cleaned-battle format (plus hashes and latencies)."""
     from audit.ledger.votes import export_votes
@@ -68,10 +87,18 @@ def _read_battles(path: Path):
 
     if not path.is_file():
         raise NotFoundError("no_file", f"no battles file at {path}")
-    with open(path, encoding="utf-8") as handle, tqdm(
-        total=path.stat().st_size, unit="B", unit_scale=True, desc="reading battles",
-        disable=None, leave=False,
-    ) as bar:
+    with (
+        open(path, encoding="utf-8") as handle,
+        tqdm(
+            total=path.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            desc="reading battles",
+            disable=None,
+            leave=False,
+        ) as bar,
+    ):
+
         def lines():
             for line in handle:
                 bar.update(len(line.encode("utf-8")))
@@ -85,7 +112,9 @@ def _store(db: Path | None):
 
     path = db if db is not None else default_db_path()
     if not path.is_file():
-        raise NotFoundError("no_ledger", f"no ledger at {path}", hint="vote in the app first, or pass --db")
+        raise NotFoundError(
+            "no_ledger", f"no ledger at {path}", hint="vote in the app first, or pass --db"
+        )
     return Store(path)
 
 

@@ -12,11 +12,16 @@ from pathlib import Path
 
 import typer
 
-audit_app = typer.Typer(help="The tamper-evident ledger: register data and models, show, verify.",
-                        no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The tamper-evident ledger: register data and models, show, verify.", no_args_is_help=True
+)
 
-DB_OPTION = typer.Option(None, "--db", envvar="STILLHOUSE_DB",
-                         help="Ledger file (default: $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb).")
+DB_OPTION = typer.Option(
+    None,
+    "--db",
+    envvar="STILLHOUSE_DB",
+    help="Ledger file (default: $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb).",
+)
 
 
 def open_store(db: Path | None):
@@ -33,8 +38,10 @@ def _check_license(license_id: str) -> str:
 
 
 @audit_app.command("verify")
-def verify(db: Path | None = DB_OPTION,
-           as_json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
+def verify(
+    db: Path | None = DB_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
     """Recompute the hash chain and check every table; exit 1 naming the first bad row."""
     result = open_store(db).verify()
     if as_json:
@@ -52,7 +59,9 @@ def verify(db: Path | None = DB_OPTION,
 def register_dataset(
     file: Path = typer.Argument(..., help="JSONL file, one record per line."),
     name: str = typer.Option(..., "--name", help="Name of the dataset in the ledger."),
-    license: str = typer.Option(..., "--license", help="Licence id (see `stillhouse licenses list`)."),
+    license: str = typer.Option(
+        ..., "--license", help="Licence id (see `stillhouse licenses list`)."
+    ),
     source: str | None = typer.Option(None, "--source", help="Where the data came from (URL)."),
     collected: str | None = typer.Option(None, "--collected", help="Collection date, YYYY-MM-DD."),
     db: Path | None = DB_OPTION,
@@ -66,12 +75,22 @@ def register_dataset(
         try:
             collected = datetime.date.fromisoformat(collected).isoformat()
         except ValueError:
-            raise InputError("bad_date", f"--collected must be a date like 2026-11-29, not {collected!r}") from None
-    row = open_store(db).register_dataset(file, name=name, license=_check_license(license),
-                                          source=source, collected=collected, progress=True)
+            raise InputError(
+                "bad_date", f"--collected must be a date like 2026-11-29, not {collected!r}"
+            ) from None
+    row = open_store(db).register_dataset(
+        file,
+        name=name,
+        license=_check_license(license),
+        source=source,
+        collected=collected,
+        progress=True,
+    )
     if row["already"]:
-        print(f"already registered as '{row['name']}' (dataset {row['dataset_id']}): same Merkle root "
-              f"{row['merkle_root']}; nothing added")
+        print(
+            f"already registered as '{row['name']}' (dataset {row['dataset_id']}): same Merkle root "
+            f"{row['merkle_root']}; nothing added"
+        )
         return
     print(f"registered dataset '{name}' ({row['dataset_id']})")
     print(f"records      {row['records']}")
@@ -82,8 +101,12 @@ def register_dataset(
 @audit_app.command("register-model")
 def register_model(
     name: str = typer.Option(..., "--name", help="Name of the model in the ledger."),
-    license: str = typer.Option(..., "--license", help="Licence id (see `stillhouse licenses list`)."),
-    path: Path | None = typer.Option(None, "--path", help="Checkpoint folder (or single weights file)."),
+    license: str = typer.Option(
+        ..., "--license", help="Licence id (see `stillhouse licenses list`)."
+    ),
+    path: Path | None = typer.Option(
+        None, "--path", help="Checkpoint folder (or single weights file)."
+    ),
     hf_id: str | None = typer.Option(None, "--hf-id", help="Hugging Face repository id."),
     revision: str | None = typer.Option(None, "--revision", help="Git revision of --hf-id."),
     db: Path | None = DB_OPTION,
@@ -94,56 +117,83 @@ def register_model(
     if (path is None) == (hf_id is None):
         raise InputError("model_source", "give exactly one of --path DIR or --hf-id ID")
     details = {"revision": revision} if revision else {}
-    row = open_store(db).register_model(name, license=_check_license(license), path=path, hf_id=hf_id,
-                                        details=details)
+    row = open_store(db).register_model(
+        name, license=_check_license(license), path=path, hf_id=hf_id, details=details
+    )
     if row["already"]:
-        print(f"already registered: '{name}' with weights {row['weights_sha256']} ({row['model_id']})")
+        print(
+            f"already registered: '{name}' with weights {row['weights_sha256']} ({row['model_id']})"
+        )
         return
     print(f"registered model '{name}' ({row['model_id']})")
-    print(f"weights sha256  {row['weights_sha256'] or '(not available: hub id only, nothing downloaded)'}")
+    print(
+        f"weights sha256  {row['weights_sha256'] or '(not available: hub id only, nothing downloaded)'}"
+    )
 
 
 @audit_app.command("show")
-def show(db: Path | None = DB_OPTION,
-         run_id: str | None = typer.Option(None, "--run", help="Show one run in full."),
-         as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+def show(
+    db: Path | None = DB_OPTION,
+    run_id: str | None = typer.Option(None, "--run", help="Show one run in full."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
     """List what the ledger holds: models, datasets, runs, findings, votes, similarity results."""
     store = open_store(db)
     if run_id:
         run = store.run(run_id)
         print(json.dumps(run, indent=2, ensure_ascii=False) if as_json else _format_run(run))
         return
-    summary = {"ledger": str(store.path), "head_hash": store.head_hash(), "models": store.models(),
-               "datasets": store.datasets(), "runs": store.runs(), "overrides": store.overrides(),
-               "votes": store.count_votes(), "similarity_results": len(store.similarity_results())}
+    summary = {
+        "ledger": str(store.path),
+        "head_hash": store.head_hash(),
+        "models": store.models(),
+        "datasets": store.datasets(),
+        "runs": store.runs(),
+        "overrides": store.overrides(),
+        "votes": store.count_votes(),
+        "similarity_results": len(store.similarity_results()),
+    }
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     print(f"ledger  {summary['ledger']}\nhead    {summary['head_hash']}")
     print(f"\nmodels ({len(summary['models'])})")
     for m in summary["models"]:
-        print(f"  {m['name']:<28} {m['license'] or '-':<16} {(m['weights_sha256'] or m['hf_id'] or '-')[:64]}")
+        print(
+            f"  {m['name']:<28} {m['license'] or '-':<16} {(m['weights_sha256'] or m['hf_id'] or '-')[:64]}"
+        )
     print(f"\ndatasets ({len(summary['datasets'])})")
     for d in summary["datasets"]:
-        print(f"  {d['name']:<28} {d['license'] or '-':<16} {d['records']:>9} records  root {d['merkle_root'][:16]}")
+        print(
+            f"  {d['name']:<28} {d['license'] or '-':<16} {d['records']:>9} records  root {d['merkle_root'][:16]}"
+        )
     print(f"\nruns ({len(summary['runs'])})")
     for r in summary["runs"]:
         print(f"  {r['run_id']}  {r['kind']:<10} {r['status']:<11} {r['started_at'][:19]}")
-    print(f"\noverrides {len(summary['overrides'])}   votes {summary['votes']}   "
-          f"similarity results {summary['similarity_results']}")
+    print(
+        f"\noverrides {len(summary['overrides'])}   votes {summary['votes']}   "
+        f"similarity results {summary['similarity_results']}"
+    )
 
 
 def _format_run(run: dict) -> str:
-    lines = [f"run {run['run_id']}  {run['kind']}  {run['status']}",
-             f"started {run['started_at']}  finished {run['finished_at'] or '-'}",
-             f"code {run['code_version']}  seed {run['seed']}"]
+    lines = [
+        f"run {run['run_id']}  {run['kind']}  {run['status']}",
+        f"started {run['started_at']}  finished {run['finished_at'] or '-'}",
+        f"code {run['code_version']}  seed {run['seed']}",
+    ]
     for label in ("inputs", "outputs"):
         lines.append(f"{label}:")
-        lines += [f"  {a['role']:<14} {a['kind']:<8} {a['name']}  {a['sha256'] or ''}  {a['license'] or ''}"
-                  for a in run[label]]
+        lines += [
+            f"  {a['role']:<14} {a['kind']:<8} {a['name']}  {a['sha256'] or ''}  {a['license'] or ''}"
+            for a in run[label]
+        ]
     for p in run["preflights"]:
         lines.append(f"pre-flight: {p['verdict']}")
-    lines += [f"  [{f['severity']}] {f['license']} {f['clause'] or ''}: {f['message']}" for f in run["findings"]]
+    lines += [
+        f"  [{f['severity']}] {f['license']} {f['clause'] or ''}: {f['message']}"
+        for f in run["findings"]
+    ]
     lines += [f"override: {o['reason']} (verdict was {o['verdict']})" for o in run["overrides"]]
     lines.append(f"metrics: {json.dumps(run['metrics'])}")
     return "\n".join(lines)

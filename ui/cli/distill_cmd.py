@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 
-def make_recorder(config, db: Path | None = None, use: str = "commercial",
-                  override_reason: str | None = None):
+def make_recorder(
+    config, db: Path | None = None, use: str = "commercial", override_reason: str | None = None
+):
     """Pre-flight the run's licences, record it in the ledger, and return the ledger's recorder.
 
     Prints the verdict and findings. A ``blocked`` verdict stops here (exit 2) unless
@@ -25,27 +26,50 @@ def make_recorder(config, db: Path | None = None, use: str = "commercial",
     base = resolve_model(config.student_from).license if config.student_from else teacher.license
     if use not in ("commercial", "research"):
         raise InputError("bad_use", f"--use must be commercial or research, not {use!r}")
-    request = PreflightRequest(teacher_license=teacher.license, data_licenses=[config.prompts_license],
-                               use=use, student_name=config.student_name, student_base_license=base)
+    request = PreflightRequest(
+        teacher_license=teacher.license,
+        data_licenses=[config.prompts_license],
+        use=use,
+        student_name=config.student_name,
+        student_base_license=base,
+    )
     gate = preflight_gate(Store(db), request, override_reason)
     print(format_result(gate.result))
     if gate.refused:
-        raise InputError("preflight_blocked", "pre-flight verdict is blocked: run refused (recorded in the ledger)",
-                         hint="resolve the findings, or give --override-reason TEXT; the override is recorded")
+        raise InputError(
+            "preflight_blocked",
+            "pre-flight verdict is blocked: run refused (recorded in the ledger)",
+            hint="resolve the findings, or give --override-reason TEXT; the override is recorded",
+        )
     if gate.overridden:
         print(f"override recorded: {override_reason.strip()}")
     return gate.recorder
 
 
 def distill(
-    preset: str = typer.Option("quick", "--preset", "-p", help="Preset name in data/presets/ or a YAML file."),
-    set_: list[str] = typer.Option([], "--set", "-s", help="Override a setting: key=value (repeatable)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run with the same settings."),
+    preset: str = typer.Option(
+        "quick", "--preset", "-p", help="Preset name in data/presets/ or a YAML file."
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", "-s", help="Override a setting: key=value (repeatable)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted run with the same settings."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-    db: Path | None = typer.Option(None, "--db", envvar="STILLHOUSE_DB", help="Ledger file the run is recorded in."),
-    use: str = typer.Option("commercial", "--use", help="Intended use of the student for the licence pre-flight: commercial or research."),
-    override_reason: str | None = typer.Option(None, "--override-reason",
-                                               help="Run even if the licence pre-flight says blocked; the reason is recorded."),
+    db: Path | None = typer.Option(
+        None, "--db", envvar="STILLHOUSE_DB", help="Ledger file the run is recorded in."
+    ),
+    use: str = typer.Option(
+        "commercial",
+        "--use",
+        help="Intended use of the student for the licence pre-flight: commercial or research.",
+    ),
+    override_reason: str | None = typer.Option(
+        None,
+        "--override-reason",
+        help="Run even if the licence pre-flight says blocked; the reason is recorded.",
+    ),
 ) -> None:
     """Distill a teacher into a student: teacher data, top-k cache, training, evaluation."""
     from core.distill.config import load_preset

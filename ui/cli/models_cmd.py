@@ -6,8 +6,10 @@ import sys
 
 import typer
 
-models_app = typer.Typer(help="List and prepare models (bundled defaults, local folders, GGUF files).",
-                         no_args_is_help=True)
+models_app = typer.Typer(
+    help="List and prepare models (bundled defaults, local folders, GGUF files).",
+    no_args_is_help=True,
+)
 
 
 @models_app.command("list")
@@ -23,7 +25,9 @@ def list_models() -> None:
 
 @models_app.command("prepare")
 def prepare(
-    name: str = typer.Argument("smollm2-135m-instruct", help="Model name, folder, .gguf file or HF id."),
+    name: str = typer.Argument(
+        "smollm2-135m-instruct", help="Model name, folder, .gguf file or HF id."
+    ),
 ) -> None:
     """Make a model ready to load (convert a GGUF once); print its folder and weights SHA-256."""
     from core.models import offline_env, prepare_model, resolve_model
@@ -47,8 +51,9 @@ def generate(
     from core.generation import ChatRequest, GenerationParams
     from core.models import offline_env, resolve_model
 
-    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature,
-                              top_p=top_p, seed=seed)
+    params = GenerationParams(
+        max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+    )
     request = ChatRequest.from_prompt(prompt)
     spec = resolve_model(model)
     offline_env()

@@ -1,8 +1,8 @@
 """``stillhouse audit report`` and ``stillhouse audit verify-report``.
 
-    stillhouse audit report --run 3f2a9c1d0b7e --format pdf --out report.pdf
-    stillhouse audit report --model Llama-tiny-student --out bom.cdx.json   # format from suffix
-    stillhouse audit verify-report report.pdf                               # exit 0 = matches
+stillhouse audit report --run 3f2a9c1d0b7e --format pdf --out report.pdf
+stillhouse audit report --model Llama-tiny-student --out bom.cdx.json   # format from suffix
+stillhouse audit verify-report report.pdf                               # exit 0 = matches
 """
 
 from __future__ import annotations
@@ -23,16 +23,22 @@ def _format_for(out: Path, given: str | None) -> str:
 
     if given:
         if given not in FORMATS:
-            raise InputError("bad_format", f"unknown report format {given!r}",
-                             hint=f"choose one of {', '.join(FORMATS)}")
+            raise InputError(
+                "bad_format",
+                f"unknown report format {given!r}",
+                hint=f"choose one of {', '.join(FORMATS)}",
+            )
         return given
     name = out.name.lower()
     if name.endswith((".cdx.json", ".bom.json")):
         return "cyclonedx"
     if out.suffix.lower() in _SUFFIXES:
         return _SUFFIXES[out.suffix.lower()]
-    raise InputError("bad_format", f"cannot tell the report format from {out.name!r}",
-                     hint="pass --format pdf|html|json|cyclonedx")
+    raise InputError(
+        "bad_format",
+        f"cannot tell the report format from {out.name!r}",
+        hint="pass --format pdf|html|json|cyclonedx",
+    )
 
 
 def _store(db: Path | None):
@@ -46,11 +52,16 @@ def _store(db: Path | None):
 def report(
     run: str | None = typer.Option(None, "--run", help="Run id from the ledger."),
     model: str | None = typer.Option(None, "--model", help="Model name (its latest run is used)."),
-    format: str | None = typer.Option(None, "--format", "-f",
-                                      help="pdf, html, json or cyclonedx (default: from --out's suffix)."),
+    format: str | None = typer.Option(
+        None, "--format", "-f", help="pdf, html, json or cyclonedx (default: from --out's suffix)."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="File to write; its folder must exist."),
-    db: Path | None = typer.Option(None, "--db", envvar="STILLHOUSE_DB",
-                                   help="Ledger file (default $STILLHOUSE_HOME/ledger.duckdb)."),
+    db: Path | None = typer.Option(
+        None,
+        "--db",
+        envvar="STILLHOUSE_DB",
+        help="Ledger file (default $STILLHOUSE_HOME/ledger.duckdb).",
+    ),
 ) -> None:
     """Export a provenance report for legal review: verdict, licences, hashes, lineage."""
     from audit.reports.export import write_report
@@ -62,14 +73,18 @@ def report(
     print(f"report sha256  {data.integrity.content_sha256}")
     print(f"ledger head    {data.integrity.ledger_head}")
     if not data.integrity.verify_ok:
-        print(f"warning: the ledger FAILED verification at {data.integrity.first_bad_row} "
-              f"({data.integrity.problem}); the report says so in a red banner", file=sys.stderr)
+        print(
+            f"warning: the ledger FAILED verification at {data.integrity.first_bad_row} "
+            f"({data.integrity.problem}); the report says so in a red banner",
+            file=sys.stderr,
+        )
 
 
 def verify_report(
     file: Path = typer.Argument(..., help="A report written by `stillhouse audit report`."),
-    db: Path | None = typer.Option(None, "--db", envvar="STILLHOUSE_DB",
-                                   help="Ledger file to check against."),
+    db: Path | None = typer.Option(
+        None, "--db", envvar="STILLHOUSE_DB", help="Ledger file to check against."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> int:
     """Say whether a report still matches the ledger (exit 0) or not (exit 1)."""
@@ -82,8 +97,11 @@ def verify_report(
         print(f"{check.format} report for {check.subject}")
         for line in check.messages:
             print(f"  {line}")
-        print("OK: the report matches the ledger" if check.ok else
-              f"MISMATCH ({check.status.replace('_', ' ')}): the report does not match the ledger")
+        print(
+            "OK: the report matches the ledger"
+            if check.ok
+            else f"MISMATCH ({check.status.replace('_', ' ')}): the report does not match the ledger"
+        )
     if not check.ok:
         raise typer.Exit(1)
     return 0

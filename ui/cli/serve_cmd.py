@@ -37,7 +37,9 @@ def serve_api(
     port: int = typer.Option(8011, "--port", help="Port to listen on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for all)."),
     dtype: str | None = typer.Option(None, "--dtype", help=_DTYPE_HELP),
-    name: str | None = typer.Option(None, "--name", help="Model name clients send (default: the model's)."),
+    name: str | None = typer.Option(
+        None, "--name", help="Model name clients send (default: the model's)."
+    ),
 ) -> None:
     """Serve a model behind an OpenAI-compatible API (/v1/models, /v1/chat/completions, streaming)."""
     from core.errors import InputError
@@ -49,7 +51,9 @@ def serve_api(
     from core.api_server import serve
 
     served = name or backend.info().name
-    print(f"stillhouse: serving {served} on http://{host}:{port}/v1 (OpenAI-compatible)", flush=True)
+    print(
+        f"stillhouse: serving {served} on http://{host}:{port}/v1 (OpenAI-compatible)", flush=True
+    )
     serve(backend, host=host, port=port, model_name=served)
 
 
@@ -67,7 +71,9 @@ def compare_cmd(
     from core.generation import ChatRequest, GenerationParams
 
     _check_dtype(dtype)
-    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    params = GenerationParams(
+        max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+    )
     request = ChatRequest.from_prompt(prompt)
     backend_a = _backend(a, dtype)
     backend_b = backend_a if b == a else _backend(b, dtype)
@@ -75,8 +81,17 @@ def compare_cmd(
 
     from core.compare import compare
 
-    bars = {side: tqdm(total=max_new_tokens, desc=f"{side}: {label}", unit="tok", position=i, leave=False,
-                       file=sys.stderr) for i, (side, label) in enumerate((("a", a), ("b", b)))}
+    bars = {
+        side: tqdm(
+            total=max_new_tokens,
+            desc=f"{side}: {label}",
+            unit="tok",
+            position=i,
+            leave=False,
+            file=sys.stderr,
+        )
+        for i, (side, label) in enumerate((("a", a), ("b", b)))
+    }
     stats, errors = {}, {}
     for event in compare(request, backend_a, backend_b, params):
         if event.kind == "delta":
@@ -95,8 +110,10 @@ def _print_side(side: str, label: str, stats, error: str | None) -> None:
     print(f"== {side}: {label}")
     print(stats.text if not error else f"error: {error}")
     ttft = f"{stats.ttft_s:.2f} s" if stats.ttft_s is not None else "-"
-    print(f"-- {stats.tokens} tokens, time to first token {ttft}, {stats.tokens_per_s:.1f} tokens/s, "
-          f"finish {stats.finish_reason}\n")
+    print(
+        f"-- {stats.tokens} tokens, time to first token {ttft}, {stats.tokens_per_s:.1f} tokens/s, "
+        f"finish {stats.finish_reason}\n"
+    )
 
 
 def register(app: typer.Typer) -> None:

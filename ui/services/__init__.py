@@ -69,7 +69,10 @@ class AppServices:
 
     def backends_by_name(self) -> dict[str, Backend]:
         """Both backends keyed by model name (what the blind battles draw from)."""
-        return {self.teacher_label(): self.backend("teacher"), self.student_label(): self.backend("student")}
+        return {
+            self.teacher_label(): self.backend("teacher"),
+            self.student_label(): self.backend("student"),
+        }
 
     def warm_up(self) -> threading.Thread:
         """Load both models in the background so the first chat does not wait."""
@@ -85,15 +88,22 @@ class AppServices:
         thread.start()
         return thread
 
-    def params(self, *, max_new_tokens: int | None = None, temperature: float | None = None,
-               seed: int | None = None) -> GenerationParams:
+    def params(
+        self,
+        *,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> GenerationParams:
         return GenerationParams(
             max_new_tokens=max_new_tokens or self.config.max_new_tokens,
-            temperature=self.config.temperature if temperature is None else temperature, seed=seed,
+            temperature=self.config.temperature if temperature is None else temperature,
+            seed=seed,
         )
 
-    def arena_turn(self, prompt: str, history_a: list, history_b: list,
-                   params: GenerationParams) -> Iterator[ArenaTurn]:
+    def arena_turn(
+        self, prompt: str, history_a: list, history_b: list, params: GenerationParams
+    ) -> Iterator[ArenaTurn]:
         """Stream one prompt to teacher and student at once (``core.compare``), as chat histories.
 
         Each prompt is answered on its own: both models get the same request, so neither
@@ -103,8 +113,10 @@ class AppServices:
 
         request = ChatRequest.from_prompt(prompt)
         user = {"role": "user", "content": prompt}
-        turn = ArenaTurn(history_a=[*history_a, user, _assistant("")],
-                         history_b=[*history_b, user, _assistant("")])
+        turn = ArenaTurn(
+            history_a=[*history_a, user, _assistant("")],
+            history_b=[*history_b, user, _assistant("")],
+        )
         texts = {"a": "", "b": ""}
         for event in compare(request, self.backend("teacher"), self.backend("student"), params):
             history = turn.history_a if event.side == "a" else turn.history_b
@@ -133,8 +145,10 @@ class AppServices:
     def vote_policy(self) -> Any:
         from audit.ledger.votes import VotePolicy
 
-        return VotePolicy(max_votes_per_session_per_day=self.config.votes_per_session,
-                          max_votes_per_ip_per_day=self.config.votes_per_ip)
+        return VotePolicy(
+            max_votes_per_session_per_day=self.config.votes_per_session,
+            max_votes_per_ip_per_day=self.config.votes_per_ip,
+        )
 
     @cached_property
     def battles(self) -> Any:
@@ -143,8 +157,11 @@ class AppServices:
         from core.battle import BattlePolicy, BattleService
 
         policy = BattlePolicy(params=self.params())
-        return BattleService(self.backends_by_name(), policy,
-                             record=partial(record_vote, self.store, policy=self.vote_policy))
+        return BattleService(
+            self.backends_by_name(),
+            policy,
+            record=partial(record_vote, self.store, policy=self.vote_policy),
+        )
 
     # -- leaderboard -----------------------------------------------------------
     @cached_property
@@ -162,13 +179,20 @@ class AppServices:
 
         votes = self.store.votes()
         counted = sum(1 for v in votes if not v.get("excluded"))
-        counts = (f"**{len(votes)}** vote{'' if len(votes) == 1 else 's'} recorded · **{counted}** counted · "
-                  f"{len(votes) - counted} kept but left out (an answer named a model or was empty)")
+        counts = (
+            f"**{len(votes)}** vote{'' if len(votes) == 1 else 's'} recorded · **{counted}** counted · "
+            f"{len(votes) - counted} kept but left out (an answer named a model or was empty)"
+        )
         try:
             ratings = ratings_from_store(self.store, bootstrap=self.config.bootstrap, seed=0)
         except StillhouseError as error:
-            return LeaderboardView(counts=f"{counts}\n\n*No ratings yet: {error.message}.*", rows=[], plot=None)
-        rows = [[r.rank, r.model, round(r.rating), f"{r.lower:.0f} to {r.upper:.0f}", r.battles] for r in ratings]
+            return LeaderboardView(
+                counts=f"{counts}\n\n*No ratings yet: {error.message}.*", rows=[], plot=None
+            )
+        rows = [
+            [r.rank, r.model, round(r.rating), f"{r.lower:.0f} to {r.upper:.0f}", r.battles]
+            for r in ratings
+        ]
         plot = plot_ratings(ratings, self.scratch_file(".png"))
         return LeaderboardView(counts=counts, rows=rows, plot=str(plot))
 
@@ -185,12 +209,16 @@ class AppServices:
 
         return preflight_view(preflight_request(distill_config(preset, overrides), use))
 
-    def distill_run(self, preset: str, overrides: dict, use: str, override_reason: str | None) -> Iterator[Any]:
+    def distill_run(
+        self, preset: str, overrides: dict, use: str, override_reason: str | None
+    ) -> Iterator[Any]:
         """Gate and run a distillation for the Distill tab (see ``ui.services.distill``)."""
         from ui.services.distill import distill_config, preflight_request
 
         config = distill_config(preset, overrides)
-        return self.distill_job.run(config, preflight_request(config, use), override_reason=override_reason)
+        return self.distill_job.run(
+            config, preflight_request(config, use), override_reason=override_reason
+        )
 
     def run_scorecard(self, result: dict) -> list[list[str]]:
         """Scorecard rows for a finished run's evaluation and the ledger's votes."""
@@ -209,8 +237,11 @@ class AppServices:
             evaluation, curve = files.get("evaluation"), files.get("loss_curve")
             if evaluation and Path(evaluation).is_file():
                 rows = self.run_scorecard({"evaluation": json.loads(Path(evaluation).read_text())})
-                return LatestRun(run_id=run["run_id"], rows=rows,
-                                 loss_png=curve if curve and Path(curve).is_file() else None)
+                return LatestRun(
+                    run_id=run["run_id"],
+                    rows=rows,
+                    loss_png=curve if curve and Path(curve).is_file() else None,
+                )
         return None
 
     # -- similarity ----------------------------------------------------------------
@@ -219,7 +250,9 @@ class AppServices:
         from core.models import known_models
 
         names = [self.student_label(), self.teacher_label()]
-        return list(dict.fromkeys(names + [m.name for m in known_models() if m.kind == "causal-lm"]))
+        return list(
+            dict.fromkeys(names + [m.name for m in known_models() if m.kind == "causal-lm"])
+        )
 
     def _spec(self, name: str) -> ModelSpec:
         from core.models import resolve_model
@@ -237,18 +270,35 @@ class AppServices:
 
         return backend_for(spec)
 
-    def similarity_probe(self, candidate: str, reference: str, baselines: list[str], prompts: int,
-                         max_new_tokens: int) -> Any:
+    def similarity_probe(
+        self,
+        candidate: str,
+        reference: str,
+        baselines: list[str],
+        prompts: int,
+        max_new_tokens: int,
+    ) -> Any:
         from ui.services.similarity import probe
 
-        return probe(self.store, self._spec(candidate), self._spec(reference), [self._spec(b) for b in baselines],
-                     prompts=prompts, max_new_tokens=max_new_tokens, factory=self._probe_backend,
-                     plot=self.scratch_file(".png"))
+        return probe(
+            self.store,
+            self._spec(candidate),
+            self._spec(reference),
+            [self._spec(b) for b in baselines],
+            prompts=prompts,
+            max_new_tokens=max_new_tokens,
+            factory=self._probe_backend,
+            plot=self.scratch_file(".png"),
+        )
 
-    def similarity_files(self, reference: str, candidate: str, baselines: list[str], protected: str | None) -> Any:
+    def similarity_files(
+        self, reference: str, candidate: str, baselines: list[str], protected: str | None
+    ) -> Any:
         from ui.services.similarity import score_files
 
-        return score_files(self.store, reference, candidate, baselines, protected, self.scratch_file(".png"))
+        return score_files(
+            self.store, reference, candidate, baselines, protected, self.scratch_file(".png")
+        )
 
     # -- audit and reports ------------------------------------------------------
     def license_ids(self) -> list[str]:
@@ -270,8 +320,13 @@ class AppServices:
 
         for spec in (self.teacher_spec, self.student_spec):
             prepared = prepare_model(spec)
-            self.store.register_model(spec.name, license=spec.license, path=prepared.path, source=spec.source,
-                                      details={"role": "served by the app", "base_model": spec.base_model})
+            self.store.register_model(
+                spec.name,
+                license=spec.license,
+                path=prepared.path,
+                source=spec.source,
+                details={"role": "served by the app", "base_model": spec.base_model},
+            )
 
     # -- access -------------------------------------------------------------
     def is_admin_password(self, secret: str | None) -> bool:
@@ -291,7 +346,9 @@ class LatestRun(BaseModel):
 
     run_id: str = Field(description="Ledger run id.")
     rows: list[list[str]] = Field(description="Scorecard rows.")
-    loss_png: str | None = Field(default=None, description="The run's loss-curve picture, if still on disk.")
+    loss_png: str | None = Field(
+        default=None, description="The run's loss-curve picture, if still on disk."
+    )
 
 
 class LeaderboardView(BaseModel):

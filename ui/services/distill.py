@@ -55,8 +55,12 @@ class DistillUpdate(BaseModel):
 
     fraction: float | None = Field(default=None, description="Share of the current stage done.")
     desc: str = Field(default="", description="What is happening now.")
-    loss: list[dict[str, float]] = Field(default_factory=list, description="{step, loss} points so far.")
-    result: dict[str, Any] | None = Field(default=None, description="DistillResult as a dict, at the end.")
+    loss: list[dict[str, float]] = Field(
+        default_factory=list, description="{step, loss} points so far."
+    )
+    result: dict[str, Any] | None = Field(
+        default=None, description="DistillResult as a dict, at the end."
+    )
 
 
 def distill_choices() -> DistillChoices:
@@ -64,18 +68,26 @@ def distill_choices() -> DistillChoices:
     from core.distill.config import PRESETS_DIR, PROJECT_ROOT
     from core.models import known_models
 
-    prompts = sorted(str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "data" / "prompts").glob("*.jsonl")
-                     if "heldout" not in p.name)
-    return DistillChoices(teachers=[m.name for m in known_models() if m.kind == "causal-lm"],
-                          presets=sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")),
-                          prompt_sets=prompts, licenses=known_license_ids())
+    prompts = sorted(
+        str(p.relative_to(PROJECT_ROOT))
+        for p in (PROJECT_ROOT / "data" / "prompts").glob("*.jsonl")
+        if "heldout" not in p.name
+    )
+    return DistillChoices(
+        teachers=[m.name for m in known_models() if m.kind == "causal-lm"],
+        presets=sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")),
+        prompt_sets=prompts,
+        licenses=known_license_ids(),
+    )
 
 
 def distill_config(preset: str, overrides: dict[str, Any]) -> Any:
     """The preset with the form's values applied (``None`` values keep the preset's)."""
     from core.distill.config import load_preset
 
-    pairs = [f"{key}={json.dumps(value)}" for key, value in overrides.items() if value not in (None, "")]
+    pairs = [
+        f"{key}={json.dumps(value)}" for key, value in overrides.items() if value not in (None, "")
+    ]
     return load_preset(preset, pairs)
 
 
@@ -86,8 +98,13 @@ def preflight_request(config: Any, use: str) -> Any:
 
     teacher = resolve_model(config.teacher)
     base = resolve_model(config.student_from).license if config.student_from else teacher.license
-    return PreflightRequest(teacher_license=teacher.license, data_licenses=[config.prompts_license], use=use,
-                            student_name=config.student_name, student_base_license=base)
+    return PreflightRequest(
+        teacher_license=teacher.license,
+        data_licenses=[config.prompts_license],
+        use=use,
+        student_name=config.student_name,
+        student_base_license=base,
+    )
 
 
 def preflight_view(request: Any) -> PreflightView:
@@ -96,8 +113,12 @@ def preflight_view(request: Any) -> PreflightView:
     result = preflight(request)
     rows = [[f.severity, f.license, f.clause or "", f.message] for f in result.findings]
     duties = "\n".join(f"- **{o.license}** ({o.source}): {o.text}" for o in result.obligations)
-    return PreflightView(verdict=result.verdict, summary=VERDICT_TEXT[result.verdict], findings=rows,
-                         obligations=duties or "*No obligations carry over to the student.*")
+    return PreflightView(
+        verdict=result.verdict,
+        summary=VERDICT_TEXT[result.verdict],
+        findings=rows,
+        obligations=duties or "*No obligations carry over to the student.*",
+    )
 
 
 class DistillJob:
@@ -107,8 +128,9 @@ class DistillJob:
         self.store = store
         self._busy = threading.Lock()
 
-    def run(self, config: Any, request: Any, *, override_reason: str | None = None,
-            poll_s: float = 2.0) -> Iterator[DistillUpdate]:
+    def run(
+        self, config: Any, request: Any, *, override_reason: str | None = None, poll_s: float = 2.0
+    ) -> Iterator[DistillUpdate]:
         """Gate, then distill in a thread; yield progress, loss points and finally the result."""
         from audit.licences.gate import preflight_gate
 
@@ -117,8 +139,11 @@ class DistillJob:
         try:
             gate = preflight_gate(self.store, request, (override_reason or "").strip() or None)
             if gate.refused:
-                raise InputError("preflight_blocked", "pre-flight verdict is blocked: run refused "
-                                 "(recorded in the ledger); write an override reason to run anyway")
+                raise InputError(
+                    "preflight_blocked",
+                    "pre-flight verdict is blocked: run refused "
+                    "(recorded in the ledger); write an override reason to run anyway",
+                )
             yield from self._watch(config, gate.recorder, poll_s)
         finally:
             self._busy.release()
@@ -131,8 +156,9 @@ class DistillJob:
 
         def work() -> None:
             try:
-                box["result"] = distill(config, recorder=recorder,
-                                        progress=lambda f, desc="": events.put((f, desc)))
+                box["result"] = distill(
+                    config, recorder=recorder, progress=lambda f, desc="": events.put((f, desc))
+                )
             except BaseException as error:  # re-raised in the caller's thread below
                 box["error"] = error
             events.put(None)
@@ -153,15 +179,21 @@ class DistillJob:
         if "error" in box:
             raise box["error"]
         result = box["result"]
-        yield DistillUpdate(fraction=1.0, desc=f"Done: student {result.student_name} saved, run {result.run_id} "
-                            f"recorded in the ledger ({result.wall_s:.0f} s)", loss=loss_points(folder) or update.loss,
-                            result=result.model_dump())
+        yield DistillUpdate(
+            fraction=1.0,
+            desc=f"Done: student {result.student_name} saved, run {result.run_id} "
+            f"recorded in the ledger ({result.wall_s:.0f} s)",
+            loss=loss_points(folder) or update.loss,
+            result=result.model_dump(),
+        )
 
 
 def loss_points(folder: Path) -> list[dict[str, float]]:
     """Training loss per logged step, from the newest checkpoint's trainer_state.json."""
-    states = sorted(Path(folder).glob("checkpoints/checkpoint-*/trainer_state.json"),
-                    key=lambda p: int(p.parent.name.split("-")[-1]))
+    states = sorted(
+        Path(folder).glob("checkpoints/checkpoint-*/trainer_state.json"),
+        key=lambda p: int(p.parent.name.split("-")[-1]),
+    )
     if not states:
         return []
     try:

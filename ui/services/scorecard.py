@@ -26,28 +26,66 @@ def vote_share(votes: list[dict[str, Any]], teacher: str, student: str) -> tuple
     return (score / n if n else None), n
 
 
-def scorecard(evaluation: dict[str, Any], votes: list[dict[str, Any]], cost_per_hour: float) -> list[list[str]]:
+def scorecard(
+    evaluation: dict[str, Any], votes: list[dict[str, Any]], cost_per_hour: float
+) -> list[list[str]]:
     """Rows of the scorecard: size, memory, speed, quality kept, votes and cost."""
     t, s = evaluation["teacher"], evaluation["student"]
     rows = [
-        ["Parameters", f"{t['parameters'] / 1e6:.1f}M", f"{s['parameters'] / 1e6:.1f}M",
-         _share(s["parameters"], t["parameters"])],
-        ["Weights on disk", _mb(t.get("bytes")), _mb(s.get("bytes")), _share(s.get("bytes"), t.get("bytes"))],
-        ["Memory for weights (float32)", _mb(4 * t["parameters"]), _mb(4 * s["parameters"]),
-         _share(s["parameters"], t["parameters"])],
-        ["Tokens/s (greedy, batch 1)", _num(t.get("tokens_per_s")), _num(s.get("tokens_per_s")),
-         _share(s.get("tokens_per_s"), t.get("tokens_per_s"))],
-        ["Held-out perplexity (lower is better)", f"{t['perplexity']:.2f}", f"{s['perplexity']:.2f}",
-         _share(s["perplexity"], t["perplexity"])],
+        [
+            "Parameters",
+            f"{t['parameters'] / 1e6:.1f}M",
+            f"{s['parameters'] / 1e6:.1f}M",
+            _share(s["parameters"], t["parameters"]),
+        ],
+        [
+            "Weights on disk",
+            _mb(t.get("bytes")),
+            _mb(s.get("bytes")),
+            _share(s.get("bytes"), t.get("bytes")),
+        ],
+        [
+            "Memory for weights (float32)",
+            _mb(4 * t["parameters"]),
+            _mb(4 * s["parameters"]),
+            _share(s["parameters"], t["parameters"]),
+        ],
+        [
+            "Tokens/s (greedy, batch 1)",
+            _num(t.get("tokens_per_s")),
+            _num(s.get("tokens_per_s")),
+            _share(s.get("tokens_per_s"), t.get("tokens_per_s")),
+        ],
+        [
+            "Held-out perplexity (lower is better)",
+            f"{t['perplexity']:.2f}",
+            f"{s['perplexity']:.2f}",
+            _share(s["perplexity"], t["perplexity"]),
+        ],
         ["KL to the teacher, nats/token", "0", f"{evaluation['kl']:.3f}", _kl_note(evaluation)],
         ["Top-1 agreement with the teacher", "100%", f"{evaluation['top1_agreement']:.0%}", ""],
     ]
     share, n = vote_share(votes, t["name"], s["name"])
-    rows.append(["Blind-vote win rate", "–" if share is None else f"{1 - share:.0%}",
-                 "no votes yet" if share is None else f"{share:.0%}", f"{n} counted votes"])
-    cost_t, cost_s = _cost(t.get("tokens_per_s"), cost_per_hour), _cost(s.get("tokens_per_s"), cost_per_hour)
-    rows.append([f"Cost per 1M generated tokens (at ${cost_per_hour:.2f}/h)", _usd(cost_t), _usd(cost_s),
-                 _share(cost_s, cost_t)])
+    rows.append(
+        [
+            "Blind-vote win rate",
+            "–" if share is None else f"{1 - share:.0%}",
+            "no votes yet" if share is None else f"{share:.0%}",
+            f"{n} counted votes",
+        ]
+    )
+    cost_t, cost_s = (
+        _cost(t.get("tokens_per_s"), cost_per_hour),
+        _cost(s.get("tokens_per_s"), cost_per_hour),
+    )
+    rows.append(
+        [
+            f"Cost per 1M generated tokens (at ${cost_per_hour:.2f}/h)",
+            _usd(cost_t),
+            _usd(cost_s),
+            _share(cost_s, cost_t),
+        ]
+    )
     return rows
 
 

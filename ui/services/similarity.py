@@ -15,7 +15,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 RISK_CLASS = {"low": "sh-allowed", "medium": "sh-needs_review", "high": "sh-blocked"}
-METRIC_HEADERS = ["Metric", "Candidate vs reference", "Best baseline", "p-value (Holm)", "Effect size", "Level"]
+METRIC_HEADERS = [
+    "Metric",
+    "Candidate vs reference",
+    "Best baseline",
+    "p-value (Holm)",
+    "Effect size",
+    "Level",
+]
 
 
 class SimilarityView(BaseModel):
@@ -27,8 +34,17 @@ class SimilarityView(BaseModel):
     plot: str | None = Field(default=None, description="PNG of the per-prompt distributions.")
 
 
-def probe(store: Any, candidate: Any, reference: Any, baselines: list[Any], *, prompts: int,
-          max_new_tokens: int, factory: Callable[[Any], Any], plot: Path) -> SimilarityView:
+def probe(
+    store: Any,
+    candidate: Any,
+    reference: Any,
+    baselines: list[Any],
+    *,
+    prompts: int,
+    max_new_tokens: int,
+    factory: Callable[[Any], Any],
+    plot: Path,
+) -> SimilarityView:
     """Candidate, reference and baselines answer the probe prompts; score and record it."""
     from audit.similarity.service import score_and_record_probe
     from core.generation import GenerationParams
@@ -36,34 +52,64 @@ def probe(store: Any, candidate: Any, reference: Any, baselines: list[Any], *, p
 
     chosen = load_prompts()[:prompts]
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=0)
-    answers = probe_models(candidate, reference, baselines, chosen, params, prompts_path=default_prompts_path(),
-                           progress=False, backend_factory=factory)
+    answers = probe_models(
+        candidate,
+        reference,
+        baselines,
+        chosen,
+        params,
+        prompts_path=default_prompts_path(),
+        progress=False,
+        backend_factory=factory,
+    )
     return view(score_and_record_probe(store, answers, plot=plot))
 
 
-def score_files(store: Any, reference: str, candidate: str, baselines: list[str], protected: str | None,
-                plot: Path) -> SimilarityView:
+def score_files(
+    store: Any,
+    reference: str,
+    candidate: str,
+    baselines: list[str],
+    protected: str | None,
+    plot: Path,
+) -> SimilarityView:
     """Score uploaded JSONL answer files and record the result."""
     from audit.similarity.service import score_and_record_files
 
-    return view(score_and_record_files(store, reference, candidate, baselines, protected, plot=plot))
+    return view(
+        score_and_record_files(store, reference, candidate, baselines, protected, plot=plot)
+    )
 
 
 def view(outcome: Any) -> SimilarityView:
     report = outcome.report
     risk = report.risk
     why = "; ".join(risk.reasons) or "no measure passes the risk thresholds"
-    badge = (f"<div class='sh-verdict {RISK_CLASS.get(risk.level, '')}'>Replication risk: {risk.level.upper()}"
-             f"{'' if risk.calibrated else ' (not calibrated: no baseline)'} · {html.escape(why)}</div>")
-    rows = [[m.metric, round(m.candidate_mean, 4),
-             round(max((c.baseline_mean for c in m.comparisons), default=float("nan")), 4) if m.comparisons else "",
-             _fmt(m.p_value), _fmt(m.effect_size), m.level or ""] for m in report.metrics]
+    badge = (
+        f"<div class='sh-verdict {RISK_CLASS.get(risk.level, '')}'>Replication risk: {risk.level.upper()}"
+        f"{'' if risk.calibrated else ' (not calibrated: no baseline)'} · {html.escape(why)}</div>"
+    )
+    rows = [
+        [
+            m.metric,
+            round(m.candidate_mean, 4),
+            round(max((c.baseline_mean for c in m.comparisons), default=float("nan")), 4)
+            if m.comparisons
+            else "",
+            _fmt(m.p_value),
+            _fmt(m.effect_size),
+            m.level or "",
+        ]
+        for m in report.metrics
+    ]
     p = "not calibrated" if report.p_value is None else f"{report.p_value:.3g}"
-    lines = [f"**{report.candidate}** against reference **{report.reference}**, baselines: "
-             f"{', '.join(report.baselines) or 'none'} · primary p-value: **{p}**",
-             *(f"- {note}" for note in report.notes),
-             f"Recorded in the ledger: result `{outcome.result_id}`" + (f", run `{outcome.run_id}`" if outcome.run_id
-                                                                        else "")]
+    lines = [
+        f"**{report.candidate}** against reference **{report.reference}**, baselines: "
+        f"{', '.join(report.baselines) or 'none'} · primary p-value: **{p}**",
+        *(f"- {note}" for note in report.notes),
+        f"Recorded in the ledger: result `{outcome.result_id}`"
+        + (f", run `{outcome.run_id}`" if outcome.run_id else ""),
+    ]
     return SimilarityView(risk=badge, metrics=rows, notes="\n".join(lines), plot=outcome.plot)
 
 

@@ -19,30 +19,55 @@ EXAMPLES = [
 
 
 def build(services: AppServices) -> None:
-    gr.Markdown("Ask once: the **teacher** and the **student** answer at the same time. "
-                "Compare quality, time to first token and speed.")
+    gr.Markdown(
+        "Ask once: the **teacher** and the **student** answer at the same time. "
+        "Compare quality, time to first token and speed."
+    )
     with gr.Row(equal_height=True):
         with gr.Column():
-            chat_a = gr.Chatbot(label=f"Teacher · {services.teacher_label()}", height=420, elem_id="arena-teacher",
-                                buttons=["copy"])
-            stats_a = gr.Markdown("TTFT – · – tokens/s", elem_classes="sh-stats", elem_id="arena-teacher-stats")
+            chat_a = gr.Chatbot(
+                label=f"Teacher · {services.teacher_label()}",
+                height=420,
+                elem_id="arena-teacher",
+                buttons=["copy"],
+            )
+            stats_a = gr.Markdown(
+                "TTFT – · – tokens/s", elem_classes="sh-stats", elem_id="arena-teacher-stats"
+            )
         with gr.Column():
-            chat_b = gr.Chatbot(label=f"Student · {services.student_label()}", height=420, elem_id="arena-student",
-                                buttons=["copy"])
-            stats_b = gr.Markdown("TTFT – · – tokens/s", elem_classes="sh-stats", elem_id="arena-student-stats")
+            chat_b = gr.Chatbot(
+                label=f"Student · {services.student_label()}",
+                height=420,
+                elem_id="arena-student",
+                buttons=["copy"],
+            )
+            stats_b = gr.Markdown(
+                "TTFT – · – tokens/s", elem_classes="sh-stats", elem_id="arena-student-stats"
+            )
     with gr.Row(equal_height=True):
-        prompt = gr.Textbox(show_label=False, placeholder="Ask both models something…", scale=6,
-                            elem_id="arena-prompt", autofocus=True)
+        prompt = gr.Textbox(
+            show_label=False,
+            placeholder="Ask both models something…",
+            scale=6,
+            elem_id="arena-prompt",
+            autofocus=True,
+        )
         send = gr.Button("Send", variant="primary", scale=1, elem_id="arena-send")
     with gr.Row():
         regenerate = gr.Button("Regenerate", size="sm", elem_id="arena-regenerate")
         clear = gr.Button("Clear", size="sm", elem_id="arena-clear")
     with gr.Accordion("Generation settings", open=False):
         with gr.Row():
-            max_tokens = gr.Slider(16, 512, value=services.config.max_new_tokens, step=16,
-                                   label="Max new tokens")
-            temperature = gr.Slider(0.0, 1.5, value=services.config.temperature, step=0.05,
-                                    label="Temperature (0 = greedy)")
+            max_tokens = gr.Slider(
+                16, 512, value=services.config.max_new_tokens, step=16, label="Max new tokens"
+            )
+            temperature = gr.Slider(
+                0.0,
+                1.5,
+                value=services.config.temperature,
+                step=0.05,
+                label="Temperature (0 = greedy)",
+            )
     gr.Examples(EXAMPLES, inputs=prompt, label="Try one")
 
     def ask(text: str, hist_a: list, hist_b: list, tokens: float, temp: float):
@@ -63,12 +88,17 @@ def build(services: AppServices) -> None:
     send.click(ask, [prompt, chat_a, chat_b, *settings], outputs, api_name="arena_ask")
     prompt.submit(ask, [prompt, chat_a, chat_b, *settings], outputs, api_visibility="private")
     regenerate.click(again, [chat_a, chat_b, *settings], outputs, api_visibility="private")
-    clear.click(lambda: ([], [], "TTFT – · – tokens/s", "TTFT – · – tokens/s", ""), outputs=outputs,
-                api_visibility="private")
+    clear.click(
+        lambda: ([], [], "TTFT – · – tokens/s", "TTFT – · – tokens/s", ""),
+        outputs=outputs,
+        api_visibility="private",
+    )
 
 
 def _text(content) -> str:
     """A Chatbot message's content as plain text (Gradio may hand back a list of parts)."""
     if isinstance(content, list):
-        return " ".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+        return " ".join(
+            part.get("text", "") if isinstance(part, dict) else str(part) for part in content
+        )
     return str(content)

@@ -11,14 +11,22 @@ from ui.services import AppServices
 from ui.services import ledger as glue
 from ui.tabs.login import locked_notice
 
-TITLES = {"models": "Models", "datasets": "Datasets", "runs": "Runs", "findings": "Findings",
-          "overrides": "Overrides", "reports": "Reports exported"}
+TITLES = {
+    "models": "Models",
+    "datasets": "Datasets",
+    "runs": "Runs",
+    "findings": "Findings",
+    "overrides": "Overrides",
+    "reports": "Reports exported",
+}
 LOCKED = "Registration needs an admin login. Nothing was registered."
 
 
 def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
-    gr.Markdown("Every model, dataset, run, finding, override and vote is an append-only row in the ledger, "
-                "each **hash-chained** to the one before: any edit or deletion shows up in *Verify ledger*.")
+    gr.Markdown(
+        "Every model, dataset, run, finding, override and vote is an append-only row in the ledger, "
+        "each **hash-chained** to the one before: any edit or deletion shows up in *Verify ledger*."
+    )
     with gr.Row():
         verify = gr.Button("Verify ledger", variant="primary", elem_id="audit-verify")
         refresh = gr.Button("Refresh")
@@ -27,13 +35,20 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     with gr.Tabs():
         for name, title in TITLES.items():
             with gr.Tab(title):
-                tables[name] = gr.Dataframe(headers=glue.COLUMNS[name], interactive=False, wrap=True,
-                                            show_label=False, elem_id=f"audit-{name}")
+                tables[name] = gr.Dataframe(
+                    headers=glue.COLUMNS[name],
+                    interactive=False,
+                    wrap=True,
+                    show_label=False,
+                    elem_id=f"audit-{name}",
+                )
     gr.Markdown("### Lineage")
     with gr.Row(equal_height=True):
         run = gr.Dropdown([], label="Run", scale=4, elem_id="audit-run")
         draw = gr.Button("Draw lineage", scale=1)
-    picture = gr.Image(type="filepath", show_label=False, interactive=False, elem_id="audit-lineage")
+    picture = gr.Image(
+        type="filepath", show_label=False, interactive=False, elem_id="audit-lineage"
+    )
     with gr.Accordion("Register a model or a dataset (admin)", open=False):
         locked_notice("Registration writes to the ledger.", admin)
         licenses = services.license_ids()
@@ -43,7 +58,9 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
             model_path = gr.Textbox(label="Checkpoint folder on this machine")
             add_model = gr.Button("Register model")
         with gr.Row():
-            data_file = gr.File(label="JSONL dataset", file_types=[".jsonl"], type="filepath", height=90)
+            data_file = gr.File(
+                label="JSONL dataset", file_types=[".jsonl"], type="filepath", height=90
+            )
             data_name = gr.Textbox(label="Dataset name")
             data_license = gr.Dropdown(licenses, value="cc-by-4.0", label="Licence")
             add_data = gr.Button("Register dataset")
@@ -52,7 +69,9 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     def show():
         found = glue.ledger_tables(services.store)
         runs = glue.run_choices(services.store)
-        newest = next((value for label, value in runs if "· distill ·" in label), runs[0][1] if runs else None)
+        newest = next(
+            (value for label, value in runs if "· distill ·" in label), runs[0][1] if runs else None
+        )
         return (*(found[name] for name in TITLES), gr.update(choices=runs, value=newest))
 
     def model(ok: bool, name: str, license: str, path: str) -> str:
@@ -69,10 +88,19 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     tab.select(show, outputs=outputs, api_visibility="private", show_progress="hidden")
     refresh.click(show, outputs=outputs, api_visibility="private")
     verify.click(lambda: glue.verify_html(services.store), outputs=verdict, api_name="audit_verify")
+
     def lineage(run_id: str | None):
-        return glue.lineage_png(services.store, run_id, services.scratch_file(".png")) if run_id else None
+        return (
+            glue.lineage_png(services.store, run_id, services.scratch_file(".png"))
+            if run_id
+            else None
+        )
 
     draw.click(lineage, run, picture, api_visibility="private")
     run.change(lineage, run, picture, api_visibility="private", show_progress="hidden")
-    add_model.click(model, [admin, model_name, model_license, model_path], registered, api_visibility="private")
-    add_data.click(dataset, [admin, data_file, data_name, data_license], registered, api_visibility="private")
+    add_model.click(
+        model, [admin, model_name, model_license, model_path], registered, api_visibility="private"
+    )
+    add_data.click(
+        dataset, [admin, data_file, data_name, data_license], registered, api_visibility="private"
+    )

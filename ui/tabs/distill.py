@@ -25,42 +25,91 @@ TITLE = "### Scorecard: is the small model worth it?"
 def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     choices = distill_choices()
     locked_notice("Distillation trains and saves models on this machine.", admin)
-    gr.Markdown("Pick a teacher, a student start point, a preset and the prompt data. The licence "
-                "**pre-flight** runs before anything starts; every run lands in the ledger.")
+    gr.Markdown(
+        "Pick a teacher, a student start point, a preset and the prompt data. The licence "
+        "**pre-flight** runs before anything starts; every run lands in the ledger."
+    )
     with gr.Row():
-        teacher = gr.Dropdown(_with(choices.teachers, services.config.teacher), value=services.config.teacher,
-                              label="Teacher", allow_custom_value=True)
-        preset = gr.Dropdown(choices.presets, value="quick" if "quick" in choices.presets else None, label="Preset")
+        teacher = gr.Dropdown(
+            _with(choices.teachers, services.config.teacher),
+            value=services.config.teacher,
+            label="Teacher",
+            allow_custom_value=True,
+        )
+        preset = gr.Dropdown(
+            choices.presets, value="quick" if "quick" in choices.presets else None, label="Preset"
+        )
         student_name = gr.Textbox(label="Student name", placeholder="the preset's name")
     with gr.Row():
         start_mode = gr.Radio([PRUNE, FROM_MODEL], value=PRUNE, label="Student start")
         n_layers = gr.Slider(1, 32, value=8, step=1, label="Layers to keep (prune)")
-        student_from = gr.Dropdown(_with(choices.teachers, services.config.student), value=None, visible=False,
-                                   label="Smaller model (same tokenizer)", allow_custom_value=True)
+        student_from = gr.Dropdown(
+            _with(choices.teachers, services.config.student),
+            value=None,
+            visible=False,
+            label="Smaller model (same tokenizer)",
+            allow_custom_value=True,
+        )
     with gr.Row(equal_height=True):
-        prompts = gr.Dropdown(choices.prompt_sets, value=choices.prompt_sets[0] if choices.prompt_sets else None,
-                              label="Prompt set (JSONL)", allow_custom_value=True, scale=3)
-        upload = gr.UploadButton("Upload a JSONL prompt set", file_types=[".jsonl"], type="filepath", scale=1)
+        prompts = gr.Dropdown(
+            choices.prompt_sets,
+            value=choices.prompt_sets[0] if choices.prompt_sets else None,
+            label="Prompt set (JSONL)",
+            allow_custom_value=True,
+            scale=3,
+        )
+        upload = gr.UploadButton(
+            "Upload a JSONL prompt set", file_types=[".jsonl"], type="filepath", scale=1
+        )
     with gr.Row():
         license_id = gr.Dropdown(choices.licenses, value="apache-2.0", label="Prompt data licence")
         use = gr.Radio(["commercial", "research"], value="commercial", label="Intended use")
         max_steps = gr.Number(value=0, precision=0, minimum=0, label="Max steps (0 = preset's)")
     with gr.Group():
         verdict = gr.HTML(elem_id="distill-verdict")
-        findings = gr.Dataframe(headers=["Severity", "Licence", "Clause", "Finding"], label="Pre-flight findings",
-                                interactive=False, wrap=True)
+        findings = gr.Dataframe(
+            headers=["Severity", "Licence", "Clause", "Finding"],
+            label="Pre-flight findings",
+            interactive=False,
+            wrap=True,
+        )
         obligations = gr.Markdown()
-    override = gr.Textbox(label="Override reason (only for a blocked verdict; recorded in the ledger)")
+    override = gr.Textbox(
+        label="Override reason (only for a blocked verdict; recorded in the ledger)"
+    )
     start = gr.Button("Start distillation", variant="primary", elem_id="distill-start")
     status = gr.Markdown(elem_id="distill-status")
-    loss = gr.LinePlot(x="step", y="loss", title="Training loss (fills in as checkpoints are written)",
-                       label="Loss", height=260, visible=False)
-    curve = gr.Image(type="filepath", label="Loss curve of the run", interactive=False, visible=False, height=320)
+    loss = gr.LinePlot(
+        x="step",
+        y="loss",
+        title="Training loss (fills in as checkpoints are written)",
+        label="Loss",
+        height=260,
+        visible=False,
+    )
+    curve = gr.Image(
+        type="filepath", label="Loss curve of the run", interactive=False, visible=False, height=320
+    )
     caption = gr.Markdown(TITLE)
-    scorecard = gr.Dataframe(headers=HEADERS, label="Scorecard", show_label=False, interactive=False, wrap=True,
-                             elem_id="distill-scorecard")
+    scorecard = gr.Dataframe(
+        headers=HEADERS,
+        label="Scorecard",
+        show_label=False,
+        interactive=False,
+        wrap=True,
+        elem_id="distill-scorecard",
+    )
 
-    form = [teacher, student_name, start_mode, n_layers, student_from, prompts, license_id, max_steps]
+    form = [
+        teacher,
+        student_name,
+        start_mode,
+        n_layers,
+        student_from,
+        prompts,
+        license_id,
+        max_steps,
+    ]
 
     def check(preset_name: str, *values):
         *fields, use_value = values
@@ -79,37 +128,90 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
         for update in services.distill_run(preset_name, _overrides(*fields), use_value, reason):
             progress(update.fraction, desc=eta(update.fraction, update.desc))
             done = update.result or {}
-            yield (f"**{update.desc}**", gr.update(value=_frame(update.loss), visible=not done),
-                   services.run_scorecard(done) if done else gr.update(),
-                   gr.update(value=done.get("loss_curve_png"), visible=bool(done.get("loss_curve_png"))),
-                   f"{TITLE} (run `{done['run_id']}`)" if done else gr.update())
+            yield (
+                f"**{update.desc}**",
+                gr.update(value=_frame(update.loss), visible=not done),
+                services.run_scorecard(done) if done else gr.update(),
+                gr.update(
+                    value=done.get("loss_curve_png"), visible=bool(done.get("loss_curve_png"))
+                ),
+                f"{TITLE} (run `{done['run_id']}`)" if done else gr.update(),
+            )
 
     def latest():
         found = services.latest_scorecard()
         if not found:
             return TITLE, None, gr.update(visible=False)
-        return f"{TITLE} (run `{found.run_id}`)", found.rows, gr.update(value=found.loss_png, visible=bool(found.loss_png))
+        return (
+            f"{TITLE} (run `{found.run_id}`)",
+            found.rows,
+            gr.update(value=found.loss_png, visible=bool(found.loss_png)),
+        )
 
-    start_mode.change(lambda mode: (gr.update(visible=mode == PRUNE), gr.update(visible=mode != PRUNE)),
-                      start_mode, [n_layers, student_from], api_visibility="private")
-    upload.upload(lambda path: gr.update(choices=_with(choices.prompt_sets, path), value=path), upload, prompts,
-                  api_visibility="private")
-    for widget in (teacher, preset, student_name, start_mode, student_from, prompts, license_id, use):
-        widget.change(check, [preset, *form, use], [verdict, findings, obligations], api_visibility="private",
-                      show_progress="hidden")
-    start.click(run, [admin, preset, *form, use, override], [status, loss, scorecard, curve, caption],
-                api_name="distill_start")
-    tab.select(latest, outputs=[caption, scorecard, curve], api_visibility="private", show_progress="hidden")
-    tab.select(check, [preset, *form, use], [verdict, findings, obligations], api_visibility="private",
-                      show_progress="hidden")
+    start_mode.change(
+        lambda mode: (gr.update(visible=mode == PRUNE), gr.update(visible=mode != PRUNE)),
+        start_mode,
+        [n_layers, student_from],
+        api_visibility="private",
+    )
+    upload.upload(
+        lambda path: gr.update(choices=_with(choices.prompt_sets, path), value=path),
+        upload,
+        prompts,
+        api_visibility="private",
+    )
+    for widget in (
+        teacher,
+        preset,
+        student_name,
+        start_mode,
+        student_from,
+        prompts,
+        license_id,
+        use,
+    ):
+        widget.change(
+            check,
+            [preset, *form, use],
+            [verdict, findings, obligations],
+            api_visibility="private",
+            show_progress="hidden",
+        )
+    start.click(
+        run,
+        [admin, preset, *form, use, override],
+        [status, loss, scorecard, curve, caption],
+        api_name="distill_start",
+    )
+    tab.select(
+        latest,
+        outputs=[caption, scorecard, curve],
+        api_visibility="private",
+        show_progress="hidden",
+    )
+    tab.select(
+        check,
+        [preset, *form, use],
+        [verdict, findings, obligations],
+        api_visibility="private",
+        show_progress="hidden",
+    )
 
 
-def _overrides(teacher, student_name, start_mode, n_layers, student_from, prompts, license_id, max_steps) -> dict:
+def _overrides(
+    teacher, student_name, start_mode, n_layers, student_from, prompts, license_id, max_steps
+) -> dict:
     """The form as DistillConfig overrides (None keeps the preset's value)."""
     pruned = start_mode == PRUNE
-    return {"teacher": teacher, "student_name": student_name or None, "n_layers": int(n_layers) if pruned else None,
-            "student_from": None if pruned else student_from, "prompts": prompts,
-            "prompts_license": license_id, "max_steps": int(max_steps) if max_steps else None}
+    return {
+        "teacher": teacher,
+        "student_name": student_name or None,
+        "n_layers": int(n_layers) if pruned else None,
+        "student_from": None if pruned else student_from,
+        "prompts": prompts,
+        "prompts_license": license_id,
+        "max_steps": int(max_steps) if max_steps else None,
+    }
 
 
 def _with(options: list[str], value: str | None) -> list[str]:

@@ -15,14 +15,27 @@ COLUMNS = ["Rank", "Model", "Rating", "95% interval", "Battles"]
 
 
 def build(services: AppServices, tab: gr.Tab) -> None:
-    gr.Markdown("Ratings from **blind** votes only (Bradley-Terry on the Elo scale, 95% bootstrap intervals). "
-                "A model ranks above another only when their intervals do not overlap.")
+    gr.Markdown(
+        "Ratings from **blind** votes only (Bradley-Terry on the Elo scale, 95% bootstrap intervals). "
+        "A model ranks above another only when their intervals do not overlap."
+    )
     counts = gr.Markdown(elem_id="leaderboard-counts")
     with gr.Row(equal_height=True):
-        table = gr.Dataframe(headers=COLUMNS, label="Leaderboard", interactive=False, elem_id="leaderboard-table",
-                             scale=3)
-        plot = gr.Image(label="Ratings with 95% intervals", show_label=False, type="filepath", interactive=False, scale=4,
-                        buttons=["download"])
+        table = gr.Dataframe(
+            headers=COLUMNS,
+            label="Leaderboard",
+            interactive=False,
+            elem_id="leaderboard-table",
+            scale=3,
+        )
+        plot = gr.Image(
+            label="Ratings with 95% intervals",
+            show_label=False,
+            type="filepath",
+            interactive=False,
+            scale=4,
+            buttons=["download"],
+        )
     refresh = gr.Button("Refresh", elem_id="leaderboard-refresh")
 
     def show():

@@ -14,8 +14,10 @@ import gradio as gr
 
 from ui.services import AppServices
 
-LOCKED = ("<div class='sh-locked'><b>Admin login required.</b> {what} Sign in with the admin "
-          "password in the <i>Admin</i> panel at the top of the page.</div>")
+LOCKED = (
+    "<div class='sh-locked'><b>Admin login required.</b> {what} Sign in with the admin "
+    "password in the <i>Admin</i> panel at the top of the page.</div>"
+)
 
 
 def oauth_available() -> bool:
@@ -28,7 +30,9 @@ def oauth_available() -> bool:
 def locked_notice(what: str, admin: gr.State) -> gr.HTML:
     """A notice shown on an admin tab until this session signs in."""
     notice = gr.HTML(LOCKED.format(what=what), visible=True)
-    admin.change(lambda ok: gr.update(visible=not ok), inputs=admin, outputs=notice, api_visibility="private")
+    admin.change(
+        lambda ok: gr.update(visible=not ok), inputs=admin, outputs=notice, api_visibility="private"
+    )
     return notice
 
 
@@ -38,15 +42,23 @@ def build_login(services: AppServices) -> gr.State:
     configured = services.config.admin_password is not None
     with gr.Accordion("Admin", open=False, elem_id="admin-panel"):
         with gr.Row(equal_height=True):
-            password = gr.Textbox(label="Admin password", type="password", scale=3, elem_id="admin-password",
-                                  placeholder="STILLHOUSE_ADMIN_PASSWORD" if configured else "admin login disabled",
-                                  interactive=configured)
+            password = gr.Textbox(
+                label="Admin password",
+                type="password",
+                scale=3,
+                elem_id="admin-password",
+                placeholder="STILLHOUSE_ADMIN_PASSWORD" if configured else "admin login disabled",
+                interactive=configured,
+            )
             sign_in = gr.Button("Sign in", variant="primary", scale=1, elem_id="admin-sign-in")
             sign_out = gr.Button("Sign out", scale=1)
-        status = gr.Markdown("Not signed in: chat and blind voting are open; Distill, registration, "
-                             "overrides and report export need an admin." if configured else
-                             "Admin login is disabled: set `STILLHOUSE_ADMIN_PASSWORD` to enable it.",
-                             elem_id="admin-status")
+        status = gr.Markdown(
+            "Not signed in: chat and blind voting are open; Distill, registration, "
+            "overrides and report export need an admin."
+            if configured
+            else "Admin login is disabled: set `STILLHOUSE_ADMIN_PASSWORD` to enable it.",
+            elem_id="admin-status",
+        )
         if oauth_available():
             gr.LoginButton()
 
@@ -55,9 +67,15 @@ def build_login(services: AppServices) -> gr.State:
             return True, "Signed in as admin for this browser session.", ""
         return False, "Wrong password.", ""
 
-    sign_in.click(check, inputs=password, outputs=[admin, status, password], api_visibility="private")
-    password.submit(check, inputs=password, outputs=[admin, status, password], api_visibility="private")
-    sign_out.click(lambda: (False, "Signed out."), outputs=[admin, status], api_visibility="private")
+    sign_in.click(
+        check, inputs=password, outputs=[admin, status, password], api_visibility="private"
+    )
+    password.submit(
+        check, inputs=password, outputs=[admin, status, password], api_visibility="private"
+    )
+    sign_out.click(
+        lambda: (False, "Signed out."), outputs=[admin, status], api_visibility="private"
+    )
     return admin
 
 

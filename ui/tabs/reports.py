@@ -18,18 +18,25 @@ LOCKED = "Report export needs an admin login. Nothing was exported."
 
 def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     locked_notice("Reports carry hashes, licences and findings from the ledger.", admin)
-    gr.Markdown("One file a lawyer can read: what was distilled from what, under which licences, the pre-flight "
-                "findings and overrides, similarity evidence, arena results, and the ledger's head hash.")
+    gr.Markdown(
+        "One file a lawyer can read: what was distilled from what, under which licences, the pre-flight "
+        "findings and overrides, similarity evidence, arena results, and the ledger's head hash."
+    )
     with gr.Row(equal_height=True):
         subject = gr.Dropdown([], label="Run or model", scale=3, elem_id="reports-subject")
-        fmt = gr.Radio(list(FORMATS), value="PDF", label="Format", scale=2, elem_id="reports-format")
+        fmt = gr.Radio(
+            list(FORMATS), value="PDF", label="Format", scale=2, elem_id="reports-format"
+        )
         export = gr.Button("Export report", variant="primary", scale=1, elem_id="reports-export")
     status = gr.Markdown(elem_id="reports-status")
     download = gr.File(label="Download", interactive=False, elem_id="reports-download")
 
     def subjects():
         found = services.report_subjects()
-        newest = next((value for label, value in found if "· distill ·" in label), found[0][1] if found else None)
+        newest = next(
+            (value for label, value in found if "· distill ·" in label),
+            found[0][1] if found else None,
+        )
         return gr.update(choices=found, value=newest)
 
     def run(ok: bool, chosen: str | None, label: str):
@@ -38,8 +45,13 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
         if not chosen:
             raise gr.Error("Choose a run or a model first.")
         kind, _, value = chosen.partition(":")
-        path = glue.export_report(services.store, FORMATS[label], value if kind == "run" else None,
-                                  value if kind == "model" else None, services.scratch)
+        path = glue.export_report(
+            services.store,
+            FORMATS[label],
+            value if kind == "run" else None,
+            value if kind == "model" else None,
+            services.scratch,
+        )
         return f"Exported **{path.name}** and recorded the export in the ledger.", str(path)
 
     tab.select(subjects, outputs=subject, api_visibility="private", show_progress="hidden")

@@ -14,44 +14,81 @@ from ui.services.similarity import METRIC_HEADERS
 
 
 def build(services: AppServices, admin: gr.State) -> None:
-    gr.Markdown("Did one model learn to **copy** another? Similarity is judged against *baselines* "
-                "(unrelated models on the same prompts): risk is high only when the candidate is closer to the "
-                "reference than every baseline, with a small p-value.")
+    gr.Markdown(
+        "Did one model learn to **copy** another? Similarity is judged against *baselines* "
+        "(unrelated models on the same prompts): risk is high only when the candidate is closer to the "
+        "reference than every baseline, with a small p-value."
+    )
     models = services.model_names()
     with gr.Tabs():
         with gr.Tab("Probe models"):
             with gr.Row():
-                candidate = gr.Dropdown(models, value=services.student_label(), label="Candidate (suspected copy)",
-                                        allow_custom_value=True)
-                reference = gr.Dropdown(models, value=services.teacher_label(), label="Reference (original)",
-                                        allow_custom_value=True)
-                baselines = gr.Dropdown(models, multiselect=True, label="Baselines (unrelated models)",
-                                        allow_custom_value=True)
+                candidate = gr.Dropdown(
+                    models,
+                    value=services.student_label(),
+                    label="Candidate (suspected copy)",
+                    allow_custom_value=True,
+                )
+                reference = gr.Dropdown(
+                    models,
+                    value=services.teacher_label(),
+                    label="Reference (original)",
+                    allow_custom_value=True,
+                )
+                baselines = gr.Dropdown(
+                    models,
+                    multiselect=True,
+                    label="Baselines (unrelated models)",
+                    allow_custom_value=True,
+                )
             with gr.Row():
                 prompts = gr.Slider(4, 64, value=16, step=4, label="Probe prompts")
                 tokens = gr.Slider(16, 256, value=64, step=16, label="Max new tokens per answer")
                 probe = gr.Button("Run probe", variant="primary", elem_id="similarity-probe")
         with gr.Tab("Score uploaded answers"):
-            gr.Markdown("JSONL files of `{\"prompt_id\", \"text\"}` answers to the same prompts.")
+            gr.Markdown('JSONL files of `{"prompt_id", "text"}` answers to the same prompts.')
             with gr.Row():
-                ref_file = gr.File(label="Reference answers", file_types=[".jsonl"], type="filepath", height=110,
-                                   elem_id="similarity-reference")
-                cand_file = gr.File(label="Candidate answers", file_types=[".jsonl"], type="filepath", height=110,
-                                    elem_id="similarity-candidate")
-                base_files = gr.File(label="Baseline answers (one or more)", file_types=[".jsonl"],
-                                     file_count="multiple", type="filepath", height=110,
-                                     elem_id="similarity-baselines")
-                protected = gr.File(label="Protected passages (optional)", file_types=[".jsonl"], type="filepath",
-                                    height=110)
+                ref_file = gr.File(
+                    label="Reference answers",
+                    file_types=[".jsonl"],
+                    type="filepath",
+                    height=110,
+                    elem_id="similarity-reference",
+                )
+                cand_file = gr.File(
+                    label="Candidate answers",
+                    file_types=[".jsonl"],
+                    type="filepath",
+                    height=110,
+                    elem_id="similarity-candidate",
+                )
+                base_files = gr.File(
+                    label="Baseline answers (one or more)",
+                    file_types=[".jsonl"],
+                    file_count="multiple",
+                    type="filepath",
+                    height=110,
+                    elem_id="similarity-baselines",
+                )
+                protected = gr.File(
+                    label="Protected passages (optional)",
+                    file_types=[".jsonl"],
+                    type="filepath",
+                    height=110,
+                )
             score = gr.Button("Score files", variant="primary", elem_id="similarity-score")
     risk = gr.HTML(elem_id="similarity-risk")
     with gr.Row(equal_height=True):
         with gr.Column(scale=3):
-            metrics = gr.Dataframe(headers=METRIC_HEADERS, interactive=False, show_label=False, wrap=True)
+            metrics = gr.Dataframe(
+                headers=METRIC_HEADERS, interactive=False, show_label=False, wrap=True
+            )
             notes = gr.Markdown()
         plot = gr.Image(type="filepath", show_label=False, interactive=False, scale=2)
 
-    def run_probe(cand: str, ref: str, bases: list[str], n: float, max_tokens: float, progress=gr.Progress()):
+    def run_probe(
+        cand: str, ref: str, bases: list[str], n: float, max_tokens: float, progress=gr.Progress()
+    ):
         progress(None, desc="the models are answering the probe prompts")
         found = services.similarity_probe(cand, ref, bases or [], int(n), int(max_tokens))
         return found.risk, found.metrics, found.notes, found.plot
@@ -63,5 +100,15 @@ def build(services: AppServices, admin: gr.State) -> None:
         return found.risk, found.metrics, found.notes, found.plot
 
     outputs = [risk, metrics, notes, plot]
-    probe.click(run_probe, [candidate, reference, baselines, prompts, tokens], outputs, api_name="similarity_probe")
-    score.click(run_files, [ref_file, cand_file, base_files, protected], outputs, api_name="similarity_score")
+    probe.click(
+        run_probe,
+        [candidate, reference, baselines, prompts, tokens],
+        outputs,
+        api_name="similarity_probe",
+    )
+    score.click(
+        run_files,
+        [ref_file, cand_file, base_files, protected],
+        outputs,
+        api_name="similarity_score",
+    )
