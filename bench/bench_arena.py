@@ -94,7 +94,8 @@ def main() -> None:
         f"rounds, arena-rank with sandwich intervals"
     )
     print(
-        f"{'model':10} {'true':>8} {'ours':>8} {'95% bootstrap':>19} {'arena-rank':>10} {'95% sandwich':>19}"
+        f"{'model':10} {'true':>8} {'ours':>8} {'95% bootstrap':>19} {'arena-rank':>10} "
+        f"{'95% sandwich':>19}"
     )
     for i in np.argsort(-true):
         n = names[i]
@@ -113,7 +114,8 @@ def main() -> None:
     )
     print(
         f"closeness to true ratings: ours max |err| {np.abs(ours_err).max():.2f}, "
-        f"RMSE {np.sqrt((ours_err**2).mean()):.2f}; arena-rank max |err| {np.abs(theirs_err).max():.2f}, "
+        f"RMSE {np.sqrt((ours_err**2).mean()):.2f}; arena-rank max |err| "
+        f"{np.abs(theirs_err).max():.2f}, "
         f"RMSE {np.sqrt((theirs_err**2).mean()):.2f}; true rating inside our 95% interval for "
         f"{covered}/{len(names)} models"
     )

@@ -95,7 +95,8 @@ def step_timer(warmup: int):
 
 
 def teacher_records(teacher_spec, sha, n: int, seq_len: int, tokenizer):
-    """The quick preset's teacher answers (reused when a quick run made them), cut to ``seq_len``."""
+    """The quick preset's teacher answers (reused when a quick run made them), cut to
+    ``seq_len``."""
     from core.distill.cache import tokenize_records
     from core.distill.config import data_path, load_preset
     from core.distill.data import load_prompts, read_teacher_data
@@ -313,7 +314,8 @@ def main() -> None:
 
     print(
         f"setup: student layers {LAYERS}, batch {opts.batch} x {opts.seq_len} tokens, "
-        f"{opts.steps} timed steps after {opts.warmup}, torch threads {__import__('torch').get_num_threads()}"
+        f"{opts.steps} timed steps after {opts.warmup}, torch threads "
+        f"{__import__('torch').get_num_threads()}"
     )
     print(
         f"top-k cache: k={cache.k}, {cache.bytes_per_token:.0f} bytes/token "
@@ -321,15 +323,18 @@ def main() -> None:
         f"{cache.tokens / cache_s:.0f} tokens/s (once, before training)"
     )
     print(
-        f"top-k vs dense forward KL, relative error: {err_untrained:.2%} on the untrained pruned student "
-        f"(KL {kl_untrained:.2f} nats/token), {err_trained:.2%} after our {opts.steps + opts.warmup} steps "
+        f"top-k vs dense forward KL, relative error: {err_untrained:.2%} on the untrained pruned "
+        "student "
+        f"(KL {kl_untrained:.2f} nats/token), {err_trained:.2%} after our "
+        f"{opts.steps + opts.warmup} steps "
         f"(KL {kl_trained:.2f})"
     )
     print(f"ours (top-k cache, bf16 autocast):  {ours:7.1f} tokens/s, peak +{ours_mem:.0f} MiB")
     print(f"TRL GKDTrainer (float32, default):  {trl32:7.1f} tokens/s, peak +{trl32_mem:.0f} MiB")
     print(f"TRL GKDTrainer (bf16 autocast):     {trl16:7.1f} tokens/s, peak +{trl16_mem:.0f} MiB")
     print(
-        f"ratio ours/TRL tokens/s: {ours / trl32:.2f}x vs TRL float32, {ours / trl16:.2f}x vs TRL bf16"
+        f"ratio ours/TRL tokens/s: {ours / trl32:.2f}x vs TRL float32, {ours / trl16:.2f}x vs TRL "
+        "bf16"
     )
 
 

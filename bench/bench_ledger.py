@@ -29,7 +29,8 @@ WORDS = (
 
 
 def make_dataset(path: Path, records: int, canonical: bool = True) -> None:
-    """``records`` lines of about 144 bytes, canonical (sorted keys, no spaces) or json.dumps-style."""
+    """``records`` lines of about 144 bytes, canonical (sorted keys, no spaces) or
+    json.dumps-style."""
     import json
 
     import orjson
@@ -115,10 +116,12 @@ def main() -> None:
         slow_s = time.perf_counter() - start
 
         print(
-            f"machine load  {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (figures are noisy when busy)"
+            f"machine load  {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (figures are noisy "
+            "when busy)"
         )
         print(
-            f"sha256sum     {floor_s:.3f} s wall, {floor_cpu:.3f} s CPU  (best of {args.repeats}; the floor)"
+            f"sha256sum     {floor_s:.3f} s wall, {floor_cpu:.3f} s CPU  (best of {args.repeats}; "
+            "the floor)"
         )
         print(
             f"register      {ours_s:.3f} s wall, {ours_cpu:.3f} s CPU  (best of {args.repeats}; "

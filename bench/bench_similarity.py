@@ -63,7 +63,8 @@ def main() -> None:
     embedder = sm.load_embedder()
     embedder.encode(refs[:32], batch_size=32)  # warm-up
     print(
-        f"pairs: {args.pairs}, ~{sum(len(t.split()) for t in refs) / len(refs):.0f} words per answer, "
+        f"pairs: {args.pairs}, ~{sum(len(t.split()) for t in refs) / len(refs):.0f} words per "
+        "answer, "
         f"torch threads: {__import__('torch').get_num_threads()}, device: {embedder.device}"
     )
 
@@ -89,7 +90,8 @@ def main() -> None:
         t_onnx = best_of(1, lambda: onnx_model.encode(texts, batch_size=32))
         t_torch = best_of(1, lambda: embedder.encode(texts, batch_size=32))
         print(
-            f"onnx vs torch encode: {t_onnx:.1f} s vs {t_torch:.1f} s, speed-up {t_torch / t_onnx:.2f}x"
+            f"onnx vs torch encode: {t_onnx:.1f} s vs {t_torch:.1f} s, speed-up "
+            f"{t_torch / t_onnx:.2f}x"
         )
     else:
         print(f"onnx vs torch: not measured, onnx backend {onnx}")

@@ -123,7 +123,8 @@ def direct_battle(services):
 def client_battle(url: str, voters: int):
     from gradio_client import Client
 
-    # httpx's default 5 s read timeout is shorter than a queued battle takes on a busy 2-core machine.
+    # httpx's default 5 s read timeout is shorter than a queued battle takes on a busy 2-core
+    # machine.
     clients = [Client(url, verbose=False, httpx_kwargs={"timeout": 120}) for _ in range(voters)]
 
     def one(rng: random.Random, index: int) -> bool:
@@ -187,15 +188,18 @@ def main(argv: list[str] | None = None) -> int:
         f"p95 {app.p95():.3f} s, {len(app.errors)} errors {app.errors[:3]}"
     )
     print(
-        f"ledger : {stored} votes stored of {expected} accepted; verify ok={verify.ok} ({verify.rows} events)"
+        f"ledger : {stored} votes stored of {expected} accepted; verify ok={verify.ok} "
+        f"({verify.rows} events)"
     )
     ok = (
         stored == expected and not base.errors and not app.errors and verify.ok and app.accepted > 0
     )
     print(
-        f"soak_arena {'PASS' if ok else 'FAIL'}: {args.voters} voters, {app_rate:.2f} votes/s through the app "
+        f"soak_arena {'PASS' if ok else 'FAIL'}: {args.voters} voters, {app_rate:.2f} votes/s "
+        "through the app "
         f"= {app_rate / base_rate if base_rate else float('nan'):.2f}x direct BattleService; "
-        f"p95 {app.p95():.3f} s per battle; lost {expected - stored}; errors {len(base.errors) + len(app.errors)}"
+        f"p95 {app.p95():.3f} s per battle; lost {expected - stored}; errors "
+        f"{len(base.errors) + len(app.errors)}"
     )
     return 0 if ok else 1
 

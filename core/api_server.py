@@ -37,7 +37,8 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """The body of POST /v1/chat/completions (fields we do not use are ignored, as OpenAI clients send many)."""
+    """The body of POST /v1/chat/completions (fields we do not use are ignored, as OpenAI clients
+    send many)."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -1,6 +1,8 @@
 """Arena maths, pure and without I/O: pairing, vote types, Bradley-Terry with bootstrap, online Elo.
 
-    table = BattleTable.from_rows([{"model_a": "teacher", "model_b": "student", "winner": "model_a"}, ...])
+    table = BattleTable.from_rows(
+        [{"model_a": "teacher", "model_b": "student", "winner": "model_a"}, ...]
+    )
     for r in bradley_terry(table, bootstrap=1000, seed=0):
         print(r.model, r.rating, r.lower, r.upper, r.rank, r.battles)
     elo = online_elo(table, k=4)                        # {"teacher": 1012.3, ...}, order-dependent
@@ -70,7 +72,8 @@ class Rating(BaseModel):
 
 @dataclass(frozen=True)
 class BattleTable:
-    """Battles as integer arrays: ``a`` and ``b`` index ``models``; ``outcome`` 0 b wins, 1 tie, 2 a wins."""
+    """Battles as integer arrays: ``a`` and ``b`` index ``models``; ``outcome`` 0 b wins, 1 tie, 2 a
+    wins."""
 
     models: tuple[str, ...]
     a: np.ndarray
@@ -82,7 +85,8 @@ class BattleTable:
 
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, Any]], *, first_line: int = 1) -> BattleTable:
-        """Check and encode battle rows; an error names the offending line (``first_line`` = line 1)."""
+        """Check and encode battle rows; an error names the offending line (``first_line`` = line
+        1)."""
         return _encode(enumerate(rows, start=first_line))
 
     @classmethod

@@ -93,7 +93,10 @@ _GENERIC = {
     "hf",
     "gguf",
 }
-_INTRO = r"\b(?:i\s+am|i'm|im|as|my\s+name\s+is|called|named|this\s+is|built\s+on|based\s+on|trained\s+by|made\s+by|created\s+by|developed\s+by)"
+_INTRO = (
+    r"\b(?:i\s+am|i'm|im|as|my\s+name\s+is|called|named|this\s+is|built\s+on|based\s+on|"
+    r"trained\s+by|made\s+by|created\s+by|developed\s+by)"
+)
 
 
 class BattlePolicy(BaseModel):
@@ -134,7 +137,8 @@ class Battle(BaseModel):
 
 
 class VoteRecord(BaseModel):
-    """One vote, as handed to the record sink. ``session_id`` / ``ip`` are raw: the sink hashes them."""
+    """One vote, as handed to the record sink. ``session_id`` / ``ip`` are raw: the sink hashes
+    them."""
 
     model_config = ConfigDict(extra="forbid")
 

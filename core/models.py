@@ -103,7 +103,8 @@ def write_spec(folder: Path, spec: ModelSpec, **extra: Any) -> None:
 
 
 def resolve_model(name: str, *, license: str | None = None) -> ModelSpec:
-    """Turn a name, path or Hugging Face id into a ``ModelSpec``; unknown names list the known ones."""
+    """Turn a name, path or Hugging Face id into a ``ModelSpec``; unknown names list the known
+    ones."""
     name = (name or "").strip()
     if not name:
         raise InputError("empty_model", "no model name given")
@@ -141,7 +142,8 @@ def resolve_model(name: str, *, license: str | None = None) -> ModelSpec:
     known = ", ".join(s.name for s in known_models())
     raise NotFoundError(
         "unknown_model",
-        f"unknown model '{name}'; known models: {known} (or give a folder, a .gguf file or a Hugging Face id)",
+        f"unknown model '{name}'; known models: {known} (or give a folder, a .gguf file or a "
+        "Hugging Face id)",
     )
 
 

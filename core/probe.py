@@ -46,7 +46,8 @@ class ProbePrompt(BaseModel):
 
 
 def load_prompts(path: str | Path | None = None) -> list[ProbePrompt]:
-    """Prompts from a JSONL file of ``{"prompt_id" (or "id"), "prompt"}``; every problem is an InputError."""
+    """Prompts from a JSONL file of ``{"prompt_id" (or "id"), "prompt"}``; every problem is an
+    InputError."""
     path = Path(path) if path else default_prompts_path()
     if not path.is_file():
         raise NotFoundError("missing_file", f"prompt file not found: {path}")
@@ -182,7 +183,8 @@ def probe_models(
     progress: bool = True,
     backend_factory: Callable[[ModelSpec], Any] | None = None,
 ) -> ProbeAnswers:
-    """Put the prompts to every model in turn (loading one model at a time) and collect the answers."""
+    """Put the prompts to every model in turn (loading one model at a time) and collect the
+    answers."""
     from core.backends import backend_for
 
     params = params or GenerationParams(max_new_tokens=128, temperature=0.0, seed=0)

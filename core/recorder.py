@@ -6,8 +6,10 @@ writes every call into the hash-chained DuckDB ledger; ``NullRecorder`` serves t
 and library use without a database. Because the CLI and the app both hand the same
 store in, a run cannot skip the ledger.
 
-    run_id = recorder.start_run("distill", config=cfg, seed=0, code_version=code_version(),
-                                inputs=[ArtifactRef(role="teacher", kind="model", name=..., sha256=...)])
+    run_id = recorder.start_run(
+        "distill", config=cfg, seed=0, code_version=code_version(),
+        inputs=[ArtifactRef(role="teacher", kind="model", name=..., sha256=...)]
+    )
     ...
     recorder.finish_run(run_id, outputs=[...], metrics={...}, status="succeeded")
 """

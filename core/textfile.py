@@ -1,4 +1,5 @@
-"""Reading text files that people hand us (prompt sets, answer files), with errors that name the line."""
+"""Reading text files that people hand us (prompt sets, answer files), with errors that name the
+line."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from core.errors import InputError
 
 
 def read_utf8(path: Path) -> str:
-    """The file's text (a UTF-8 BOM is dropped); non-UTF-8 bytes are an InputError naming the line."""
+    """The file's text (a UTF-8 BOM is dropped); non-UTF-8 bytes are an InputError naming the
+    line."""
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")

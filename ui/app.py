@@ -48,7 +48,10 @@ class AppConfig(BaseModel):
     admin_password: str | None = Field(
         default_factory=_env_password,
         repr=False,
-        description="Password for the admin tabs (from STILLHOUSE_ADMIN_PASSWORD); None disables admin login.",
+        description=(
+            "Password for the admin tabs (from STILLHOUSE_ADMIN_PASSWORD); None disables admin "
+            "login."
+        ),
     )
     admin_users: list[str] = Field(
         default_factory=lambda: [
@@ -116,7 +119,8 @@ CSS = """
 .sh-header {padding: 14px 18px; border-radius: 12px; margin-bottom: 6px;
   background: linear-gradient(90deg, #3b1f0e 0%, #7a4a1d 60%, #b7791f 100%); color: #fff8ec;}
 .sh-header, .sh-header * {color: #fff8ec !important;}
-.sh-header code {background: rgba(255,255,255,0.15); color: #fff8ec; padding: 1px 6px; border-radius: 6px;}
+.sh-header code {background: rgba(255,255,255,0.15); color: #fff8ec; \
+padding: 1px 6px; border-radius: 6px;}
 .sh-brand {font-size: 1.7em; letter-spacing: 0.04em;}
 .sh-tagline {opacity: 0.9; margin-top: 2px;}
 .sh-models {margin-top: 6px; font-size: 0.95em;}

@@ -1,1 +1,2 @@
-"""The ledger: DuckDB store, numbered migrations, the hash chain, record types, fingerprints, votes."""
+"""The ledger: DuckDB store, numbered migrations, the hash chain, record types, fingerprints,
+votes."""

@@ -72,7 +72,8 @@ def _path_lock(path: Path) -> threading.RLock:
 def connect(path: Path, timeout_s: float = 60.0) -> Iterator[Any]:
     """A short-lived connection, retried while another process holds the file's lock.
 
-    The schema is brought up to date on every open (cheap when it already is). Threads of one process are
+    The schema is brought up to date on every open (cheap when it already is). Threads of one
+    process are
     serialised by a lock per file, so the app's threads never race on the chain head.
     """
     import duckdb

@@ -1,4 +1,5 @@
-"""Provenance fingerprints: per-record SHA-256 and a Merkle root for datasets, weights hashes for models.
+"""Provenance fingerprints: per-record SHA-256 and a Merkle root for datasets, weights hashes for
+models.
 
 A dataset is a JSONL file, one JSON record per line; blank lines are skipped.
 

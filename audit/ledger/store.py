@@ -183,7 +183,8 @@ class Store:
         }
         with self._transaction() as con:
             same = con.execute(
-                "SELECT model_id FROM models WHERE name = ? AND weights_sha256 IS NOT DISTINCT FROM ?",
+                "SELECT model_id FROM models WHERE name = ? AND weights_sha256 IS NOT DISTINCT "
+                "FROM ?",
                 [name, weights_sha256],
             ).fetchone()
             if same:
@@ -404,7 +405,8 @@ class Store:
         return self._rows("SELECT * FROM runs ORDER BY started_at")
 
     def run(self, run_id: str) -> dict[str, Any]:
-        """One run with its inputs, outputs, metrics, config, pre-flights, findings and overrides."""
+        """One run with its inputs, outputs, metrics, config, pre-flights, findings and
+        overrides."""
         found = self._rows("SELECT * FROM runs WHERE run_id = ?", [run_id])
         if not found:
             raise NotFoundError("unknown_run", f"no run {run_id!r} in the ledger {self.path}")

@@ -1,7 +1,9 @@
 """Arena votes in the ledger: the anti-abuse policy, pseudonymous ids, ratings and exports.
 
     policy = VotePolicy(max_votes_per_session_per_day=50, max_votes_per_ip_per_day=200)
-    sink = functools.partial(record_vote, store, policy=policy)   # hand to core.battle.BattleService
+    sink = functools.partial(
+        record_vote, store, policy=policy
+    )   # hand to core.battle.BattleService
     record_vote(store, vote, policy)        # raises InputError("vote_cap", ...) over a cap
     votes_left(store, session_id, ip, policy)                      # for the UI, before a battle
     ratings = ratings_from_store(store, bootstrap=1000, seed=0)   # list[core.arena.Rating]

@@ -1,1 +1,2 @@
-"""Licences: the knowledge base (one YAML per licence), the pre-flight and the gate before training."""
+"""Licences: the knowledge base (one YAML per licence), the pre-flight and the gate before
+training."""

@@ -1,6 +1,8 @@
 """The pre-flight gate in front of a run: check, record, refuse ``blocked`` unless overridden.
 
-    gate = preflight_gate(store, PreflightRequest(teacher_license="llama3.1", ...), override_reason=None)
+    gate = preflight_gate(
+        store, PreflightRequest(teacher_license="llama3.1", ...), override_reason=None
+    )
     if gate.refused: ...                 # blocked and no written override: do not run
     run_distill(config, recorder=gate.recorder)   # the run is linked to its pre-flight
 

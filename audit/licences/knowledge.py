@@ -174,7 +174,8 @@ class LicenseInfo(BaseModel):
 
 
 def load_license_file(path: str | Path) -> LicenseInfo:
-    """Read and validate one licence YAML file; a broken file raises ``IntegrityError`` naming it."""
+    """Read and validate one licence YAML file; a broken file raises ``IntegrityError`` naming
+    it."""
     import yaml
 
     path = Path(path)

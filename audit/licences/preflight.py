@@ -253,7 +253,10 @@ class _Check:
                     license=info.id,
                     source=role,
                     clause=attribution.section,
-                    text=f"The student's weights are copied from a model under {info.id}; when distributing it: {duty}",
+                    text=(
+                        f"The student's weights are copied from a model under {info.id}; when "
+                        f"distributing it: {duty}"
+                    ),
                 )
             )
         derivative = info.distillation_derivative

@@ -5,7 +5,8 @@ Built with ``cyclonedx-python-lib``: the teacher(s) and the student are
 student's ``pedigree.ancestors`` names its teacher(s). No standard field says what a
 distilled student inherits, so verdict, findings, obligations and overrides travel as
 ``stillhouse:*`` properties with the clause cited. The library has no model for
-``modelCard`` or ``data`` blocks, so those are added to its JSON output; ``validation_error`` checks the
+``modelCard`` or ``data`` blocks, so those are added to its JSON output; ``validation_error`` checks
+the
 result against the 1.6 schema with the library's own validator.
 """
 

@@ -1,4 +1,5 @@
-"""Provenance reports: build the facts of a run or model from the ledger, write them out, check them.
+"""Provenance reports: build the facts of a run or model from the ledger, write them out, check
+them.
 
     from audit.ledger.store import Store
     from audit.reports.export import build_report, export_report, verify_report

@@ -40,7 +40,8 @@ class _Node(NamedTuple):
 
 
 def _columns(data: ReportData) -> tuple[list[_Node], list[_Node], list[_Node]]:
-    """(left, middle, right): teachers and prompt sets; teacher data, other data and base; student."""
+    """(left, middle, right): teachers and prompt sets; teacher data, other data and base;
+    student."""
     left = [_Node("teacher", m.name, m.license) for m in data.role("teacher")]
     middle: list[_Node] = []
     for d in data.datasets:
@@ -62,7 +63,8 @@ def _columns(data: ReportData) -> tuple[list[_Node], list[_Node], list[_Node]]:
 
 
 def _targets(node: _Node, middle: list[_Node], boxes_m: list, boxes_r: list) -> list:
-    """Where a left-hand node's arrows go: the teacher's answers, else the training data, else the student."""
+    """Where a left-hand node's arrows go: the teacher's answers, else the training data, else the
+    student."""
     answers = [b for b, n in zip(boxes_m, middle, strict=True) if n.kind == "teacher_data"]
     training = [b for b, n in zip(boxes_m, middle, strict=True) if n.kind == "data"]
     if answers:

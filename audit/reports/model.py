@@ -277,8 +277,8 @@ PUBLISHED_CONTEXT = [
     ),
     Reference(
         title="No standard encodes teacher-to-student licence inheritance",
-        note="SPDX 3.0, CycloneDX 1.6 and Hugging Face model-card metadata (base_model_relation has "
-        "no 'distillation' value) cannot say what a distilled student inherits; this report "
+        note="SPDX 3.0, CycloneDX 1.6 and Hugging Face model-card metadata (base_model_relation "
+        "has no 'distillation' value) cannot say what a distilled student inherits; this report "
         "carries inherited obligations as CycloneDX properties with the clause cited.",
         url=None,
     ),

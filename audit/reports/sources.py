@@ -163,7 +163,8 @@ def _fingerprint_now(path: str | None, recorded: str | None) -> tuple[str | None
 
 
 def dataset_entry(ref: dict[str, Any], registered: list[dict[str, Any]]) -> DatasetEntry:
-    """A run's dataset input or output, with its Merkle root from the registry or the file itself."""
+    """A run's dataset input or output, with its Merkle root from the registry or the file
+    itself."""
     recorded = ref.get("sha256")
     known = next(
         (

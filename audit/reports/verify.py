@@ -115,7 +115,8 @@ def _intact(
             return False, f"CycloneDX: the file is no longer valid CycloneDX 1.6 ({problem[:200]})"
         return (
             None,
-            "file hash: not checkable for CycloneDX (it carries the hashes only); valid CycloneDX 1.6",
+            "file hash: not checkable for CycloneDX (it carries the hashes only); valid CycloneDX "
+            "1.6",
         )
     try:
         data = ReportData.model_validate(embedded)

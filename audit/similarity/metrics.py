@@ -14,7 +14,8 @@
 | longest_run    | difflib (stdlib)           | longest verbatim run of tokens            |
 
 Tokens, for ``longest_run`` and the shingles, are words and punctuation marks
-(Unicode regex ``\\w+|[^\\w\\s]+``: a run of punctuation is one token), case-folded; spans are cut from the original text.
+(Unicode regex ``\\w+|[^\\w\\s]+``: a run of punctuation is one token), case-folded; spans are cut
+from the original text.
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def embedding_backends() -> dict[str, str]:
         "available"
         if onnx_available()
         else (
-            "unavailable: install onnxruntime and optimum (pip install 'sentence-transformers[onnx]')"
+            "unavailable: install onnxruntime and optimum (pip install "
+            "'sentence-transformers[onnx]')"
         )
     )
     return {"torch": "available", "onnx": onnx}

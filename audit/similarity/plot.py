@@ -1,4 +1,5 @@
-"""The picture of a similarity score: per-prompt similarity to the reference, candidate vs baselines.
+"""The picture of a similarity score: per-prompt similarity to the reference, candidate vs
+baselines.
 
     plot_similarity(report, "similarity.png")                 # primary metric
     plot_similarity(report, "rouge.png", metric="rougeL")

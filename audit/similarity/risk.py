@@ -86,7 +86,8 @@ def assess(
         )
     if protected:
         high.append(
-            f"{len(protected)} protected passage reproduction(s) (longest {protected[0].tokens} tokens)"
+            f"{len(protected)} protected passage reproduction(s) (longest {protected[0].tokens} "
+            "tokens)"
         )
     if near_duplicates:
         share = len(near_duplicates) / max(n_prompts, 1)

@@ -56,7 +56,9 @@ class SimilarityConfig(BaseModel):
     verbatim_tokens: int = Field(
         default=50,
         ge=1,
-        description="A shared run of this many tokens is a verbatim finding (the usual memorisation bar).",
+        description=(
+            "A shared run of this many tokens is a verbatim finding (the usual memorisation bar)."
+        ),
     )
     verbatim_warn_tokens: int = Field(
         default=25, ge=1, description="A shared run of this many tokens is a verbatim warning."
@@ -65,7 +67,9 @@ class SimilarityConfig(BaseModel):
         default=0.5,
         gt=0,
         le=1,
-        description="MinHash Jaccard at or above which an answer is a near-duplicate of the reference.",
+        description=(
+            "MinHash Jaccard at or above which an answer is a near-duplicate of the reference."
+        ),
     )
     near_duplicate_min_tokens: int = Field(
         default=20,
@@ -133,7 +137,9 @@ class BaselineComparison(BaseModel):
         description="Paired Cohen's d_z of the per-prompt differences (clipped to +-100)."
     )
     p_value: float | None = Field(
-        description="One-sided permutation p-value, stratified by prompt (None: fewer than 2 prompts)."
+        description=(
+            "One-sided permutation p-value, stratified by prompt (None: fewer than 2 prompts)."
+        )
     )
     p_holm: float | None = Field(description="p-value after Holm-Bonferroni across the baselines.")
 
@@ -148,7 +154,10 @@ class MetricResult(BaseModel):
     candidate_mean: float = Field(description="Mean candidate-vs-reference similarity.")
     comparisons: list[BaselineComparison] = Field(description="One per baseline.")
     p_value: float | None = Field(
-        description="Largest Holm-adjusted p-value over the baselines (candidate closer than every baseline)."
+        description=(
+            "Largest Holm-adjusted p-value over the baselines (candidate closer than every "
+            "baseline)."
+        )
     )
     effect_size: float | None = Field(description="Smallest effect size over the baselines.")
     level: Literal["high", "medium"] | None = Field(
@@ -249,7 +258,9 @@ class SimilarityReport(BaseModel):
         description="The primary metric's calibrated p-value (None when uncalibrated)."
     )
     scores: dict[str, float] = Field(
-        description="Summary for reports: per metric the candidate mean and the highest baseline mean."
+        description=(
+            "Summary for reports: per metric the candidate mean and the highest baseline mean."
+        )
     )
     prompt_set_hash: str | None = Field(
         default=None, description="SHA-256 of the probe prompt set (probes only)."

@@ -89,7 +89,8 @@ def match_prompts(
         skipped = sum(len(v) for v in empty.values())
         raise InputError(
             "too_few_matched",
-            f"only {len(ids)} of {len(reference)} reference prompts have a non-empty answer in every "
+            f"only {len(ids)} of {len(reference)} reference prompts have a non-empty answer in "
+            "every "
             f"file (minimum {minimum} = {config.min_match_fraction:.0%}; {skipped} empty texts)",
             hint="check that every file answers the same prompt set with the same prompt_id values",
         )
@@ -108,7 +109,8 @@ class _Scored:
 def _compute(
     reference: list[str], compared: list[list[str]], config: SimilarityConfig, progress: bool
 ) -> _Scored:
-    """Every metric for every compared list (candidate first, then baselines) against the reference."""
+    """Every metric for every compared list (candidate first, then baselines) against the
+    reference."""
     tokens = {
         t: sm.tokenize(t) for t in dict.fromkeys([*reference, *(x for c in compared for x in c)])
     }
@@ -288,7 +290,8 @@ def _notes(
         )
     if n < 2:
         notes.append(
-            "only one prompt matched: no permutation test is possible; the risk level is uncalibrated"
+            "only one prompt matched: no permutation test is possible; the risk level is "
+            "uncalibrated"
         )
     elif baselines and min_p_value(n, config.permutations) > config.alpha_medium:
         notes.append(
@@ -413,7 +416,8 @@ def score_files(
     *,
     progress: bool = False,
 ) -> SimilarityReport:
-    """``score_texts`` on JSONL files (for the CLI and uploads); file hashes go in the provenance."""
+    """``score_texts`` on JSONL files (for the CLI and uploads); file hashes go in the
+    provenance."""
     base_names = _unique_names(baselines)
     ref_rows, cand_rows = read_rows(reference), read_rows(candidate)
     rows = {name: read_rows(path) for name, path in zip(base_names, baselines, strict=True)}

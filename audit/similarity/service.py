@@ -84,7 +84,8 @@ def score_and_record_probe(
     plot: str | Path | None = None,
     progress: bool = False,
 ) -> SimilarityOutcome:
-    """Score a probe's answers (a ``core.probe.ProbeAnswers``) and record it as a run plus a result."""
+    """Score a probe's answers (a ``core.probe.ProbeAnswers``) and record it as a run plus a
+    result."""
     config = config or SimilarityConfig()
     models = answers.models
     inputs = [

@@ -35,7 +35,8 @@ def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray
 
 
 def effect_size(candidate: np.ndarray, baseline: np.ndarray) -> np.ndarray:
-    """Paired Cohen's d_z per row: mean(diff) / sd(diff), clipped to +-100 (0 when all diffs are 0)."""
+    """Paired Cohen's d_z per row: mean(diff) / sd(diff), clipped to +-100 (0 when all diffs are
+    0)."""
     diff = np.asarray(candidate, float) - np.asarray(baseline, float)
     mean = diff.mean(axis=-1)
     sd = diff.std(axis=-1, ddof=1) if diff.shape[-1] > 1 else np.zeros_like(mean)

@@ -75,7 +75,8 @@ class Backend(Protocol):
 
 
 def backend_for(spec: ModelSpec, *, engine: str | None = None, **kwargs) -> Backend:
-    """The right backend for a spec: openai for servers, vLLM on CUDA when installed, else transformers."""
+    """The right backend for a spec: openai for servers, vLLM on CUDA when installed, else
+    transformers."""
     if spec.source == "openai" or engine == "openai":
         from core.backends.openai_backend import OpenAIBackend
 
@@ -102,7 +103,8 @@ def _vllm_usable() -> bool:
 def stream_chunks(
     backend: Backend, request: ChatRequest, params: GenerationParams
 ) -> Iterator[StreamChunk]:
-    """Chunks with token counts from any backend: its own ``stream_chunks`` or one chunk per delta."""
+    """Chunks with token counts from any backend: its own ``stream_chunks`` or one chunk per
+    delta."""
     native = getattr(backend, "stream_chunks", None)
     if native is not None:
         yield from native(request, params)

@@ -218,7 +218,8 @@ class BatchEngine:
         return batch
 
     def _prefill(self, jobs: list[Job]) -> _Batch:
-        """Prefill new rows as ``[shared prefix][padding][own prompt]``; sample their first token."""
+        """Prefill new rows as ``[shared prefix][padding][own prompt]``; sample their first
+        token."""
         import torch
         from transformers import DynamicCache
 

@@ -32,7 +32,8 @@ class PrefixCache:
         self.computed_tokens = 0  # prefix tokens run through the model
 
     def choose(self, prompts: list[list[int]]) -> list[int]:
-        """The prefix to share: a stored one every prompt starts with, or the group's common start."""
+        """The prefix to share: a stored one every prompt starts with, or the group's common
+        start."""
         limit = min(len(p) for p in prompts) - 1  # every row keeps at least one token of its own
         common = _common_length(prompts, limit)
         stored = max(

@@ -43,7 +43,8 @@ class Sequence:
 def tokenize_records(
     tokenizer, records: list[dict[str, Any]], *, max_len: int, train_on_prompt: bool
 ) -> list[Sequence]:
-    """Chat-template each (prompt, response) pair into ids; label the answer (and prompt if asked)."""
+    """Chat-template each (prompt, response) pair into ids; label the answer (and prompt if
+    asked)."""
     sequences = []
     eos = tokenizer.eos_token or ""
     for record in records:
@@ -240,7 +241,8 @@ def attach_offsets(cache: TopkCache, sequences: list[Sequence]) -> TopkCache:
 
 
 class DistillDataset:
-    """Training examples for the Trainer: ids, labels and (with a cache) the teacher's top-k rows."""
+    """Training examples for the Trainer: ids, labels and (with a cache) the teacher's top-k
+    rows."""
 
     def __init__(self, sequences: list[Sequence], cache: TopkCache | None = None) -> None:
         self.sequences = sequences

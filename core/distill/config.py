@@ -73,7 +73,8 @@ class DistillConfig(BaseModel):
     gen_dtype: Literal["float32", "bfloat16"] | None = Field(
         default=None,
         description="Dtype of the teacher backend that writes the answers (transformers "
-        "engine; None = the backend's default). bfloat16 is 1.5-4x faster on CPUs with bf16 instructions.",
+        "engine; None = the backend's default). bfloat16 is 1.5-4x faster on CPUs with bf16 "
+        "instructions.",
     )
     heldout: str = Field(
         default="data/prompts/heldout.jsonl",

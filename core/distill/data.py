@@ -92,7 +92,8 @@ def teacher_data(
     folder: Path | None = None,
     generator: dict[str, Any] | None = None,
 ) -> TeacherData:
-    """Have the teacher answer every prompt (reusing an identical earlier file) and return the file."""
+    """Have the teacher answer every prompt (reusing an identical earlier file) and return the
+    file."""
     key = sha256_text(
         canonical_json(
             {

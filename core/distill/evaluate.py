@@ -1,6 +1,8 @@
 """Teacher vs student on held-out text: perplexity, KL, top-1 agreement, size and speed.
 
-    report = evaluate_pair("smollm2-135m-instruct", "smollm2-distilled-8l", "data/prompts/heldout.jsonl")
+    report = evaluate_pair(
+        "smollm2-135m-instruct", "smollm2-distilled-8l", "data/prompts/heldout.jsonl"
+    )
     print(report.table())
     report.model_dump_json()
 
@@ -91,7 +93,8 @@ class EvalReport(BaseModel):
         if self.kl_reduction is not None:
             lines.append(
                 f"KL drop vs pruned, untrained student: {self.kl_reduction:.1%} "
-                f"({b['kl']:.3f} -> {self.kl:.3f} nats/token, {self.heldout_tokens} held-out tokens)"
+                f"({b['kl']:.3f} -> {self.kl:.3f} nats/token, {self.heldout_tokens} held-out "
+                "tokens)"
             )
         return "\n".join(lines)
 
@@ -169,7 +172,8 @@ def compare_on_texts(
         with torch.inference_mode():
             t_logits = teacher(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
             s_logits = student(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-        # Same tokenizer, but the embedding matrices may be padded to different sizes (Qwen2.5 7B vs 0.5B).
+        # Same tokenizer, but the embedding matrices may be padded to different sizes
+        # (Qwen2.5 7B vs 0.5B).
         vocab = min(t_logits.shape[-1], s_logits.shape[-1])
         t_logits, s_logits = t_logits[..., :vocab], s_logits[..., :vocab]
         targets, valid = ids[:, 1:], (mask[:, 1:] * mask[:, :-1]).bool()

@@ -231,7 +231,8 @@ def topk_loss(
     beta: float = 0.5,
     alpha: float = 0.1,
 ) -> Tensor:
-    """A loss against cached top-k teacher log-probs (ids/logprobs ``[b, s, k]``, tail ``[b, s]``)."""
+    """A loss against cached top-k teacher log-probs (ids/logprobs ``[b, s, k]``, tail ``[b,
+    s]``)."""
     if temperature <= 0:
         raise InputError("bad_temperature", f"temperature must be > 0, got {temperature}")
     fn = divergence(name)

@@ -1,4 +1,5 @@
-"""Progress reporting for the engine: tqdm bars in a terminal, or a callable such as ``gr.Progress``.
+"""Progress reporting for the engine: tqdm bars in a terminal, or a callable such as
+``gr.Progress``.
 
 progress = Progress(True)                 # tqdm bars on stderr
 progress = Progress(gr.Progress())        # calls progress(fraction, desc=...)

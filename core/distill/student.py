@@ -1,6 +1,9 @@
-"""Students: a teacher with decoder layers dropped, or a given smaller model with the same tokenizer.
+"""Students: a teacher with decoder layers dropped, or a given smaller model with the same
+tokenizer.
 
-    student, kept = prune_layers(teacher, n_keep=8, method="uniform")   # a new model; teacher untouched
+    student, kept = prune_layers(
+        teacher, n_keep=8, method="uniform"
+    )   # a new model; teacher untouched
     check_tokenizers(teacher_tok, student_tok, "smollm2-135m-instruct", "my-student")
 
 ``uniform`` keeps evenly spaced layers, always the first and the last (DistilBERT-style).
@@ -43,7 +46,8 @@ def uniform_layers(n_total: int, n_keep: int) -> list[int]:
 def angular_layers(
     model, n_keep: int, calibration: Tensor, attention_mask: Tensor | None = None
 ) -> list[int]:
-    """Keep all but the contiguous block of ``n_total - n_keep`` layers that changes hidden states least."""
+    """Keep all but the contiguous block of ``n_total - n_keep`` layers that changes hidden states
+    least."""
     import torch
 
     _, layers = _layers(model)
@@ -84,7 +88,8 @@ def prune_layers(
     calibration: Tensor | None = None,
     attention_mask: Tensor | None = None,
 ):
-    """A copy of ``model`` keeping ``layers`` (or ``n_keep`` chosen by ``method``); returns (model, kept)."""
+    """A copy of ``model`` keeping ``layers`` (or ``n_keep`` chosen by ``method``); returns (model,
+    kept)."""
     _, all_layers = _layers(model)
     n_total = len(all_layers)
     if layers is None:
@@ -142,5 +147,7 @@ def check_tokenizers(teacher_tok, student_tok, teacher_name: str, student_name: 
             "tokenizer_mismatch",
             f"teacher '{teacher_name}' and student '{student_name}' "
             f"use different tokenizers: {'; '.join(problems)}",
-            hint="distillation on logits needs the same tokenizer; pick a student of the same family",
+            hint=(
+                "distillation on logits needs the same tokenizer; pick a student of the same family"
+            ),
         )

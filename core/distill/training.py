@@ -1,4 +1,5 @@
-"""The steps of ``distill()`` after the teacher data exists: student, baseline, cache, train, finish.
+"""The steps of ``distill()`` after the teacher data exists: student, baseline, cache, train,
+finish.
 
 Each function does one step and is called in order by ``core.distill.run``; they are kept
 here so that ``run.py`` reads as the outline of the job.
@@ -25,7 +26,8 @@ CALIBRATION = [
 
 
 def make_student(config, teacher, tokenizer, teacher_name: str, heldout: list[str]):
-    """Prune the teacher (or load ``student_from``, checking its tokenizer); returns (model, kept)."""
+    """Prune the teacher (or load ``student_from``, checking its tokenizer); returns (model,
+    kept)."""
     import torch
 
     from core.distill.student import check_tokenizers, prune_layers

@@ -1,4 +1,5 @@
-"""Reports: an admin exports a PDF and the browser downloads a real PDF; the export is in the ledger."""
+"""Reports: an admin exports a PDF and the browser downloads a real PDF; the export is in the
+ledger."""
 
 from __future__ import annotations
 

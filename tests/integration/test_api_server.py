@@ -1,4 +1,5 @@
-"""Our OpenAI-compatible endpoint on loopback, talked to by OpenAIBackend, the official client and curl-like HTTP.
+"""Our OpenAI-compatible endpoint on loopback, talked to by OpenAIBackend, the official client and
+curl-like HTTP.
 
 Also OpenAIBackend against misbehaving servers: unreachable, silent, malformed SSE,
 flaky (503 then fine), and one that wants an API key. Each failure must be a clear
@@ -214,7 +215,8 @@ def fake_server(
     status: list[int] | None = None,
     key: str | None = None,
 ):
-    """An app answering /v1/chat/completions with the given SSE lines (or statuses, or a key check)."""
+    """An app answering /v1/chat/completions with the given SSE lines (or statuses, or a key
+    check)."""
     app = FastAPI()
     app.state.calls = 0
 

@@ -1,4 +1,5 @@
-"""A short distillation of the real default teacher: the student gets closer to it on held-out text."""
+"""A short distillation of the real default teacher: the student gets closer to it on held-out
+text."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The ledger and licence commands as a user runs them: real CLI, real DuckDB file, real processes."""
+"""The ledger and licence commands as a user runs them: real CLI, real DuckDB file, real
+processes."""
 
 from __future__ import annotations
 
@@ -182,7 +183,8 @@ WRITER = textwrap.dedent("""
     from audit.ledger.store import Store
     store = Store(sys.argv[1])
     for i in range(15):
-        store.record_vote({"battle_id": f"{sys.argv[2]}-{i}", "model_a": "a", "model_b": "b", "vote": "tie"})
+        store.record_vote({"battle_id": f"{sys.argv[2]}-{i}", "model_a": "a", \
+"model_b": "b", "vote": "tie"})
 """)
 
 

@@ -1,4 +1,5 @@
-"""``stillhouse similarity score|probe`` on files and models built by the tests, with a real ledger."""
+"""``stillhouse similarity score|probe`` on files and models built by the tests, with a real
+ledger."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TransformersBackend: batching keeps answers, concurrent callers share steps, sampling, stops, limits.
+"""TransformersBackend: batching keeps answers, concurrent callers share steps, sampling, stops,
+limits.
 
 Tiny random 2-layer Llama (max_position_embeddings 512), float32, CPU: seconds.
 """

@@ -1,4 +1,5 @@
-"""Blind battles: both answers together, names hidden until one vote, model-naming answers flagged."""
+"""Blind battles: both answers together, names hidden until one vote, model-naming answers
+flagged."""
 
 from __future__ import annotations
 

@@ -22,7 +22,10 @@ def test_help_lists_commands():
 
 
 def test_cli_start_does_not_import_heavy_libraries():
-    code = "import sys, ui.cli; print(sorted(m for m in ('torch','transformers','gradio','duckdb','vllm') if m in sys.modules))"
+    code = (
+        "import sys, ui.cli; print(sorted(m for m in "
+        "('torch','transformers','gradio','duckdb','vllm') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 

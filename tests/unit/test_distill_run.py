@@ -1,4 +1,5 @@
-"""distill() end to end on tiny models: Ctrl-C leaves a checkpoint, --resume finishes, the run is recorded."""
+"""distill() end to end on tiny models: Ctrl-C leaves a checkpoint, --resume finishes, the run is
+recorded."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Pruned students run, keep the right layers, leave the teacher alone; tokenizer mismatches are refused."""
+"""Pruned students run, keep the right layers, leave the teacher alone; tokenizer mismatches are
+refused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The licence knowledge base loads, covers every reference licence, cites clauses and copies no text."""
+"""The licence knowledge base loads, covers every reference licence, cites clauses and copies no
+text."""
 
 from __future__ import annotations
 

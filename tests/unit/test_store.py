@@ -1,4 +1,5 @@
-"""The ledger keeps what it is told, refuses duplicates, and notices any change made behind its back."""
+"""The ledger keeps what it is told, refuses duplicates, and notices any change made behind its
+back."""
 
 from __future__ import annotations
 
@@ -276,7 +277,8 @@ def test_failed_write_leaves_no_trace(store):
         ("UPDATE votes SET vote = 'model_b' WHERE battle_id = 'b2'", "votes battle_id=b2"),
         ("DELETE FROM votes WHERE battle_id = 'b2'", "votes battle_id=b2"),
         (
-            "INSERT INTO votes (battle_id, voted_at, model_a, model_b, left_model, vote, blind, excluded) "
+            "INSERT INTO votes (battle_id, voted_at, model_a, model_b, left_model, vote, blind, "
+            "excluded) "
             "VALUES ('fake', now(), 'a', 'b', 'a', 'model_a', true, false)",
             "votes battle_id=fake",
         ),

@@ -88,7 +88,8 @@ def register_dataset(
     )
     if row["already"]:
         print(
-            f"already registered as '{row['name']}' (dataset {row['dataset_id']}): same Merkle root "
+            f"already registered as '{row['name']}' (dataset {row['dataset_id']}): same Merkle "
+            "root "
             f"{row['merkle_root']}; nothing added"
         )
         return
@@ -127,7 +128,8 @@ def register_model(
         return
     print(f"registered model '{name}' ({row['model_id']})")
     print(
-        f"weights sha256  {row['weights_sha256'] or '(not available: hub id only, nothing downloaded)'}"
+        "weights sha256  "
+        f"{row['weights_sha256'] or '(not available: hub id only, nothing downloaded)'}"
     )
 
 
@@ -160,12 +162,14 @@ def show(
     print(f"\nmodels ({len(summary['models'])})")
     for m in summary["models"]:
         print(
-            f"  {m['name']:<28} {m['license'] or '-':<16} {(m['weights_sha256'] or m['hf_id'] or '-')[:64]}"
+            f"  {m['name']:<28} {m['license'] or '-':<16} "
+            f"{(m['weights_sha256'] or m['hf_id'] or '-')[:64]}"
         )
     print(f"\ndatasets ({len(summary['datasets'])})")
     for d in summary["datasets"]:
         print(
-            f"  {d['name']:<28} {d['license'] or '-':<16} {d['records']:>9} records  root {d['merkle_root'][:16]}"
+            f"  {d['name']:<28} {d['license'] or '-':<16} {d['records']:>9} records  root "
+            f"{d['merkle_root'][:16]}"
         )
     print(f"\nruns ({len(summary['runs'])})")
     for r in summary["runs"]:
@@ -185,7 +189,8 @@ def _format_run(run: dict) -> str:
     for label in ("inputs", "outputs"):
         lines.append(f"{label}:")
         lines += [
-            f"  {a['role']:<14} {a['kind']:<8} {a['name']}  {a['sha256'] or ''}  {a['license'] or ''}"
+            f"  {a['role']:<14} {a['kind']:<8} {a['name']}  {a['sha256'] or ''}  "
+            f"{a['license'] or ''}"
             for a in run[label]
         ]
     for p in run["preflights"]:

@@ -21,7 +21,8 @@ def list_licenses() -> None:
     print(f"{'id':<{width}}  {'commercial':<10} {'outputs':<11} {'verified':<8} name")
     for license_id, info in sorted(licenses.items()):
         print(
-            f"{license_id:<{width}}  {info.commercial.allowed:<10} {info.outputs_training.rule:<11} "
+            f"{license_id:<{width}}  {info.commercial.allowed:<10} "
+            f"{info.outputs_training.rule:<11} "
             f"{'yes' if info.verified else 'no':<8} {info.name}"
         )
 

@@ -100,7 +100,9 @@ def verify_report(
         print(
             "OK: the report matches the ledger"
             if check.ok
-            else f"MISMATCH ({check.status.replace('_', ' ')}): the report does not match the ledger"
+            else (
+                f"MISMATCH ({check.status.replace('_', ' ')}): the report does not match the ledger"
+            )
         )
     if not check.ok:
         raise typer.Exit(1)

@@ -1,4 +1,5 @@
-"""``stillhouse serve-api`` (an OpenAI-compatible endpoint) and ``stillhouse compare`` (two models side by side).
+"""``stillhouse serve-api`` (an OpenAI-compatible endpoint) and ``stillhouse compare`` (two models
+side by side).
 
     stillhouse serve-api --model smollm2-135m-instruct --port 8011
     curl -s localhost:8011/v1/chat/completions -H 'content-type: application/json' \\
@@ -12,7 +13,10 @@ import sys
 
 import typer
 
-_DTYPE_HELP = "Weights dtype for transformers models: float32 (default) or bfloat16 (faster on CPUs with bf16)."
+_DTYPE_HELP = (
+    "Weights dtype for transformers models: float32 (default) or bfloat16 (faster on CPUs with "
+    "bf16)."
+)
 
 
 def _backend(name: str, dtype: str | None):
@@ -41,7 +45,8 @@ def serve_api(
         None, "--name", help="Model name clients send (default: the model's)."
     ),
 ) -> None:
-    """Serve a model behind an OpenAI-compatible API (/v1/models, /v1/chat/completions, streaming)."""
+    """Serve a model behind an OpenAI-compatible API (/v1/models, /v1/chat/completions,
+    streaming)."""
     from core.errors import InputError
 
     _check_dtype(dtype)

@@ -75,7 +75,8 @@ def _print(outcome, as_json: bool) -> None:
         )
     for finding in report.protected[:5]:
         print(
-            f"protected: passage {finding.passage_id} in prompt {finding.prompt_id}, {finding.tokens} tokens"
+            f"protected: passage {finding.passage_id} in prompt {finding.prompt_id}, "
+            f"{finding.tokens} tokens"
         )
     for reason in risk.reasons:
         print(f"reason: {reason}")
@@ -144,7 +145,8 @@ def score(
     embedding_backend: str = _BACKEND,
     metrics: str | None = _METRICS,
 ) -> None:
-    """Score answers already captured (say, from a hosted API) and record the result in the ledger."""
+    """Score answers already captured (say, from a hosted API) and record the result in the
+    ledger."""
     from audit.similarity.service import score_and_record_files
 
     config = _config(

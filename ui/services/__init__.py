@@ -180,7 +180,8 @@ class AppServices:
         votes = self.store.votes()
         counted = sum(1 for v in votes if not v.get("excluded"))
         counts = (
-            f"**{len(votes)}** vote{'' if len(votes) == 1 else 's'} recorded · **{counted}** counted · "
+            f"**{len(votes)}** vote{'' if len(votes) == 1 else 's'} recorded · **{counted}** "
+            "counted · "
             f"{len(votes) - counted} kept but left out (an answer named a model or was empty)"
         )
         try:
@@ -227,7 +228,8 @@ class AppServices:
         return scorecard(result["evaluation"], self.store.votes(), self.config.cost_per_hour)
 
     def latest_scorecard(self) -> LatestRun | None:
-        """The newest succeeded distill run with an evaluation file: its scorecard and loss curve."""
+        """The newest succeeded distill run with an evaluation file: its scorecard and loss
+        curve."""
         import json
 
         for run in reversed(self.store.runs(kind="distill")):
@@ -307,7 +309,8 @@ class AppServices:
         return known_license_ids()
 
     def report_subjects(self) -> list[tuple[str, str]]:
-        """Runs and registered models a report can be about, newest first, as (label, "run:ID"/"model:NAME")."""
+        """Runs and registered models a report can be about, newest first, as (label,
+        "run:ID"/"model:NAME")."""
         from ui.services.ledger import run_choices
 
         runs = [(label, f"run:{run_id}") for label, run_id in run_choices(self.store)]
@@ -315,7 +318,8 @@ class AppServices:
         return runs + [(f"model {name}", f"model:{name}") for name in names]
 
     def register_served_models(self) -> None:
-        """Record the teacher and the student this app serves in the ledger (once per weights hash)."""
+        """Record the teacher and the student this app serves in the ledger (once per weights
+        hash)."""
         from core.models import prepare_model
 
         for spec in (self.teacher_spec, self.student_spec):
@@ -378,7 +382,8 @@ def _stats(side: Any) -> str:
 
 
 def client_ids(request: Any) -> tuple[str, str | None]:
-    """The browser session id and client IP of a Gradio request (first X-Forwarded-For hop on a Space)."""
+    """The browser session id and client IP of a Gradio request (first X-Forwarded-For hop on a
+    Space)."""
     if request is None:
         return "anonymous", None
     forwarded = (request.headers.get("x-forwarded-for") or "").split(",")[0].strip()

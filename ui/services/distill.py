@@ -26,9 +26,14 @@ from core.errors import InputError
 
 VERDICT_TEXT = {
     "allowed": "**Allowed.** Nothing in the licences stands in the way.",
-    "allowed_with_conditions": "**Allowed with conditions.** See the findings and obligations below.",
+    "allowed_with_conditions": (
+        "**Allowed with conditions.** See the findings and obligations below."
+    ),
     "needs_review": "**Needs review.** Ask legal before shipping the student.",
-    "blocked": "**Blocked.** The run is refused unless an admin writes an override reason (it is recorded).",
+    "blocked": (
+        "**Blocked.** The run is refused unless an admin writes an override reason "
+        "(it is recorded)."
+    ),
 }
 
 

@@ -41,11 +41,15 @@ def verify_html(store: Any) -> str:
     result = store.verify()
     if result.ok:
         return (
-            f"<div class='sh-verdict sh-allowed'>Ledger verified: {result.rows} events, hash chain intact. "
+            f"<div class='sh-verdict sh-allowed'>Ledger verified: {result.rows} events, hash chain "
+            "intact. "
             f"Head <code>{result.head_hash[:16]}…</code></div>"
         )
     where = f" at row {result.first_bad_row}" if result.first_bad_row is not None else ""
-    return f"<div class='sh-verdict sh-blocked'>Ledger check FAILED{where}: {html.escape(str(result.problem))}</div>"
+    return (
+        f"<div class='sh-verdict sh-blocked'>Ledger check FAILED{where}: "
+        f"{html.escape(str(result.problem))}</div>"
+    )
 
 
 def run_choices(store: Any, kind: str | None = None) -> list[tuple[str, str]]:

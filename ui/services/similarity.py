@@ -86,7 +86,8 @@ def view(outcome: Any) -> SimilarityView:
     risk = report.risk
     why = "; ".join(risk.reasons) or "no measure passes the risk thresholds"
     badge = (
-        f"<div class='sh-verdict {RISK_CLASS.get(risk.level, '')}'>Replication risk: {risk.level.upper()}"
+        f"<div class='sh-verdict {RISK_CLASS.get(risk.level, '')}'>Replication risk: "
+        f"{risk.level.upper()}"
         f"{'' if risk.calibrated else ' (not calibrated: no baseline)'} · {html.escape(why)}</div>"
     )
     rows = [

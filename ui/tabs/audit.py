@@ -24,7 +24,8 @@ LOCKED = "Registration needs an admin login. Nothing was registered."
 
 def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     gr.Markdown(
-        "Every model, dataset, run, finding, override and vote is an append-only row in the ledger, "
+        "Every model, dataset, run, finding, override and vote is an append-only row in the "
+        "ledger, "
         "each **hash-chained** to the one before: any edit or deletion shows up in *Verify ledger*."
     )
     with gr.Row():

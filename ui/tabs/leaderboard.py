@@ -16,7 +16,8 @@ COLUMNS = ["Rank", "Model", "Rating", "95% interval", "Battles"]
 
 def build(services: AppServices, tab: gr.Tab) -> None:
     gr.Markdown(
-        "Ratings from **blind** votes only (Bradley-Terry on the Elo scale, 95% bootstrap intervals). "
+        "Ratings from **blind** votes only (Bradley-Terry on the Elo scale, 95% bootstrap "
+        "intervals). "
         "A model ranks above another only when their intervals do not overlap."
     )
     counts = gr.Markdown(elem_id="leaderboard-counts")

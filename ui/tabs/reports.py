@@ -19,7 +19,8 @@ LOCKED = "Report export needs an admin login. Nothing was exported."
 def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     locked_notice("Reports carry hashes, licences and findings from the ledger.", admin)
     gr.Markdown(
-        "One file a lawyer can read: what was distilled from what, under which licences, the pre-flight "
+        "One file a lawyer can read: what was distilled from what, under which licences, the "
+        "pre-flight "
         "findings and overrides, similarity evidence, arena results, and the ledger's head hash."
     )
     with gr.Row(equal_height=True):

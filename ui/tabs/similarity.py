@@ -16,7 +16,8 @@ from ui.services.similarity import METRIC_HEADERS
 def build(services: AppServices, admin: gr.State) -> None:
     gr.Markdown(
         "Did one model learn to **copy** another? Similarity is judged against *baselines* "
-        "(unrelated models on the same prompts): risk is high only when the candidate is closer to the "
+        "(unrelated models on the same prompts): risk is high only when the candidate is closer to "
+        "the "
         "reference than every baseline, with a small p-value."
     )
     models = services.model_names()
