@@ -3,7 +3,7 @@
     table = BattleTable.from_rows(
         [{"model_a": "teacher", "model_b": "student", "winner": "model_a"}, ...]
     )
-    for r in bradley_terry(table, bootstrap=1000, seed=0):
+    for r in bradley_terry(table, bootstrap=1000, seed=0, anchor="teacher"):
         print(r.model, r.rating, r.lower, r.upper, r.rank, r.battles)
     elo = online_elo(table, k=4)                        # {"teacher": 1012.3, ...}, order-dependent
     left, right = pick_pair(["teacher", "student"], random.Random(0))
@@ -15,15 +15,25 @@ Ties and both-bad count half a win to each side.
 Bradley-Terry (as in FastChat / LMArena): P(a beats b) = 1 / (1 + 10^((R_b - R_a)/400)).
 The battles are first aggregated into counts per unique (a, b, outcome), then into wins and
 games per ordered pair, so the fit costs the same for 1,000 battles or 10 million. The
-maximum-likelihood ratings are found by Newton's method with step halving; ratings are
-centred on 1000 (their mean is 1000). Bootstrap rounds resample the (a, b, outcome) counts
-multinomially and are fitted all at once, batched across rounds, warm-started from the
-full-data fit. Intervals are the 2.5 and 97.5 percentiles over rounds (with
-``bootstrap=0``: the normal approximation from the Fisher information). Rank is
-1 + the number of models whose lower bound is above this model's upper bound.
+ratings maximise the likelihood times a Gaussian prior (Newton's method with step halving,
+``core.arena_fit``):
 
-A tiny ridge (1e-6, far below one battle's weight) keeps a model that won or lost every
-battle finite instead of infinite, so the output never holds NaN or inf.
+- **Anchor.** ``anchor="teacher"`` holds that model at ``anchor_rating`` (1000); the app
+  anchors the teacher of the served pair. Without an anchor the ratings are centred (their
+  mean is 1000). Either way a newcomer cannot drag the scale: with an anchor, a model with 3
+  battles moves the established ones by a point or two, not by hundreds.
+- **Prior.** Every rating has a N(anchor, ``prior_sd``^2) prior, ``prior_sd`` = 400 Elo
+  points by default: worth about 0.75 of a tied battle against the anchor, so it is
+  negligible after a few dozen battles and keeps 2 votes from looking like 2100 vs -100.
+  ``prior_sd=None`` is plain maximum likelihood (a 1e-6 ridge keeps it finite).
+
+Intervals: the wider of (1) the 2.5 and 97.5 percentiles over bootstrap rounds that
+resample the (a, b, outcome) counts multinomially, fitted all at once (batched Newton,
+warm-started from the full fit), and (2) the Laplace (posterior normal) interval from the
+Fisher information plus the prior. The bootstrap alone cannot see uncertainty the data never
+shows (two votes for A resample to the same two votes), the Laplace interval can; with many
+battles the two agree. The anchor's interval is its fixed rating. Rank is 1 + the number of
+models whose lower bound is above this model's upper bound.
 """
 
 from __future__ import annotations
@@ -37,6 +47,17 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.arena_fit import (
+    ELO_BASE,
+    ELO_SCALE,
+    NAT_TO_ELO,
+    PRIOR_SD,
+    Z95,
+    Fit,
+    check_connected,
+    pairs_of_cells,
+    prior_precision,
+)
 from core.errors import InputError
 
 Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
@@ -47,10 +68,7 @@ CHOICE_TO_WINNER: dict[str, str] = dict(zip(CHOICES, WINNERS, strict=True))
 # Outcome codes used in aggregation: 0 = right (model_b) wins, 1 = tie or both bad, 2 = left wins.
 _OUTCOME_CODE = {"model_b": 0, "tie": 1, "tie (bothbad)": 1, "model_a": 2}
 _SCORE = np.array([0.0, 0.5, 1.0])
-ELO_SCALE = 400.0
-ELO_BASE = 10.0
 ELO_INIT = 1000.0
-_NAT_TO_ELO = ELO_SCALE / np.log(ELO_BASE)
 
 
 class Rating(BaseModel):
@@ -60,10 +78,10 @@ class Rating(BaseModel):
 
     model: str = Field(description="Model name.")
     rating: float = Field(
-        description="Bradley-Terry rating on the Elo scale (mean of all models = 1000)."
+        description="Bradley-Terry rating on the Elo scale (anchor = 1000, or mean = 1000)."
     )
-    lower: float = Field(description="Lower end of the 95% interval (2.5th bootstrap percentile).")
-    upper: float = Field(description="Upper end of the 95% interval (97.5th bootstrap percentile).")
+    lower: float = Field(description="Lower end of the 95% interval (bootstrap or Laplace).")
+    upper: float = Field(description="Upper end of the 95% interval (bootstrap or Laplace).")
     rank: int = Field(
         description="1 + number of models whose lower bound is above this upper bound."
     )
@@ -234,38 +252,50 @@ def bradley_terry(
     bootstrap: int = 1000,
     seed: int | None = 0,
     *,
-    ridge: float = 1e-6,
+    anchor: str | None = None,
+    anchor_rating: float = ELO_INIT,
+    prior_sd: float | None = PRIOR_SD,
 ) -> list[Rating]:
-    """Bradley-Terry ratings with 95% bootstrap intervals and ranks, best first."""
+    """Bradley-Terry ratings with 95% intervals and ranks, best first.
+
+    ``anchor`` names a model held at ``anchor_rating``; without one the ratings are centred
+    (mean ``ELO_INIT``). ``prior_sd`` is the Gaussian prior's standard deviation in Elo
+    points around the anchor (or the mean); ``None`` fits plain maximum likelihood."""
     table = battles if isinstance(battles, BattleTable) else BattleTable.from_rows(battles)
     if bootstrap < 0:
         raise InputError("bad_bootstrap", f"bootstrap rounds must be >= 0, got {bootstrap}")
     _check_enough(table)
     m = len(table.models)
+    fixed = _anchor_index(table.models, anchor)
+    lam = prior_precision(prior_sd)
     cells = np.bincount((table.a * m + table.b) * 3 + table.outcome, minlength=m * m * 3)
     keep = np.flatnonzero(cells)
     counts = cells[keep].astype(np.float64)
-    cell_pair, pa, pb, cell_score = _pairs_of_cells(keep, m)
-    _check_connected(table.models, pa, pb)
+    cell_pair, pa, pb, cell_score = pairs_of_cells(keep, m)
+    check_connected(table.models, pa, pb)
     to_pair = np.zeros((keep.size, pa.size))
     to_pair[np.arange(keep.size), cell_pair] = 1.0
     games, wins = counts @ to_pair, (counts * cell_score) @ to_pair
-    theta = _newton(games[None], wins[None], pa, pb, m, np.zeros((1, m)), ridge)[0]
-    rating = theta * _NAT_TO_ELO + ELO_INIT
+    fit = Fit(pa, pb, m, lam, fixed)
+    theta = fit.newton(games[None], wins[None], np.zeros((1, m)))[0]
+    offset = anchor_rating if fixed is not None else ELO_INIT
+    rating = theta * NAT_TO_ELO + offset
+    half = Z95 * np.sqrt(np.maximum(np.diag(fit.posterior_cov(theta, games)), 0)) * NAT_TO_ELO
+    lower, upper = rating - half, rating + half
     if bootstrap:
         rng = np.random.default_rng(seed)
         draws = rng.multinomial(len(table), counts / counts.sum(), size=bootstrap).astype(
             np.float64
         )
         start = np.repeat(theta[None], bootstrap, axis=0)
-        rounds = _newton(draws @ to_pair, (draws * cell_score) @ to_pair, pa, pb, m, start, ridge)
-        lower, upper = np.percentile(rounds * _NAT_TO_ELO + ELO_INIT, [2.5, 97.5], axis=0)
-    else:
-        half = 1.959963984540054 * np.sqrt(
-            np.maximum(np.diag(_fisher_cov(theta, games, pa, pb, m, ridge)), 0)
-        )
-        lower, upper = rating - half * _NAT_TO_ELO, rating + half * _NAT_TO_ELO
+        rounds = fit.newton(draws @ to_pair, (draws * cell_score) @ to_pair, start)
+        lo, hi = np.percentile(rounds * NAT_TO_ELO + offset, [2.5, 97.5], axis=0)
+        lower, upper = np.minimum(lower, lo), np.maximum(upper, hi)
     per_model = np.bincount(table.a, minlength=m) + np.bincount(table.b, minlength=m)
+    return _ratings(table.models, rating, lower, upper, per_model)
+
+
+def _ratings(models, rating, lower, upper, battles) -> list[Rating]:
     ranks = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
     out = [
         Rating(
@@ -274,11 +304,23 @@ def bradley_terry(
             lower=float(min(lower[i], rating[i])),
             upper=float(max(upper[i], rating[i])),
             rank=int(ranks[i]),
-            battles=int(per_model[i]),
+            battles=int(battles[i]),
         )
-        for i, name in enumerate(table.models)
+        for i, name in enumerate(models)
     ]
     return sorted(out, key=lambda r: (-r.rating, r.model))
+
+
+def _anchor_index(models: Sequence[str], anchor: str | None) -> int | None:
+    if anchor is None:
+        return None
+    if anchor not in models:
+        raise InputError(
+            "unknown_anchor",
+            f"the anchor {anchor!r} has no battles",
+            hint="pick one of " + ", ".join(sorted(models)) + " or no anchor",
+        )
+    return list(models).index(anchor)
 
 
 def _check_enough(table: BattleTable) -> None:
@@ -288,84 +330,3 @@ def _check_enough(table: BattleTable) -> None:
         raise InputError(
             "one_model", f"only one model ({table.models[0]}); ratings need two or more"
         )
-
-
-def _pairs_of_cells(
-    keep: np.ndarray, m: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Fold ordered cells (a, b, outcome) onto unordered pairs (lo, hi) with lo's score."""
-    a, b, code = keep // 3 // m, keep // 3 % m, keep % 3
-    score = _SCORE[code]
-    flip = a > b
-    lo, hi = np.where(flip, b, a), np.where(flip, a, b)
-    score = np.where(flip, 1.0 - score, score)
-    pair_ids, cell_pair = np.unique(lo * m + hi, return_inverse=True)
-    return cell_pair, pair_ids // m, pair_ids % m, score
-
-
-def _check_connected(models: tuple[str, ...], pa: np.ndarray, pb: np.ndarray) -> None:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    m = len(models)
-    graph = coo_matrix((np.ones(pa.size), (pa, pb)), shape=(m, m))
-    n, labels = connected_components(graph, directed=False)
-    if n > 1:
-        groups = [sorted(models[i] for i in np.flatnonzero(labels == g)) for g in range(n)]
-        raise InputError(
-            "disconnected",
-            "some models were never compared, even indirectly: "
-            + " | ".join(", ".join(g) for g in groups),
-            hint="ratings of separate groups are not comparable; add battles between them",
-        )
-
-
-def _loss(theta, games, wins, pa, pb, ridge) -> np.ndarray:
-    d = theta[:, pa] - theta[:, pb]
-    return -(wins * d - games * np.logaddexp(0.0, d)).sum(axis=1) + 0.5 * ridge * (theta**2).sum(
-        axis=1
-    )
-
-
-def _newton(games, wins, pa, pb, m, theta, ridge, *, max_iter: int = 200, tol: float = 1e-10):
-    """Batched Newton with step halving: one row of ``theta`` (B, m) per set of counts."""
-    from scipy.special import expit
-
-    incidence = np.zeros((pa.size, m))
-    incidence[np.arange(pa.size), pa] = 1.0
-    incidence[np.arange(pa.size), pb] = -1.0
-    outer = np.einsum("pi,pj->pij", incidence, incidence).reshape(pa.size, m * m)
-    centre = np.ones((m, m)) / m + ridge * np.eye(m)
-    theta = theta.copy()
-    loss = _loss(theta, games, wins, pa, pb, ridge)
-    for _ in range(max_iter):
-        p = expit(theta[:, pa] - theta[:, pb])
-        grad = (wins - games * p) @ incidence - ridge * theta
-        hess = ((games * p * (1.0 - p)) @ outer).reshape(-1, m, m) + centre
-        step = np.linalg.solve(hess, grad[..., None])[..., 0]
-        scale = np.ones((theta.shape[0], 1))
-        for _ in range(40):
-            trial = theta + scale * step
-            new = _loss(trial, games, wins, pa, pb, ridge)
-            worse = new > loss + 1e-12 * np.abs(loss)
-            if not worse.any():
-                break
-            scale[worse] *= 0.5
-        theta, loss = trial, new
-        if np.abs(scale * step).max() < tol:
-            break
-    return theta - theta.mean(axis=1, keepdims=True)
-
-
-def _fisher_cov(theta, games, pa, pb, m, ridge) -> np.ndarray:
-    from scipy.special import expit
-
-    p = expit(theta[pa] - theta[pb])
-    w = games * p * (1.0 - p)
-    hess = np.zeros((m, m))
-    np.add.at(hess, (pa, pa), w)
-    np.add.at(hess, (pb, pb), w)
-    np.add.at(hess, (pa, pb), -w)
-    np.add.at(hess, (pb, pa), -w)
-    centre = np.eye(m) - 1.0 / m  # ratings are centred: drop the (free) common-shift direction
-    return centre @ np.linalg.pinv(hess + ridge * np.eye(m)) @ centre

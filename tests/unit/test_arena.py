@@ -59,10 +59,58 @@ def test_two_models_reduce_to_the_win_rate():
     rows += [{"model_a": "t", "model_b": "s", "winner": "model_b"}] * 80
     rows += [{"model_a": "s", "model_b": "t", "winner": "tie (bothbad)"}] * 40  # half a win each
     p = (300 + 20) / 420
-    by_name = {r.model: r for r in bradley_terry(rows, bootstrap=0)}
+    by_name = {r.model: r for r in bradley_terry(rows, bootstrap=0, prior_sd=None)}
     assert by_name["t"].rating - by_name["s"].rating == pytest.approx(
         400 * math.log10(p / (1 - p)), abs=1e-3
     )
+    with_prior = {r.model: r for r in bradley_terry(rows, bootstrap=0)}  # 420 votes: < 1 point
+    assert with_prior["t"].rating - with_prior["s"].rating == pytest.approx(
+        400 * math.log10(p / (1 - p)), abs=1.0
+    )
+
+
+def established(n: int = 400, seed: int = 0) -> list[dict]:
+    return synthetic({"teacher": 1000.0, "student": 940.0, "base": 880.0}, n, seed=seed)
+
+
+def test_a_newcomer_with_three_battles_does_not_move_the_anchored_others():
+    rows = established()
+    before = {r.model: r for r in bradley_terry(rows, bootstrap=200, seed=0, anchor="teacher")}
+    newcomer = [{"model_a": "newcomer", "model_b": "student", "winner": "model_a"}] * 3
+    after = {
+        r.model: r for r in bradley_terry(rows + newcomer, bootstrap=200, seed=0, anchor="teacher")
+    }
+    assert after["teacher"].rating == before["teacher"].rating == 1000.0
+    for name in ("teacher", "student", "base"):
+        assert abs(after[name].rating - before[name].rating) < 5, name
+        assert after[name].rank == before[name].rank, name
+    assert after["newcomer"].upper - after["newcomer"].lower > 300  # three games: still unsure
+
+
+def test_two_votes_give_wide_intervals_and_a_modest_gap():
+    rows = [{"model_a": "a", "model_b": "b", "winner": "model_a"}] * 2
+    for anchor in (None, "b"):
+        ratings = {r.model: r for r in bradley_terry(rows, bootstrap=200, seed=0, anchor=anchor)}
+        gap = ratings["a"].rating - ratings["b"].rating
+        assert 0 < gap < 500, anchor  # not 2100 vs -100
+        free = [ratings["a"]] if anchor else list(ratings.values())
+        for r in free:
+            assert r.upper - r.lower > 100, (anchor, r)
+        assert ratings["a"].rank == ratings["b"].rank == 1
+
+
+def test_the_anchor_holds_its_rating_and_centred_fits_keep_the_mean():
+    rows = established(600, seed=2)
+    anchored = {r.model: r for r in bradley_terry(rows, bootstrap=50, anchor="student")}
+    assert anchored["student"].rating == anchored["student"].lower == 1000.0
+    centred = {r.model: r for r in bradley_terry(rows, bootstrap=50)}
+    assert abs(np.mean([r.rating for r in centred.values()]) - 1000) < 1e-6
+    gaps = [anchored[m].rating - anchored["student"].rating for m in ("teacher", "base")]
+    assert gaps == pytest.approx(
+        [centred[m].rating - centred["student"].rating for m in ("teacher", "base")], abs=1.0
+    )
+    with pytest.raises(InputError, match="anchor 'nobody' has no battles"):
+        bradley_terry(rows, anchor="nobody")
 
 
 def test_bootstrap_interval_width_matches_the_binomial_rule():
