@@ -234,7 +234,7 @@ def online_elo(
     init: float = ELO_INIT,
 ) -> dict[str, float]:
     """Classic online Elo over battles in the given (time) order: R_a += k (S_a - E_a)."""
-    _check_enough(battles)
+    check_enough(battles)
     ratings = [init] * len(battles.models)
     scores = _SCORE[battles.outcome].tolist()
     for a, b, s in zip(battles.a.tolist(), battles.b.tolist(), scores, strict=True):
@@ -264,9 +264,9 @@ def bradley_terry(
     table = battles if isinstance(battles, BattleTable) else BattleTable.from_rows(battles)
     if bootstrap < 0:
         raise InputError("bad_bootstrap", f"bootstrap rounds must be >= 0, got {bootstrap}")
-    _check_enough(table)
+    check_enough(table)
     m = len(table.models)
-    fixed = _anchor_index(table.models, anchor)
+    fixed = anchor_index(table.models, anchor)
     lam = prior_precision(prior_sd)
     cells = np.bincount((table.a * m + table.b) * 3 + table.outcome, minlength=m * m * 3)
     keep = np.flatnonzero(cells)
@@ -292,10 +292,10 @@ def bradley_terry(
         lo, hi = np.percentile(rounds * NAT_TO_ELO + offset, [2.5, 97.5], axis=0)
         lower, upper = np.minimum(lower, lo), np.maximum(upper, hi)
     per_model = np.bincount(table.a, minlength=m) + np.bincount(table.b, minlength=m)
-    return _ratings(table.models, rating, lower, upper, per_model)
+    return rank_ratings(table.models, rating, lower, upper, per_model)
 
 
-def _ratings(models, rating, lower, upper, battles) -> list[Rating]:
+def rank_ratings(models, rating, lower, upper, battles) -> list[Rating]:
     ranks = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
     out = [
         Rating(
@@ -311,7 +311,7 @@ def _ratings(models, rating, lower, upper, battles) -> list[Rating]:
     return sorted(out, key=lambda r: (-r.rating, r.model))
 
 
-def _anchor_index(models: Sequence[str], anchor: str | None) -> int | None:
+def anchor_index(models: Sequence[str], anchor: str | None) -> int | None:
     if anchor is None:
         return None
     if anchor not in models:
@@ -323,7 +323,7 @@ def _anchor_index(models: Sequence[str], anchor: str | None) -> int | None:
     return list(models).index(anchor)
 
 
-def _check_enough(table: BattleTable) -> None:
+def check_enough(table: BattleTable) -> None:
     if len(table) == 0:
         raise InputError("no_battles", "there are no battles to rate")
     if len(table.models) < 2:
