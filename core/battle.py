@@ -1,9 +1,11 @@
-"""Blind battles: two anonymous models answer one prompt, both answers shown together, one vote.
+"""Blind battles: two anonymous models answer, both answers shown together, one vote.
 
     service = BattleService({"teacher": teacher_backend, "student": student_backend},
                             BattlePolicy(), record=sink)          # sink(VoteRecord) stores the vote
     battle = service.start("Name three colours.", session_id="abc", ip="10.0.0.1")
     battle.left, battle.right                                     # the two answers, no names
+    battle = service.follow_up(battle.battle_id, "And three more?", session_id="abc")
+    battle.conversation_left, battle.turns                        # each side's own history
     outcome = service.vote(battle.battle_id, "left", session_id="abc")
     outcome.accepted, outcome.model_left, outcome.model_right   # identities only now
 
@@ -11,21 +13,29 @@ Rules the service enforces (FastChat's arena rules, plus the one its users asked
 
 - Pairing: two different models drawn with ``policy.weights`` (``core.arena.pick_pair``), put
   left / right at random.
-- Both answers are generated at the same time in two threads through the ``Backend``
-  protocol. ``result`` (and ``start``) return only when BOTH are complete: the faster answer is
-  held back so speed does not give a model away. A vote on a battle whose answers are not
-  complete is refused (``answers_pending``).
+- Multi-turn: ``follow_up`` asks the same two models the next question; each side keeps its
+  own history (it sees its own earlier answers, never the other's). A vote may come after any
+  turn and covers the whole conversation. When a side's conversation no longer fits its
+  context (the backend refuses it as ``prompt_too_long``), its oldest turns are left out of
+  what that side is sent, and ``Battle.notes`` says so; the battle goes on.
+- Both answers of a turn are generated at the same time in two threads through the
+  ``Backend`` protocol. ``result`` (and ``start`` / ``follow_up``) return only when BOTH are
+  complete: the faster answer is held back so speed does not give a model away. A vote or a
+  follow-up on a battle whose answers are not complete is refused (``answers_pending``).
 - Identities are not part of ``Battle``; they come back in ``VoteOutcome`` after the vote, or
-  from ``reveal`` (which gives up the vote). One vote per battle: a second vote, or a vote
-  after ``reveal``, is ignored (``accepted=False``).
+  from ``reveal`` (which gives up the vote). One vote per battle: a second vote, a vote after
+  ``reveal``, or a vote from a session the battle was not shown to is refused
+  (``accepted=False``) and nothing is recorded.
 - An answer that names a model ("I am Llama", "as SmolLM", or the name of either model in the
   pair) or is empty is flagged: the vote is kept and recorded with ``flags`` but marked
   ``counted=False``, and ratings leave it out.
 - Recording goes through ``record``, a callable the caller provides (the app passes
-  ``functools.partial(audit.ledger.votes.record_vote, store, policy=vote_policy)``). If it raises a
-  ``StillhouseError`` (a vote cap, say) the vote is refused with its message; the battle is
-  then closed and identities shown. ``VoteRecord.session_id`` and ``ip`` are the RAW values:
-  the sink must hash them (``audit.ledger.votes`` does) and never store them as given.
+  ``functools.partial(audit.ledger.votes.record_vote, store, policy=vote_policy)``), with a
+  ``core.vote.VoteRecord``: the conversation as text, turns, token and markdown counts, and the
+  category from ``categorize`` (``core.arena_category.CategoryClassifier``), if given. If the
+  sink raises a ``StillhouseError`` (a vote cap, say) the vote is refused with its message;
+  the battle is then closed and identities shown. ``VoteRecord.session_id`` and ``ip`` are
+  the RAW values: the sink must hash them (``audit.ledger.votes`` does).
 
 The service keeps battles in memory (the most recent ``policy.max_open_battles``); it is
 thread-safe, so a web app may call it from many request threads.
@@ -34,7 +44,6 @@ thread-safe, so a web app may call it from many request threads.
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 import uuid
@@ -50,53 +59,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.arena import CHOICE_TO_WINNER, CHOICES, pick_pair
 from core.backends import Backend
+from core.battle_leaks import names_model
 from core.errors import BackendError, InputError, NotFoundError, StillhouseError
-from core.generation import ChatRequest, GenerationParams
+from core.generation import ChatMessage, ChatRequest, GenerationParams
 from core.hashing import sha256_text
+from core.vote import VoteRecord, Winner, conv_metadata, joined
+
+__all__ = ["Battle", "BattlePolicy", "BattleService", "VoteOutcome", "VoteRecord", "names_model"]
 
 Choice = Literal["left", "right", "tie", "bothbad"]
-# Model families whose self-identification ("I am Llama", "as an OpenAI model") gives a side away.
-MODEL_FAMILIES = (
-    "llama",
-    "smollm",
-    "smollm2",
-    "gpt",
-    "chatgpt",
-    "openai",
-    "claude",
-    "anthropic",
-    "gemini",
-    "gemma",
-    "mistral",
-    "mixtral",
-    "qwen",
-    "phi",
-    "deepseek",
-    "falcon",
-    "vicuna",
-    "olmo",
-)
-_GENERIC = {
-    "instruct",
-    "chat",
-    "base",
-    "model",
-    "student",
-    "teacher",
-    "tiny",
-    "small",
-    "large",
-    "distilled",
-    "local",
-    "default",
-    "it",
-    "hf",
-    "gguf",
-}
-_INTRO = (
-    r"\b(?:i\s+am|i'm|im|as|my\s+name\s+is|called|named|this\s+is|built\s+on|based\s+on|"
-    r"trained\s+by|made\s+by|created\s+by|developed\s+by)"
-)
+Message = dict[str, str]
 
 
 class BattlePolicy(BaseModel):
@@ -126,40 +98,23 @@ class BattlePolicy(BaseModel):
 
 
 class Battle(BaseModel):
-    """What the voter sees: both answers, no model names."""
+    """What the voter sees: both conversations, no model names."""
 
     model_config = ConfigDict(extra="forbid")
 
-    battle_id: str = Field(description="Id to vote with.")
-    prompt: str = Field(description="The prompt both models answered.")
-    left: str = Field(description="Answer shown on the left (model A).")
-    right: str = Field(description="Answer shown on the right (model B).")
-
-
-class VoteRecord(BaseModel):
-    """One vote, as handed to the record sink. ``session_id`` / ``ip`` are raw: the sink hashes
-    them."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    battle_id: str = Field(description="Battle id (one vote per battle).")
-    session_id: str = Field(description="Raw session id; the sink must hash it before storing.")
-    ip: str | None = Field(
-        default=None, description="Raw client IP, if known; the sink must hash it."
+    battle_id: str = Field(description="Id to vote (or follow up) with.")
+    prompt: str = Field(description="The latest prompt both models answered.")
+    left: str = Field(description="Latest answer shown on the left (model A).")
+    right: str = Field(description="Latest answer shown on the right (model B).")
+    turns: int = Field(default=1, description="Turns so far (prompts asked).")
+    conversation_left: list[Message] = Field(
+        default_factory=list, description="Model A's whole conversation (role/content)."
     )
-    time: str = Field(description="UTC time of the vote, naive ISO 8601 (as the ledger writes it).")
-    model_a: str = Field(description="Model shown on the left.")
-    model_b: str = Field(description="Model shown on the right.")
-    choice: Choice = Field(description="left, right, tie or bothbad.")
-    winner: str = Field(description="model_a, model_b, tie or tie (bothbad).")
-    prompt_sha256: str = Field(description="SHA-256 of the prompt text.")
-    response_a_sha256: str = Field(description="SHA-256 of the left answer.")
-    response_b_sha256: str = Field(description="SHA-256 of the right answer.")
-    latency_a_s: float = Field(description="Seconds the left model took.")
-    latency_b_s: float = Field(description="Seconds the right model took.")
-    blind: bool = Field(default=True, description="True: identities were hidden until the vote.")
-    flags: list[str] = Field(
-        default_factory=list, description="Why the vote does not count, if so."
+    conversation_right: list[Message] = Field(
+        default_factory=list, description="Model B's whole conversation (role/content)."
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="Context notes, e.g. older turns left out for A."
     )
 
 
@@ -185,20 +140,22 @@ class VoteOutcome(BaseModel):
 @dataclass
 class _Side:
     model: str
-    future: Future
-    text: str = ""
+    future: Future | None = None
+    history: list[Message] = field(default_factory=list)
+    tokens: int = 0
     latency_s: float = 0.0
+    dropped: int = 0  # oldest turns left out of what this side is sent
 
 
 @dataclass
 class _State:
     battle_id: str
-    prompt: str
     session_id: str
     ip: str | None
     left: _Side
     right: _Side
-    status: str = "pending"  # pending -> ready -> voting -> closed
+    prompts: list[str] = field(default_factory=list)
+    status: str = "pending"  # pending -> ready -> (pending on a follow-up) -> voting -> closed
     flags: list[str] = field(default_factory=list)
 
 
@@ -210,6 +167,7 @@ class BattleService:
         backends: Mapping[str, Backend],
         policy: BattlePolicy | None = None,
         record: Callable[[VoteRecord], Any] | None = None,
+        categorize: Callable[[str], str] | None = None,
     ) -> None:
         if len(backends) < 2:
             raise InputError(
@@ -220,6 +178,7 @@ class BattleService:
         self.backends = dict(backends)
         self.policy = policy or BattlePolicy()
         self.record = record
+        self.categorize = categorize
         self._rng = random.Random(self.policy.seed)
         self._lock = threading.Lock()
         self._battles: OrderedDict[str, _State] = OrderedDict()
@@ -231,36 +190,46 @@ class BattleService:
 
     def begin(self, prompt: str, session_id: str, ip: str | None = None) -> str:
         """Draw a pair and start both answers in the background; return the battle id."""
-        request = ChatRequest.from_prompt(prompt, system=self.policy.system)
+        ChatRequest.from_prompt(prompt)  # refuses an empty prompt before anything starts
         if not session_id:
             raise InputError("no_session", "a battle needs a session id")
         with self._lock:
             left, right = pick_pair(self.models(), self._rng, self.policy.weights)
-        battle_id = uuid.uuid4().hex
-        state = _State(
-            battle_id,
-            prompt,
-            session_id,
-            ip,
-            _Side(left, self._pool.submit(self._answer, left, request)),
-            _Side(right, self._pool.submit(self._answer, right, request)),
-        )
+        state = _State(uuid.uuid4().hex, session_id, ip, _Side(left), _Side(right))
+        self._ask(state, prompt)
         with self._lock:
-            self._battles[battle_id] = state
+            self._battles[state.battle_id] = state
             while len(self._battles) > self.policy.max_open_battles:
                 self._battles.popitem(last=False)
-        return battle_id
+        return state.battle_id
+
+    def ask(self, battle_id: str, prompt: str, session_id: str | None = None) -> None:
+        """Start the next turn of an open battle (both sides, each with its own history)."""
+        ChatRequest.from_prompt(prompt)
+        state = self._get(battle_id)
+        with self._lock:
+            refusal = self._refusal(state, session_id)
+            if refusal:
+                raise InputError("battle_closed", f"cannot continue this battle: {refusal}")
+            state.status = "pending"
+        self._ask(state, prompt)
+
+    def follow_up(self, battle_id: str, prompt: str, session_id: str | None = None) -> Battle:
+        """``ask`` then ``result``: the next turn with both answers complete."""
+        self.ask(battle_id, prompt, session_id)
+        return self.result(battle_id)
 
     def result(self, battle_id: str, timeout: float | None = None) -> Battle:
         """Both answers, once BOTH are complete (the faster one is held back until then)."""
         state = self._get(battle_id)
         wait = self.policy.timeout_s if timeout is None else timeout
         deadline = time.monotonic() + wait
+        done: list[tuple[_Side, str, int, float, int]] = []
         for side in (state.left, state.right):
+            if side.future is None:
+                continue
             try:
-                side.text, side.latency_s = side.future.result(
-                    max(0.0, deadline - time.monotonic())
-                )
+                done.append((side, *side.future.result(max(0.0, deadline - time.monotonic()))))
             except FutureTimeout:
                 raise BackendError(
                     "battle_timeout", f"the answers took longer than {wait:g} s"
@@ -272,19 +241,24 @@ class BattleService:
                 self._close(state)
                 raise BackendError("battle_failed", f"a model failed to answer: {error}") from error
         with self._lock:
+            for side, text, tokens, latency, dropped in done:
+                if side.future is not None:
+                    side.history.append({"role": "assistant", "content": text})
+                    side.tokens += tokens
+                    side.latency_s += latency
+                    side.dropped = max(side.dropped, dropped)
+                    side.future = None
             if state.status == "pending":
                 state.flags = self._flags(state)
                 state.status = "ready"
-        return Battle(
-            battle_id=battle_id, prompt=state.prompt, left=state.left.text, right=state.right.text
-        )
+        return self._battle(state)
 
     def start(self, prompt: str, session_id: str, ip: str | None = None) -> Battle:
         """``begin`` then ``result``: a battle with both answers complete."""
         return self.result(self.begin(prompt, session_id, ip))
 
     def vote(self, battle_id: str, choice: str, session_id: str | None = None) -> VoteOutcome:
-        """Vote once on a complete battle; identities come back in the outcome."""
+        """Vote once on a complete battle (all its turns); identities come back in the outcome."""
         if choice not in CHOICES:
             raise InputError(
                 "bad_choice", f"unknown vote {choice!r}", hint="expected " + ", ".join(CHOICES)
@@ -296,10 +270,9 @@ class BattleService:
             if refusal:
                 return self._outcome(state, accepted=False, reason=refusal)
             state.status = "voting"
-        record = self._vote_record(state, picked)
         try:
             if self.record is not None:
-                self.record(record)
+                self.record(self._vote_record(state, picked))
         except StillhouseError as error:
             self._close(state)
             return self._outcome(state, accepted=False, reason=error.message)
@@ -322,10 +295,49 @@ class BattleService:
 
     # ------------------------------------------------------------ helpers
 
-    def _answer(self, model: str, request: ChatRequest) -> tuple[str, float]:
+    def _ask(self, state: _State, prompt: str) -> None:
+        state.prompts.append(prompt)
+        for side in (state.left, state.right):
+            side.history.append({"role": "user", "content": prompt})
+            side.future = self._pool.submit(self._answer, side.model, list(side.history))
+
+    def _answer(self, model: str, history: list[Message]) -> tuple[str, int, float, int]:
+        """One side's answer to its own history; older turns are left out while it does not
+        fit the context. Returns text, tokens, seconds and how many old turns were left out."""
         start = time.perf_counter()
-        result = self.backends[model].generate([request], self.policy.params)[0]
-        return result.text, time.perf_counter() - start
+        dropped = 0
+        while True:
+            system = self.policy.system
+            messages = [ChatMessage(role="system", content=system)] if system else []
+            messages += [ChatMessage.model_validate(m) for m in history[2 * dropped :]]
+            try:
+                result = self.backends[model].generate(
+                    [ChatRequest(messages=messages)], self.policy.params
+                )[0]
+                return result.text, result.tokens, time.perf_counter() - start, dropped
+            except InputError as error:
+                if error.code != "prompt_too_long" or 2 * (dropped + 1) >= len(history):
+                    raise
+                dropped += 1
+
+    def _battle(self, state: _State) -> Battle:
+        notes = [
+            f"Model {label}: the oldest {_turns(side.dropped)} no longer fit its context and "
+            f"{'were' if side.dropped > 1 else 'was'} left out of what it was sent."
+            for label, side in (("A", state.left), ("B", state.right))
+            if side.dropped
+        ]
+        last = [s.history[-1]["content"] if s.history else "" for s in (state.left, state.right)]
+        return Battle(
+            battle_id=state.battle_id,
+            prompt=state.prompts[-1],
+            left=last[0],
+            right=last[1],
+            turns=len(state.prompts),
+            conversation_left=[dict(m) for m in state.left.history],
+            conversation_right=[dict(m) for m in state.right.history],
+            notes=notes,
+        )
 
     def _get(self, battle_id: str) -> _State:
         with self._lock:
@@ -340,40 +352,53 @@ class BattleService:
 
     @staticmethod
     def _refusal(state: _State, session_id: str | None) -> str | None:
+        if session_id is not None and session_id != state.session_id:
+            return "not_this_session"
         if state.status == "pending":
             return "answers_pending"
         if state.status in ("voting", "closed"):
             return "already_voted_or_revealed"
-        if session_id is not None and session_id != state.session_id:
-            return "not_this_session"
         return None
 
     def _flags(self, state: _State) -> list[str]:
         names = [state.left.model, state.right.model]
         flags = []
         for side_name, side in (("left", state.left), ("right", state.right)):
-            if self.policy.flag_empty and not side.text.strip():
+            answers = [m["content"] for m in side.history if m["role"] == "assistant"]
+            if self.policy.flag_empty and any(not a.strip() for a in answers):
                 flags.append(f"empty:{side_name}")
-            if self.policy.flag_model_names and names_model(side.text, names):
+            if self.policy.flag_model_names and any(names_model(a, names) for a in answers):
                 flags.append(f"names_model:{side_name}")
         return flags
 
     def _vote_record(self, state: _State, choice: Choice) -> VoteRecord:
+        left, right = state.left.history, state.right.history
+        prompt = joined(left, "user")
         return VoteRecord(
             battle_id=state.battle_id,
             session_id=state.session_id,
             ip=state.ip,
-            time=datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds"),
+            voted_at=datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds"),
             model_a=state.left.model,
             model_b=state.right.model,
             choice=choice,
-            winner=CHOICE_TO_WINNER[choice],
-            prompt_sha256=sha256_text(state.prompt),
-            response_a_sha256=sha256_text(state.left.text),
-            response_b_sha256=sha256_text(state.right.text),
+            vote=cast(Winner, CHOICE_TO_WINNER[choice]),
+            prompt_hash=sha256_text(prompt),
+            response_a_hash=sha256_text(joined(left, "assistant")),
+            response_b_hash=sha256_text(joined(right, "assistant")),
             latency_a_s=state.left.latency_s,
             latency_b_s=state.right.latency_s,
             flags=list(state.flags),
+            turns=len(state.prompts),
+            prompt=prompt,
+            response_a=joined(left, "assistant"),
+            response_b=joined(right, "assistant"),
+            conversation_a=[dict(m) for m in left],
+            conversation_b=[dict(m) for m in right],
+            category=self.categorize(state.prompts[0]) if self.categorize else None,
+            conv_metadata=conv_metadata(
+                left, right, tokens_a=state.left.tokens, tokens_b=state.right.tokens
+            ),
         )
 
     @staticmethod
@@ -396,31 +421,5 @@ class BattleService:
         )
 
 
-def names_model(text: str, pair: list[str] | tuple[str, ...] = ()) -> str | None:
-    """The model name an answer gives away, or None.
-
-    Catches self-identification with a known family or a stem of a pair name ("I am Llama",
-    "as SmolLM", "I'm an OpenAI model") and any mention of a distinctive pair name (one with a
-    digit, '-', '_', '/' or '.', such as ``smollm2-135m-instruct``)."""
-    lowered = text.lower()
-    stems = set(MODEL_FAMILIES)
-    for name in pair:
-        for token in re.split(r"[-_/.\s]+", name.lower()):
-            token = token.strip()
-            if (
-                len(token) >= 3
-                and token not in _GENERIC
-                and not token.replace("m", "").replace("b", "").isdigit()
-            ):
-                stems.add(token)
-                stems.add(token.rstrip("0123456789"))
-        if re.search(r"[\d\-_/.]", name) and len(name) >= 4 and name.lower() in lowered:
-            return name
-    stems.discard("")
-    family = "|".join(sorted((re.escape(s) for s in stems), key=len, reverse=True))
-    found = re.search(
-        _INTRO + r"\s+(?:an?\s+|the\s+)?(?:ai\s+|language\s+|large\s+language\s+)?"
-        r"(?:model\s+|assistant\s+)?(?:called\s+|named\s+)?(" + family + r")\b",
-        lowered,
-    )
-    return found.group(1) if found else None
+def _turns(n: int) -> str:
+    return "turn" if n == 1 else f"{n} turns"

@@ -132,6 +132,20 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX votes_ip ON votes (ip_hash)",
         ],
     ),
+    (
+        2,
+        "votes keep the conversation, its style counts and a category",
+        [
+            "ALTER TABLE votes ADD COLUMN turns INTEGER",
+            "ALTER TABLE votes ADD COLUMN prompt VARCHAR",
+            "ALTER TABLE votes ADD COLUMN response_a VARCHAR",
+            "ALTER TABLE votes ADD COLUMN response_b VARCHAR",
+            "ALTER TABLE votes ADD COLUMN conversation_a JSON",
+            "ALTER TABLE votes ADD COLUMN conversation_b JSON",
+            "ALTER TABLE votes ADD COLUMN category VARCHAR",
+            "ALTER TABLE votes ADD COLUMN conv_metadata JSON",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

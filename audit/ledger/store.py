@@ -25,7 +25,7 @@ from typing import Any
 from audit.ledger import chain as ledger
 from audit.ledger.chain import VerifyResult, jsonable, now_iso
 from audit.ledger.migrations import TABLES
-from audit.ledger.records import VoteRecord, similarity_columns
+from audit.ledger.records import VOTE_UNSTORED, VoteRecord, similarity_columns
 from core.errors import InputError, NotFoundError
 from core.paths import stillhouse_home
 from core.recorder import ArtifactRef
@@ -329,7 +329,12 @@ class Store:
     def record_vote(self, vote: dict[str, Any] | VoteRecord) -> None:
         """Record one arena vote; a second vote for the same battle id raises ``InputError``."""
         record = vote if isinstance(vote, VoteRecord) else VoteRecord.model_validate(vote)
-        row = record.model_dump()
+        if record.session_id is not None or record.ip is not None:
+            raise InputError(
+                "raw_id", "a vote must reach the ledger with hashed ids, never the raw ones"
+            )
+        row = record.model_dump(exclude=set(VOTE_UNSTORED))
+        row["details"] = {"choice": record.choice, "flags": record.flags, **record.details}
         row["voted_at"] = row["voted_at"] or now_iso()
         row["left_model"] = row["left_model"] or record.model_a
         with self._transaction() as con:

@@ -34,10 +34,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.arena import BattleTable, Rating, bradley_terry, online_elo
 from core.errors import InputError
+from core.vote import VoteRecord
 from core.paths import stillhouse_home
 
 EXPORT_FORMATS = ("jsonl", "parquet")
@@ -76,6 +77,11 @@ class VotePolicy(BaseModel):
     )
     salt: str | None = Field(
         default=None, description="Salt for hashing session ids and IPs; None = env or stored salt."
+    )
+    store_text: bool = Field(
+        default=True,
+        description="Keep the prompt and answers as text (published with exports); False keeps "
+        "only their hashes, the token and markdown counts and the category.",
     )
 
 
@@ -134,7 +140,7 @@ def record_vote(store: Any, vote: Any, policy: VotePolicy | None = None) -> dict
     Raises ``InputError`` (``vote_cap``) over a cap, (``duplicate_vote``) on a second vote
     for a battle, (``bad_vote``) on a malformed vote; nothing is written then."""
     policy = policy or VotePolicy()
-    row = to_ledger_row(vote, vote_salt(policy))
+    row = to_ledger_row(vote, vote_salt(policy), store_text=policy.store_text)
     if _votes_left(store, row["session_hash"], row["ip_hash"], policy) == 0:
         raise InputError(
             "vote_cap",
@@ -142,54 +148,51 @@ def record_vote(store: Any, vote: Any, policy: VotePolicy | None = None) -> dict
             hint=f"at most {policy.max_votes_per_session_per_day} per session and "
             f"{policy.max_votes_per_ip_per_day} per address in {policy.window_hours:g} h",
         )
-    store.record_vote(row)
+    store.record_vote(VoteRecord.model_validate(row))
     return row
 
 
-def to_ledger_row(vote: Any, salt: str) -> dict[str, Any]:
-    """A battle vote (raw ids) as the ledger's vote row (hashed ids, excluded flag and reason)."""
-    data = (
-        vote.model_dump()
-        if hasattr(vote, "model_dump")
-        else dict(vote)
-        if isinstance(vote, Mapping)
-        else None
-    )
-    if data is None:
+_TEXT_FIELDS = ("prompt", "response_a", "response_b", "conversation_a", "conversation_b")
+
+
+def to_ledger_row(vote: Any, salt: str, *, store_text: bool = True) -> dict[str, Any]:
+    """A battle vote (raw ids) as the ledger's vote row: ids hashed and the raw ones blanked,
+    excluded flag and reason set, and, with ``store_text`` off, the text blanked (its hashes,
+    counts and category stay)."""
+    if isinstance(vote, VoteRecord):
+        record = vote
+    elif isinstance(vote, Mapping) or hasattr(vote, "model_dump"):
+        data = vote.model_dump() if hasattr(vote, "model_dump") else dict(vote)
+        missing = [k for k in ("battle_id", "model_a", "model_b") if not data.get(k)]
+        if missing or not (data.get("winner") or data.get("vote")):
+            raise InputError("bad_vote", f"vote is missing {', '.join(missing) or 'winner'}")
+        try:
+            record = VoteRecord.model_validate(data)
+        except ValidationError as error:
+            raise InputError("bad_vote", f"not a valid vote: {error.errors()[0]['msg']}") from None
+    else:
         raise InputError("bad_vote", "a vote must be a mapping or a pydantic model")
-    missing = [k for k in ("battle_id", "model_a", "model_b") if not data.get(k)]
-    if missing or not (data.get("winner") or data.get("vote")):
-        raise InputError("bad_vote", f"vote is missing {', '.join(missing) or 'winner'}")
-    session = data.get("session_id")
-    ip = data.get("ip")
-    flags = list(data.get("flags") or [])
-    blind = bool(data.get("blind", True))
     reasons = [
         _FLAG_TEXT.get(f.split(":")[0], f) + (f" ({f.split(':')[1]})" if ":" in f else "")
-        for f in flags
+        for f in record.flags
     ]
-    if not blind:
+    if not record.blind:
         reasons.append("identities were shown before the vote")
-    excluded = bool(data.get("excluded")) or bool(reasons)
-    return {
-        "battle_id": data["battle_id"],
-        "session_hash": hash_id(session, salt) if session else data.get("session_hash"),
-        "ip_hash": hash_id(ip, salt) if ip else data.get("ip_hash"),
-        "voted_at": data.get("time") or data.get("voted_at"),
-        "model_a": data["model_a"],
-        "model_b": data["model_b"],
-        "left_model": data.get("left_model") or data["model_a"],
-        "vote": data.get("winner") or data.get("vote"),
-        "prompt_hash": data.get("prompt_sha256") or data.get("prompt_hash"),
-        "response_a_hash": data.get("response_a_sha256") or data.get("response_a_hash"),
-        "response_b_hash": data.get("response_b_sha256") or data.get("response_b_hash"),
-        "latency_a_s": data.get("latency_a_s"),
-        "latency_b_s": data.get("latency_b_s"),
-        "blind": blind,
-        "excluded": excluded,
-        "exclude_reason": "; ".join(reasons) or data.get("exclude_reason"),
-        "details": {"choice": data.get("choice"), "flags": flags},
+    update: dict[str, Any] = {
+        "session_id": None,
+        "ip": None,
+        "session_hash": hash_id(record.session_id, salt)
+        if record.session_id
+        else record.session_hash,
+        "ip_hash": hash_id(record.ip, salt) if record.ip else record.ip_hash,
+        "left_model": record.left_model or record.model_a,
+        "excluded": record.excluded or bool(reasons),
+        "exclude_reason": "; ".join(reasons) or record.exclude_reason,
     }
+    if not store_text:
+        update.update(dict.fromkeys(_TEXT_FIELDS))
+    row = record.model_copy(update=update).model_dump(exclude={"session_id", "ip"})
+    return row
 
 
 def counted_battles(store: Any) -> list[dict[str, str]]:

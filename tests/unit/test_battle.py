@@ -76,11 +76,11 @@ def test_battle_with_real_tiny_models_reveals_names_only_after_one_vote(tiny_pai
         and expected[outcome.model_right] == battle.right
     )
     [record] = recorded
-    assert record.winner == "model_b" and record.model_a == outcome.model_left
+    assert record.vote == "model_b" and record.model_a == outcome.model_left
     assert record.session_id == "s1" and record.ip == "10.0.0.7"
-    assert record.prompt_sha256 == sha256_text("Name three colours.")
-    assert record.response_a_sha256 == sha256_text(battle.left)
-    assert record.response_b_sha256 == sha256_text(battle.right)
+    assert record.prompt_hash == sha256_text("Name three colours.")
+    assert record.response_a_hash == sha256_text(battle.left)
+    assert record.response_b_hash == sha256_text(battle.right)
     assert record.latency_a_s > 0 and record.latency_b_s > 0
 
     again = svc.vote(battle.battle_id, "left", session_id="s1")
@@ -102,7 +102,7 @@ def test_the_faster_answer_is_held_until_both_are_complete():
     battle = svc.result(battle_id, timeout=10)
     assert {battle.left, battle.right} == {"quick answer", "slow answer"}
     assert svc.vote(battle_id, "tie", session_id="s1").accepted
-    assert recorded[0].winner == "tie"
+    assert recorded[0].vote == "tie"
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ def test_votes_from_another_session_unknown_battles_and_bad_choices_are_refused(
     with pytest.raises(NotFoundError):
         svc.vote("no-such-battle", "left")
     assert svc.vote(battle.battle_id, "bothbad", session_id="s1").accepted
-    assert recorded[0].winner == "tie (bothbad)" and recorded[0].choice == "bothbad"
+    assert recorded[0].vote == "tie (bothbad)" and recorded[0].choice == "bothbad"
 
 
 def test_a_refusing_sink_refuses_the_vote_with_its_message():
