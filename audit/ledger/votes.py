@@ -38,8 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.arena import BattleTable, Rating, bradley_terry, online_elo
 from core.errors import InputError
-from core.vote import VoteRecord
 from core.paths import stillhouse_home
+from core.vote import VoteRecord
 
 EXPORT_FORMATS = ("jsonl", "parquet")
 _EXPORT_FIELDS = (
