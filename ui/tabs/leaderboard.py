@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.services import AppServices
+from ui.services.app import AppServices
 
 COLUMNS = ["Rank", "Model", "Rating", "95% interval", "Battles"]
 
@@ -40,7 +40,7 @@ def build(services: AppServices, tab: gr.Tab) -> None:
     refresh = gr.Button("Refresh", elem_id="leaderboard-refresh")
 
     def show():
-        board = services.leaderboard()
+        board = services.leaderboard.view()
         return board.counts, board.rows, board.plot
 
     refresh.click(show, outputs=[counts, table, plot], api_name="leaderboard")
