@@ -183,16 +183,19 @@ def _teacher_data(config, prompts, teacher_spec, teacher_sha, prog):
         max_new_tokens=config.max_new_tokens, temperature=config.gen_temperature, seed=config.seed
     )
     backend = _LazyBackend(teacher_spec, config.teacher_engine, config.gen_dtype)
-    data = teacher_data(
-        backend,
-        prompts,
-        params,
-        teacher_name=teacher_spec.name,
-        teacher_sha256=teacher_sha,
-        batch_size=config.gen_batch_size,
-        progress=prog,
-        generator={"engine": config.teacher_engine, "dtype": config.gen_dtype},
-    )
+    try:
+        data = teacher_data(
+            backend,
+            prompts,
+            params,
+            teacher_name=teacher_spec.name,
+            teacher_sha256=teacher_sha,
+            batch_size=config.gen_batch_size,
+            progress=prog,
+            generator={"engine": config.teacher_engine, "dtype": config.gen_dtype},
+        )
+    finally:
+        backend.close()  # training loads the teacher on its own; free the serving copy
     if not data.reused:
         prog.note(f"teacher data: {data.records} answers -> {data.path}")
     return data
@@ -211,6 +214,11 @@ class _LazyBackend:
         if not hasattr(self, "_backend"):
             self._backend = backend_for(self.spec, engine=self.engine, **self.kwargs)
         return self._backend.generate(requests, params)
+
+    def close(self) -> None:
+        if hasattr(self, "_backend"):
+            self._backend.close()
+            del self._backend
 
 
 def _train_and_finish(
