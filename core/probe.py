@@ -8,7 +8,7 @@ Generation lives here (it needs the backends); scoring lives in ``audit.similari
     report = score_texts(answers.reference, answers.candidate, answers.baselines,
                          names=answers.names(), provenance=answers.provenance())
 
-Models are loaded one at a time and released after answering, so three models never
+Models are loaded one at a time and closed after answering, so three models never
 sit in memory together. Greedy decoding (temperature 0) by default: same model, same text.
 """
 
@@ -184,7 +184,11 @@ def probe_models(
     backend_factory: Callable[[ModelSpec], Any] | None = None,
 ) -> ProbeAnswers:
     """Put the prompts to every model in turn (loading one model at a time) and collect the
-    answers."""
+    answers.
+
+    Backends made here are closed after answering (thread stopped, model dropped); backends
+    from ``backend_factory`` belong to the caller, who closes them (an app may hand in the
+    pair it serves)."""
     from core.backends import backend_for
 
     params = params or GenerationParams(max_new_tokens=128, temperature=0.0, seed=0)
@@ -195,16 +199,21 @@ def probe_models(
     facts: dict[str, dict[str, Any]] = {}
     for role, spec in jobs:
         backend = factory(spec)
-        answers[role] = collect_answers(
-            backend,
-            prompts,
-            params,
-            batch_size=batch_size,
-            progress=f"{role}: {spec.name}" if progress else False,
-        )
+        try:
+            answers[role] = collect_answers(
+                backend,
+                prompts,
+                params,
+                batch_size=batch_size,
+                progress=f"{role}: {spec.name}" if progress else False,
+            )
+            info = backend.info().model_dump()
+        finally:
+            if backend_factory is None:  # ours to release; a caller's factory keeps its own
+                backend.close()
         facts[role] = {
             "spec": spec.model_dump(exclude_none=True),
-            "info": backend.info().model_dump(),
+            "info": info,
             "weights_sha256": _weights_sha(spec),
         }
         del backend

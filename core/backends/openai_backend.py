@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from core.backends import BackendInfo, GenerationResult, StreamChunk
+from core.backends.protocol import BackendHealth, BackendInfo, GenerationResult, StreamChunk
 from core.errors import BackendError, InputError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
@@ -70,7 +70,23 @@ class OpenAIBackend:
     def info(self) -> BackendInfo:
         return BackendInfo(name=self.spec.name, engine="openai", device="remote")
 
+    def health(self) -> BackendHealth:
+        """Asks the server's ``/models`` once, without retries."""
+        import httpx
+
+        if self._client.is_closed:
+            return BackendHealth(ok=False, detail="closed")
+        try:
+            response = self._client.get("/models")
+        except httpx.HTTPError as exc:
+            return BackendHealth(ok=False, detail=f"cannot reach {self.base_url}: {exc}")
+        ok = response.status_code < 400
+        return BackendHealth(
+            ok=ok, detail=f"{self.base_url}/models answered {response.status_code}"
+        )
+
     def close(self) -> None:
+        """Close the HTTP client and its connections."""
         self._client.close()
 
     def generate(

@@ -27,8 +27,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from core.backends import BackendInfo, GenerationResult, StreamChunk
-from core.errors import InputError
+from core.backends.protocol import BackendHealth, BackendInfo, GenerationResult, StreamChunk
+from core.errors import BackendError, InputError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
 
@@ -85,6 +85,8 @@ class TransformersBackend:
         )
 
     def info(self) -> BackendInfo:
+        if self.model is None:
+            return self._closed_info
         return BackendInfo(
             name=self.spec.name,
             engine="transformers",
@@ -93,9 +95,18 @@ class TransformersBackend:
             dtype=str(self.model.dtype).removeprefix("torch."),
         )
 
+    def health(self) -> BackendHealth:
+        if self.model is None:
+            return BackendHealth(ok=False, detail="closed")
+        return BackendHealth(ok=True, detail="ready")
+
     def close(self) -> None:
-        """Stop the scheduler thread (it also stops with the process)."""
+        """Stop the scheduler thread and drop the model, so its memory can be freed."""
+        if self.model is None:
+            return
+        self._closed_info = self.info()
         self.engine.close()
+        self.engine.model = self.engine.prefixes = self.model = None
 
     # -- the protocol ---------------------------------------------------------------
     def generate(
@@ -123,6 +134,8 @@ class TransformersBackend:
     # -- helpers ----------------------------------------------------------------------
     def encode(self, request: ChatRequest) -> list[int]:
         """Token ids of the chat with the template and the assistant turn opened."""
+        if self.model is None:
+            raise BackendError("backend_closed", f"the backend of {self.spec.name} is closed")
         messages = [m.model_dump() for m in request.check().messages]
         with self._tokenizer_lock:
             text = self.tokenizer.apply_chat_template(

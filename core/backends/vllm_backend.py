@@ -18,10 +18,12 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from core.backends import BackendInfo, GenerationResult, StreamChunk
+from core.backends.protocol import BackendHealth, BackendInfo, GenerationResult, StreamChunk
 from core.errors import BackendError, InputError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
+
+_STOP = object()
 
 
 class VLLMBackend:
@@ -65,12 +67,36 @@ class VLLMBackend:
         self._driver.start()
 
     def info(self) -> BackendInfo:
+        if self.engine is None:
+            return self._closed_info
         return BackendInfo(
             name=self.spec.name,
             engine="vllm",
             device="cuda",
             dtype=str(self.engine.model_config.dtype).removeprefix("torch."),
         )
+
+    def health(self) -> BackendHealth:
+        if self.engine is None:
+            return BackendHealth(ok=False, detail="closed")
+        alive = self._driver.is_alive()
+        return BackendHealth(ok=alive, detail="ready" if alive else "the engine thread stopped")
+
+    def close(self) -> None:
+        """Stop the driver thread and drop the engine, so its GPU memory can be freed."""
+        if self.engine is None:
+            return
+        self._closed_info = self.info()
+        self._inbox.put(_STOP)
+        self._driver.join(timeout=30)
+        self.engine = None
+        import gc
+
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def generate(
         self, requests: list[ChatRequest], params: GenerationParams
@@ -98,6 +124,8 @@ class VLLMBackend:
     def _submit(self, request: ChatRequest, params: GenerationParams) -> queue.Queue:
         from vllm import SamplingParams
 
+        if self.engine is None:
+            raise BackendError("backend_closed", f"the backend of {self.spec.name} is closed")
         messages = [m.model_dump() for m in request.check().messages]
         with self._lock:
             text = self.tokenizer.apply_chat_template(
@@ -128,9 +156,14 @@ class VLLMBackend:
             block = not outboxes
             while True:
                 try:
-                    request_id, prompt, sampling, outbox = self._inbox.get(block=block)
+                    item = self._inbox.get(block=block)
                 except queue.Empty:
                     break
+                if item is _STOP:
+                    for waiting in outboxes.values():
+                        waiting.put(BackendError("backend_closed", "backend closed"))
+                    return
+                request_id, prompt, sampling, outbox = item
                 self.engine.add_request(request_id, prompt, sampling)
                 outboxes[request_id] = outbox
                 block = False

@@ -55,3 +55,25 @@ def test_collect_answers_keeps_prompt_ids_in_order(tiny_model_dir):
     assert all(isinstance(r["text"], str) for r in rows)
     assert collect_answers(backend, prompts, params, batch_size=2) == rows  # seeded: repeatable
     json.dumps(rows)
+
+
+def test_probe_releases_each_model_after_answering(tiny_model_dir):
+    import gc
+    import threading
+
+    from core.models import resolve_model
+    from core.probe import probe_models
+
+    def loaded() -> int:
+        gc.collect()
+        return sum(type(o).__name__ == "LlamaForCausalLM" for o in gc.get_objects())
+
+    before, threads = loaded(), {t for t in threading.enumerate() if t.name.startswith("stillh")}
+    spec = resolve_model(str(tiny_model_dir))
+    prompts = load_prompts()[:2]
+    answers = probe_models(
+        spec, spec, [spec], prompts, GenerationParams(max_new_tokens=2), progress=False
+    )
+    assert len(answers.candidate) == 2 and answers.models["candidate"]["info"]["parameters"] > 0
+    left = {t for t in threading.enumerate() if t.name.startswith("stillh")} - threads
+    assert loaded() == before and not [t for t in left if t.is_alive()]
