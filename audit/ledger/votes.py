@@ -5,7 +5,6 @@
         record_vote, store, policy=policy
     )   # hand to core.battle.BattleService
     record_vote(store, vote, policy)        # raises InputError("vote_cap", ...) over a cap
-    votes_left(store, session_id, ip, policy)                      # for the UI, before a battle
     ratings = ratings_from_store(store, bootstrap=1000, seed=0)   # list[core.arena.Rating]
     export_votes(store, "parquet", Path("votes.parquet"))
 
@@ -98,17 +97,6 @@ def vote_salt(policy: VotePolicy | None = None) -> str:
 def hash_id(value: str, salt: str) -> str:
     """Salted SHA-256 of a session id or IP address (hex)."""
     return hashlib.sha256(f"{salt}\x00{value}".encode()).hexdigest()
-
-
-def votes_left(
-    store: Any, session_id: str | None, ip: str | None, policy: VotePolicy | None = None
-) -> int | None:
-    """How many more votes this session / IP may cast now (None: no cap applies)."""
-    policy = policy or VotePolicy()
-    salt = vote_salt(policy)
-    return _votes_left(
-        store, session_id and hash_id(session_id, salt), ip and hash_id(ip, salt), policy
-    )
 
 
 def _votes_left(
