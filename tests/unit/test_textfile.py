@@ -11,7 +11,6 @@ from core.errors import InputError
 from core.probe import load_prompts as probe_prompts
 from core.textfile import MAX_DEPTH, parse_jsonl, read_jsonl
 
-
 GOOD = b'{"prompt_id": "a", "prompt": "x", "model_a": "m", "model_b": "n", "winner": "tie"}'
 
 
