@@ -174,7 +174,8 @@ class AppServices:
 
     def leaderboard(self) -> LeaderboardView:
         """Vote counts, the ratings table and the intervals plot, from the ledger."""
-        from audit.ledger.votes import ratings_from_store
+        from audit.ledger.votes import counted_battles
+        from core.arena import BattleTable, bradley_terry
         from core.arena_plot import plot_ratings
 
         votes = self.store.votes()
@@ -185,7 +186,8 @@ class AppServices:
             f"{len(votes) - counted} kept but left out (an answer named a model or was empty)"
         )
         try:
-            ratings = ratings_from_store(self.store, bootstrap=self.config.bootstrap, seed=0)
+            battles = BattleTable.from_rows(counted_battles(self.store))
+            ratings = bradley_terry(battles, bootstrap=self.config.bootstrap, seed=0)
         except StillhouseError as error:
             return LeaderboardView(
                 counts=f"{counts}\n\n*No ratings yet: {error.message}.*", rows=[], plot=None
