@@ -39,7 +39,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.errors import InputError
 from core.textfile import parse_jsonl
 
-Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 Choice = Literal["left", "right", "tie", "bothbad"]
 WINNERS: tuple[str, ...] = ("model_a", "model_b", "tie", "tie (bothbad)")
 CHOICES: tuple[str, ...] = ("left", "right", "tie", "bothbad")

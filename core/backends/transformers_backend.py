@@ -27,7 +27,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from core.backends.protocol import BackendHealth, BackendInfo, GenerationResult, StreamChunk
+from core.backends.protocol import (
+    BackendHealth,
+    BackendInfo,
+    GenerationResult,
+    StreamChunk,
+    text_deltas,
+)
 from core.errors import BackendError, InputError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
@@ -119,9 +125,7 @@ class TransformersBackend:
 
     def stream(self, request: ChatRequest, params: GenerationParams) -> Iterator[str]:
         """Text deltas as they are decided; stop strings are never shown."""
-        for chunk in self.stream_chunks(request, params):
-            if chunk.text:
-                yield chunk.text
+        return text_deltas(self.stream_chunks(request, params))
 
     def stream_chunks(
         self, request: ChatRequest, params: GenerationParams

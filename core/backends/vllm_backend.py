@@ -18,7 +18,13 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from core.backends.protocol import BackendHealth, BackendInfo, GenerationResult, StreamChunk
+from core.backends.protocol import (
+    BackendHealth,
+    BackendInfo,
+    GenerationResult,
+    StreamChunk,
+    text_deltas,
+)
 from core.errors import BackendError, InputError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
@@ -105,9 +111,7 @@ class VLLMBackend:
         return [_result(list(_drain(outbox))[-1], params) for outbox in outboxes]
 
     def stream(self, request: ChatRequest, params: GenerationParams) -> Iterator[str]:
-        for chunk in self.stream_chunks(request, params):
-            if chunk.text:
-                yield chunk.text
+        return text_deltas(self.stream_chunks(request, params))
 
     def stream_chunks(
         self, request: ChatRequest, params: GenerationParams
