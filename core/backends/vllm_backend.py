@@ -18,8 +18,15 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from core.backends.protocol import BackendHealth, BackendInfo, GenerationResult, StreamChunk
-from core.errors import BackendError, InputError
+from core.backends.chat import encode_chat
+from core.backends.protocol import (
+    BackendHealth,
+    BackendInfo,
+    GenerationResult,
+    StreamChunk,
+    text_deltas,
+)
+from core.errors import BackendError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
 
@@ -105,9 +112,7 @@ class VLLMBackend:
         return [_result(list(_drain(outbox))[-1], params) for outbox in outboxes]
 
     def stream(self, request: ChatRequest, params: GenerationParams) -> Iterator[str]:
-        for chunk in self.stream_chunks(request, params):
-            if chunk.text:
-                yield chunk.text
+        return text_deltas(self.stream_chunks(request, params))
 
     def stream_chunks(
         self, request: ChatRequest, params: GenerationParams
@@ -126,18 +131,13 @@ class VLLMBackend:
 
         if self.engine is None:
             raise BackendError("backend_closed", f"the backend of {self.spec.name} is closed")
-        messages = [m.model_dump() for m in request.check().messages]
-        with self._lock:
-            text = self.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) >= self.context_length:
-            raise InputError(
-                "prompt_too_long",
-                f"the prompt is {len(ids)} tokens but {self.spec.name} "
-                f"reads at most {self.context_length}",
-            )
+        ids = encode_chat(
+            self.tokenizer,
+            request,
+            lock=self._lock,
+            name=self.spec.name,
+            context_length=self.context_length,
+        )
         sampling = SamplingParams(
             max_tokens=min(params.max_new_tokens, self.context_length - len(ids)),
             temperature=params.temperature,

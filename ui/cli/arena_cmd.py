@@ -86,7 +86,7 @@ def _read_battles(path: Path):
     if not path.is_file():
         raise NotFoundError("no_file", f"no battles file at {path}")
     with (
-        open(path, encoding="utf-8") as handle,
+        open(path, "rb") as handle,
         tqdm(
             total=path.stat().st_size,
             unit="B",
@@ -99,10 +99,10 @@ def _read_battles(path: Path):
 
         def lines():
             for line in handle:
-                bar.update(len(line.encode("utf-8")))
+                bar.update(len(line))
                 yield line
 
-        return battles_from_jsonl(lines())
+        return battles_from_jsonl(lines(), source=str(path))
 
 
 def _ledger_battles(db: Path | None):

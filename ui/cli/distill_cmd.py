@@ -72,10 +72,12 @@ def distill(
 ) -> None:
     """Distill a teacher into a student: teacher data, top-k cache, training, evaluation."""
     from core.distill.config import load_preset
+    from core.distill.run import check_inputs
+    from core.distill.run import distill as run_distill
 
     config = load_preset(preset, set_)
+    check_inputs(config)  # a bad prompt file fails before the pre-flight is recorded
     recorder = make_recorder(config, db, use, override_reason)
-    from core.distill.run import distill as run_distill
 
     result = run_distill(config, recorder=recorder, progress=not quiet, resume=resume)
     if not result.student_dir:  # a non-main process under accelerate launch / torchrun
