@@ -3,8 +3,8 @@
     board = LeaderboardService(config, store, scratch).view()
     board.counts, board.rows, board.plot      # Markdown counts, table rows, PNG path (or None)
 
-Ratings come from ``core.arena.bradley_terry`` over ``audit.ledger.votes.counted_battles``, the picture from
-``core.arena_plot.plot_ratings``.
+Ratings come from ``core.arena.bradley_terry`` over ``audit.ledger.votes.counted_battles``,
+the picture from ``core.arena_plot.plot_ratings``.
 """
 
 from __future__ import annotations
