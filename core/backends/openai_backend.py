@@ -179,6 +179,8 @@ class OpenAIBackend:
         """POST with retries; returns an open response (a context manager) with a 2xx status."""
         import httpx
 
+        if self._client.is_closed:
+            raise BackendError("backend_closed", f"the client for {self.base_url} is closed")
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:

@@ -259,3 +259,17 @@ def test_distill_preflight_view_before_anything_runs(app_config):
     assert view.verdict in ("allowed", "allowed_with_conditions", "needs_review", "blocked")
     assert view.summary and services.distill.latest() is None
     assert services.store.runs() == []  # nothing recorded by a pre-flight view
+
+
+def test_served_models_close_releases_both_backends(tmp_path, tiny_model_dir):
+    from ui.config import AppConfig
+    from ui.services.models import ServedModels
+
+    served = ServedModels(
+        AppConfig(
+            teacher=str(tiny_model_dir), student=str(tiny_model_dir), ledger=tmp_path / "l.duckdb"
+        )
+    )
+    backends = [served.backend("teacher"), served.backend("student")]
+    served.close()
+    assert [b.health().ok for b in backends] == [False, False]

@@ -28,11 +28,7 @@ AUDIT_MAY_USE = {
 }
 
 # Cycles being broken on another branch; the lead removes each entry after the merge.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # ui.services names ui.app's AppConfig (under TYPE_CHECKING); branch i12ui moves AppConfig
-    # to ui/config.py. REMOVE this entry once i12ui is merged.
-    frozenset({"ui.app", "ui.services"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,13 @@ class ServedModels:
                 self._backends[role] = backend_for(spec)
             return self._backends[role]
 
+    def close(self) -> None:
+        """Release both loaded models (the app calls this when its server stops)."""
+        with self._lock:
+            backends, self._backends = list(self._backends.values()), {}
+        for backend in backends:
+            backend.close()
+
     def backends_by_name(self) -> dict[str, Backend]:
         """Both backends keyed by model name (what the blind battles draw from)."""
         return {
