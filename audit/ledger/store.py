@@ -348,6 +348,51 @@ class Store:
                 raise InputError("duplicate_vote", f"battle {record.battle_id} already has a vote")
             ledger.append(con, "record_vote", [_insert("votes", row)])
 
+    def import_votes(
+        self,
+        path: str | Path,
+        votes: list[VoteRecord],
+        *,
+        name: str,
+        license: str,
+        source: str | None = None,
+    ) -> dict[str, Any]:
+        """Register a battles file (JSONL) as a dataset and record its battles as votes, in ONE
+        transaction; ``{dataset}`` in a battle id becomes the dataset id. A file already
+        registered comes back with ``already=True`` and nothing is written."""
+        from audit.ledger.fingerprints import dataset_fingerprint
+
+        found = dataset_fingerprint(path)
+        row = {
+            "dataset_id": _new_id(),
+            "name": name,
+            "path": str(Path(path).resolve()),
+            "license": license,
+            "source": source,
+            "collected": None,
+            "merkle_root": found.merkle_root,
+            "records": found.records,
+            "file_sha256": found.file_sha256,
+            "details": {"kind": "arena battles", "leaf_hash": found.leaf_hash},
+            "registered_at": now_iso(),
+        }
+        ops = [_insert("datasets", row)]
+        for vote in votes:
+            vote_row = vote.model_dump(exclude=set(VOTE_UNSTORED))
+            vote_row["battle_id"] = vote.battle_id.replace("{dataset}", str(row["dataset_id"]))
+            vote_row["voted_at"] = vote_row["voted_at"] or row["registered_at"]
+            vote_row["left_model"] = vote_row["left_model"] or vote.model_a
+            vote_row["excluded"] = vote.excluded or not vote.blind
+            ops.append(_insert("votes", vote_row))
+        with self._transaction() as con:
+            same = con.execute(
+                "SELECT dataset_id, name FROM datasets WHERE merkle_root = ?", [found.merkle_root]
+            ).fetchone()
+            if same:
+                return {**row, "dataset_id": same[0], "name": same[1], "already": True, "votes": 0}
+            ledger.append(con, "import_battles", ops)
+        return {**row, "already": False, "votes": len(votes)}
+
     def record_similarity(self, result: dict[str, Any], *, run_id: str | None = None) -> str:
         """Record a similarity / replication-risk result (the full result kept as JSON)."""
         result = jsonable(result.model_dump() if hasattr(result, "model_dump") else result)

@@ -182,10 +182,19 @@ def to_ledger_row(vote: Any, salt: str, *, store_text: bool = True) -> dict[str,
     return row
 
 
-def counted_battles(store: Any) -> list[dict[str, str]]:
-    """Blind, non-excluded votes as cleaned-battle rows {model_a, model_b, winner}, oldest first."""
+def counted_battles(store: Any) -> list[dict[str, Any]]:
+    """Blind, non-excluded votes as cleaned-battle rows, oldest first: ``model_a``, ``model_b``,
+    ``winner``, ``turn``, ``category`` and ``conv_metadata`` (None for votes recorded before
+    stillhouse kept them)."""
     return [
-        {"model_a": v["model_a"], "model_b": v["model_b"], "winner": v["vote"]}
+        {
+            "model_a": v["model_a"],
+            "model_b": v["model_b"],
+            "winner": v["vote"],
+            "turn": v.get("turns") or 1,
+            "category": v.get("category"),
+            "conv_metadata": v.get("conv_metadata"),
+        }
         for v in store.votes(include_excluded=False)
         if v.get("blind", True)
     ]
