@@ -131,13 +131,16 @@ class BattleTable:
 def battles_from_jsonl(lines: Iterable[str | bytes], *, source: str | None = None) -> BattleTable:
     """Parse JSON Lines text (one battle object per line; ``source`` names the file in errors).
 
-    Blank lines are skipped, and so are rows marked ``"excluded": true`` or ``"blind": false``
-    (as ``stillhouse arena export --all`` writes them), which never count towards ratings."""
+    Blank lines are skipped, and so are rows marked ``"excluded": true``, ``"blind": false`` or
+    ``"anony": false`` (as ``stillhouse arena export --all`` writes them), which never count
+    towards ratings."""
 
     def rows() -> Iterable[tuple[int, Mapping[str, Any]]]:
         for line, row in parse_jsonl(lines, source=source):
             if isinstance(row, Mapping) and (
-                row.get("excluded") is True or row.get("blind") is False
+                row.get("excluded") is True
+                or row.get("blind") is False
+                or row.get("anony") is False
             ):
                 continue  # an export with --all: votes the ledger leaves out of ratings
             yield line, row

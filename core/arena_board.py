@@ -100,19 +100,25 @@ def arena_ratings(
     )
     styled_rows = [r for r in rows if isinstance(r.get("conv_metadata"), Mapping)]
     style, note = None, None
-    if len(styled_rows) < len(rows):
-        note = f"{len(rows) - len(styled_rows)} battles have no style counts"
-    try:
-        styled_table = BattleTable.from_rows(styled_rows)
-        style = style_controlled(
-            styled_table,
-            StyleCounts.from_rows(styled_rows),
-            bootstrap,
-            seed,
-            anchor=anchor if anchor in styled_table.models else None,
-            anchor_rating=anchor_rating,
-            prior_sd=prior_sd,
+    if not styled_rows:
+        note = "no style counts in these battles: no style-controlled fit"
+    elif len(styled_rows) < len(rows):
+        note = (
+            f"{len(rows) - len(styled_rows)} battles have no style counts and are left out of "
+            "the style-controlled fit"
         )
+    try:
+        if styled_rows:
+            styled_table = BattleTable.from_rows(styled_rows)
+            style = style_controlled(
+                styled_table,
+                StyleCounts.from_rows(styled_rows),
+                bootstrap,
+                seed,
+                anchor=anchor if anchor in styled_table.models else None,
+                anchor_rating=anchor_rating,
+                prior_sd=prior_sd,
+            )
     except StillhouseError as error:
         note = f"no style-controlled fit: {error.message}"
     by_style = {r.model: r for r in style.ratings} if style else {}

@@ -287,12 +287,24 @@ def test_cli_ratings_from_a_battles_file(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert [r["model"] for r in result] == ["teacher", "student", "other"]
-    assert set(result[0]) == {"model", "rating", "lower", "upper", "rank", "battles"}
-    assert result[0]["lower"] < result[0]["rating"] < result[0]["upper"]
+    assert result["anchor"] is None  # the default teacher has no battles here: centred
+    models = result["models"]
+    assert [r["model"] for r in models] == ["teacher", "student", "other"]
+    assert {"model", "rating", "lower", "upper", "rank", "battles", "style_rating"} <= set(
+        models[0]
+    )
+    assert models[0]["lower"] < models[0]["rating"] < models[0]["upper"]
+    assert models[0]["style_rating"] is None and "no style counts" in result["style_note"]
     assert (tmp_path / "r.png").stat().st_size > 0
     again = cli("ratings", "--battles", str(path), "--bootstrap", "200", "--seed", "1", "--json")
     assert json.loads(again.stdout) == result
+    anchored = json.loads(
+        cli("ratings", "--battles", str(path), "--anchor", "student", "--json").stdout
+    )
+    assert anchored["anchor"] == "student"
+    assert {m["model"]: m["rating"] for m in anchored["models"]}["student"] == 1000.0
+    unknown = cli("ratings", "--battles", str(path), "--anchor", "nobody")
+    assert unknown.returncode == 2 and "nobody" in unknown.stderr
 
 
 def test_cli_bad_battles_file_exits_2_naming_the_line(tmp_path):

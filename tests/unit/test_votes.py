@@ -195,7 +195,7 @@ def test_export_and_cli_ratings_from_the_ledger(store, tmp_path):
     assert json.loads(from_db.stdout) == json.loads(
         from_file.stdout
     )  # --all rows marked excluded skipped
-    assert json.loads(from_db.stdout)[0]["model"] == "teacher"
+    assert json.loads(from_db.stdout)["models"][0]["model"] == "teacher"
     bad = subprocess.run(
         [
             *cli,
