@@ -71,6 +71,16 @@ class AppConfig(BaseModel):
     bootstrap: int = Field(
         default=200, ge=0, description="Bootstrap rounds for the leaderboard's intervals."
     )
+    arena_anchor: str | None = Field(
+        default="teacher",
+        description="Model held at rating 1000 on the Leaderboard: 'teacher' (the served "
+        "teacher), a model name, or 'none' / None to centre the ratings on their mean.",
+    )
+    store_text: bool = Field(
+        default=True,
+        description="Keep battle prompts and answers as text in the ledger (they may be "
+        "published with the battle data); False keeps only hashes, counts and categories.",
+    )
     cost_per_hour: float = Field(
         default=0.10,
         ge=0,

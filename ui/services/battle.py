@@ -1,12 +1,16 @@
 """The Battle tab's service: blind A/B battles between the served models, votes into the ledger.
 
     battles = BattleTabService(config, models, store)
-    battle = battles.start("Hi", request)                 # both answers, no names
+    battle = battles.send(None, "Hi", request)            # a new battle: both answers, no names
+    battle = battles.send(battle.battle_id, "And?", request)   # the next turn, same pair
     outcome = battles.vote(battle.battle_id, "left", request)   # now the names
 
 Battles run in ``core.battle.BattleService``; every vote goes through
 ``audit.ledger.votes.record_vote`` (session and IP stored only as salted hashes,
-per-session and per-IP daily caps from the config).
+per-session and per-IP daily caps from the config), with the conversation as text unless
+``AppConfig.store_text`` is off, and a prompt category from ``core.arena_category`` (the
+bundled MiniLM, loaded in the background when the engine is made; keywords until then or
+if it cannot load).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
 
     from audit.ledger.store import Store
     from audit.ledger.votes import VotePolicy
+    from core.arena_category import CategoryClassifier
     from core.battle import Battle, BattleService, VoteOutcome
 
 
@@ -40,6 +45,7 @@ class BattleTabService:
         return VotePolicy(
             max_votes_per_session_per_day=self.config.votes_per_session,
             max_votes_per_ip_per_day=self.config.votes_per_ip,
+            store_text=self.config.store_text,
         )
 
     @cached_property
@@ -53,12 +59,19 @@ class BattleTabService:
             self.models.backends_by_name(),
             policy,
             record=partial(record_vote, self.store, policy=self.vote_policy),
+            categorize=_Categorizer(),
         )
 
     def start(self, prompt: str, request: gr.Request | None = None) -> Battle:
         """A new battle for this browser session, with both answers complete."""
         session_id, ip = client_ids(request)
         return self.engine.start(prompt, session_id=session_id, ip=ip)
+
+    def send(self, battle_id: str | None, prompt: str, request: gr.Request | None = None) -> Battle:
+        """A new battle (no open one), or the next turn of this session's open battle."""
+        if battle_id is None:
+            return self.start(prompt, request)
+        return self.engine.follow_up(battle_id, prompt, session_id=client_ids(request)[0])
 
     def vote(self, battle_id: str, choice: str, request: gr.Request | None = None) -> VoteOutcome:
         """Vote once on a battle; the outcome names both models."""
@@ -73,3 +86,26 @@ def client_ids(request: gr.Request | None) -> tuple[str, str | None]:
     forwarded = (request.headers.get("x-forwarded-for") or "").split(",")[0].strip()
     host = request.client.host if request.client else None
     return request.session_hash or "anonymous", forwarded or host
+
+
+class _Categorizer:
+    """Prompt categories: the keyword classifier at once, MiniLM once it has loaded."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from core.arena_category import CategoryClassifier
+
+        self._keywords = CategoryClassifier.load(embed=False)
+        self._minilm: CategoryClassifier | None = None
+        threading.Thread(target=self._load, name="arena-categories", daemon=True).start()
+
+    def _load(self) -> None:
+        from core.arena_category import CategoryClassifier
+
+        loaded = CategoryClassifier.load(embed=True)
+        if loaded.embed is not None:
+            self._minilm = loaded
+
+    def __call__(self, prompt: str) -> str:
+        return (self._minilm or self._keywords)(prompt)

@@ -1,8 +1,11 @@
-"""Battle: a blind A/B vote between two anonymous models.
+"""Battle: a blind A/B vote between two anonymous models, over one or more turns.
 
-Both answers appear together (the faster one is held back), the voter picks A, B,
-tie or both bad, and only then are the identities shown. Every vote lands in the
-ledger through ``audit.ledger.votes`` (session and IP stored only as salted hashes).
+Both answers of each turn appear together (the faster one is held back). The voter may ask
+follow-ups (each model sees only its own side of the conversation) and vote after any turn:
+A, B, tie or both bad, for the whole conversation. Only then are the identities shown, with
+both conversations left on the page. Every vote lands in the ledger through
+``audit.ledger.votes`` (session and IP stored only as salted hashes; prompts and answers as
+text unless the deployment sets ``store_text: false``, as the notice on the tab says).
 """
 
 from __future__ import annotations
@@ -18,25 +21,37 @@ CHOICES = (
     ("bothbad", "Both are bad"),
 )
 WAITING = "Type a prompt and start a battle. The two models stay anonymous until you vote."
+PUBLISHED = (
+    "**Notice:** your prompts and votes may be published. The prompts, both answers and "
+    "your vote are kept in the ledger and may be released as open battle data (your session "
+    "and address only as salted hashes). Do not type anything private."
+)
+HASHES_ONLY = (
+    "**Notice:** your votes may be published. This deployment keeps only hashes of prompts "
+    "and answers, their lengths and markdown counts, and a topic category."
+)
 
 
 def build(services: AppServices) -> None:
     battle_id = gr.State(None)
     gr.Markdown(
         "Two anonymous models answer the same prompt; both answers appear **together**. "
-        "Vote for the better one, and only then see who was who."
+        "Ask follow-ups if you like, then vote for the better conversation, and only then see "
+        "who was who."
     )
-    with gr.Row(equal_height=True):
-        prompt = gr.Textbox(
-            show_label=False,
-            placeholder="Ask something to start a blind battle…",
-            scale=6,
-            elem_id="battle-prompt",
-        )
-        start = gr.Button("Start battle", variant="primary", scale=1, elem_id="battle-start")
+    gr.Markdown(PUBLISHED if services.config.store_text else HASHES_ONLY, elem_id="battle-notice")
     with gr.Row(equal_height=True):
         chat_a = gr.Chatbot(label="Model A", height=360, elem_id="battle-a", buttons=["copy"])
         chat_b = gr.Chatbot(label="Model B", height=360, elem_id="battle-b", buttons=["copy"])
+    notes = gr.Markdown("", elem_id="battle-notes")
+    with gr.Row(equal_height=True):
+        prompt = gr.Textbox(
+            show_label=False,
+            placeholder="Ask something to start a blind battle (or a follow-up)…",
+            scale=6,
+            elem_id="battle-prompt",
+        )
+        start = gr.Button("Send", variant="primary", scale=1, elem_id="battle-start")
     with gr.Row():
         buttons = [
             gr.Button(
@@ -50,15 +65,19 @@ def build(services: AppServices) -> None:
     reveal = gr.Markdown(WAITING, elem_id="battle-reveal")
     new = gr.Button("New battle", elem_id="battle-new")
 
-    def begin(text: str, request: gr.Request):
-        battle = services.battle.start(text, request)
-        user = {"role": "user", "content": battle.prompt}
+    def send(text: str, current: str | None, request: gr.Request):
+        if not text or not text.strip():
+            raise gr.Error("Type a prompt first.")
+        battle = services.battle.send(current, text, request)
+        turn = f"Turn {battle.turns}: both answers are in. Vote now, or ask a follow-up."
         return (
             battle.battle_id,
-            [user, {"role": "assistant", "content": battle.left}],
-            [user, {"role": "assistant", "content": battle.right}],
+            gr.update(value=battle.conversation_left, label="Model A"),
+            gr.update(value=battle.conversation_right, label="Model B"),
             *[gr.update(interactive=True)] * len(CHOICES),
-            "Both answers are in. Which one is better?",
+            turn,
+            "\n\n".join(f"*{note}*" for note in battle.notes),
+            "",
         )
 
     def voter(choice: str):
@@ -84,11 +103,12 @@ def build(services: AppServices) -> None:
             *[gr.update(interactive=False)] * len(CHOICES),
             WAITING,
             "",
+            "",
         )
 
-    shown = [battle_id, chat_a, chat_b, *buttons, reveal]
-    start.click(begin, prompt, shown, api_name="battle_start")
-    prompt.submit(begin, prompt, shown, api_visibility="private")
+    shown = [battle_id, chat_a, chat_b, *buttons, reveal, notes, prompt]
+    start.click(send, [prompt, battle_id], shown, api_name="battle_start")
+    prompt.submit(send, [prompt, battle_id], shown, api_visibility="private")
     for (choice, _), button in zip(CHOICES, buttons, strict=True):
         button.click(
             voter(choice),
@@ -96,7 +116,7 @@ def build(services: AppServices) -> None:
             [chat_a, chat_b, *buttons, reveal, battle_id],
             api_name=f"battle_vote_{choice}",
         )
-    new.click(reset, outputs=[*shown, prompt], api_visibility="private")
+    new.click(reset, outputs=shown, api_visibility="private")
 
 
 def _reveal_text(outcome) -> str:

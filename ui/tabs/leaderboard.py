@@ -1,9 +1,8 @@
-"""Leaderboard: Bradley-Terry ratings from the ledger's blind votes, with 95% intervals.
+"""Leaderboard: anchored and style-controlled Bradley-Terry ratings from the blind votes.
 
-The table and the intervals plot come from ``core.arena.bradley_terry`` over
-``audit.ledger.votes.counted_battles`` and ``core.arena_plot.plot_ratings``; the vote counts
-say how many votes were cast and how many count (votes whose answers named a model are kept
-but left out).
+The table, the category selector and the intervals plot come from
+``ui.services.leaderboard.LeaderboardService.view``; the vote counts say how many votes
+were cast and how many count (votes whose answers named a model are kept but left out).
 """
 
 from __future__ import annotations
@@ -11,38 +10,46 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.services.app import AppServices
-
-COLUMNS = ["Rank", "Model", "Rating", "95% interval", "Battles"]
+from ui.services.leaderboard import COLUMNS
 
 
 def build(services: AppServices, tab: gr.Tab) -> None:
     gr.Markdown(
-        "Ratings from **blind** votes only (Bradley-Terry on the Elo scale, 95% bootstrap "
-        "intervals). "
-        "A model ranks above another only when their intervals do not overlap."
+        "Ratings from **blind** votes only: Bradley-Terry on the Elo scale with a prior, "
+        "anchored on the teacher, and 95% intervals. **Style-controlled** ratings hold answer "
+        "length and markdown (headers, lists, bold) equal, as LMArena does. Online Elo "
+        "depends on vote order and is shown for reference only. A model ranks above another "
+        "only when their intervals do not overlap."
     )
     counts = gr.Markdown(elem_id="leaderboard-counts")
-    with gr.Row(equal_height=True):
-        table = gr.Dataframe(
-            headers=COLUMNS,
-            label="Leaderboard",
-            interactive=False,
-            elem_id="leaderboard-table",
-            scale=3,
-        )
-        plot = gr.Image(
-            label="Ratings with 95% intervals",
-            show_label=False,
-            type="filepath",
-            interactive=False,
-            scale=4,
-            buttons=["download"],
-        )
+    category = gr.Dropdown(
+        choices=[("all", "all")],
+        value="all",
+        label="Category",
+        elem_id="leaderboard-category",
+        interactive=True,
+    )
+    table = gr.Dataframe(
+        headers=COLUMNS, label="Leaderboard", interactive=False, elem_id="leaderboard-table"
+    )
+    style = gr.Markdown(elem_id="leaderboard-style")
+    plot = gr.Image(
+        label="Ratings with 95% intervals",
+        show_label=False,
+        type="filepath",
+        interactive=False,
+        buttons=["download"],
+    )
     refresh = gr.Button("Refresh", elem_id="leaderboard-refresh")
 
-    def show():
-        board = services.leaderboard.view()
-        return board.counts, board.rows, board.plot
+    def show(chosen: str | None):
+        board = services.leaderboard.view(chosen or "all")
+        known = [value for _, value in board.categories]
+        picked = chosen if chosen in known else "all"
+        selector = gr.update(choices=board.categories or [("all", "all")], value=picked)
+        return board.counts, selector, board.rows, board.style, board.plot
 
-    refresh.click(show, outputs=[counts, table, plot], api_name="leaderboard")
-    tab.select(show, outputs=[counts, table, plot], api_visibility="private")
+    outputs = [counts, category, table, style, plot]
+    refresh.click(show, category, outputs, api_name="leaderboard")
+    category.input(show, category, outputs, api_visibility="private")
+    tab.select(show, category, outputs, api_visibility="private")
