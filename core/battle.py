@@ -60,6 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.arena import CHOICE_TO_WINNER, CHOICES, pick_pair
 from core.backends import Backend
 from core.battle_leaks import names_model
+from core.conversation import context_note
 from core.errors import BackendError, InputError, NotFoundError, StillhouseError
 from core.generation import ChatMessage, ChatRequest, GenerationParams
 from core.hashing import sha256_text
@@ -322,8 +323,7 @@ class BattleService:
 
     def _battle(self, state: _State) -> Battle:
         notes = [
-            f"Model {label}: the oldest {_turns(side.dropped)} no longer fit its context and "
-            f"{'were' if side.dropped > 1 else 'was'} left out of what it was sent."
+            context_note(f"Model {label}", side.dropped)
             for label, side in (("A", state.left), ("B", state.right))
             if side.dropped
         ]
@@ -419,7 +419,3 @@ class BattleService:
             model_right="" if hide else state.right.model,
             flags=list(state.flags),
         )
-
-
-def _turns(n: int) -> str:
-    return "turn" if n == 1 else f"{n} turns"

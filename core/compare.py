@@ -73,17 +73,24 @@ class CompareResult(BaseModel):
 
 
 def compare(
-    request: ChatRequest, backend_a: Backend, backend_b: Backend, params: GenerationParams
+    request: ChatRequest,
+    backend_a: Backend,
+    backend_b: Backend,
+    params: GenerationParams,
+    *,
+    request_b: ChatRequest | None = None,
 ) -> Iterator[CompareEvent]:
-    """Stream both backends' answers at once; events in the order they happen."""
+    """Stream both backends' answers at once; events in the order they happen. ``request_b``
+    gives side b its own conversation (multi-turn chat: each side sees its own answers)."""
     request.check()
+    requests = {"a": request, "b": (request_b or request).check()}
     events: queue.Queue[CompareEvent] = queue.Queue()
     stop = threading.Event()
     start = time.perf_counter()
     threads = [
         threading.Thread(
             target=_run_side,
-            args=(side, backend, request, params, events, stop, start),
+            args=(side, backend, requests[side], params, events, stop, start),
             name=f"compare-{side}",
             daemon=True,
         )

@@ -1,10 +1,13 @@
-"""The Arena tab's service: one prompt streamed to teacher and student at once.
+"""The Arena tab's service: each prompt streamed to teacher and student at once, in turns.
 
     arena = ArenaService(models)
     for turn in arena.turn("Hi", [], [], models.params()):
         turn.history_a, turn.stats_a          # Gradio chat messages and the speed line so far
+        turn.note                             # set when old turns no longer fit a context
 
-Generation goes through ``core.compare``; this module only shapes it as chat histories.
+Generation goes through ``core.compare``; each side is sent its own conversation, fitted to
+its context by ``core.conversation.fit_history``; this module only shapes it as chat
+histories.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from core.generation import ChatRequest, GenerationParams
+from core.errors import InputError
+from core.generation import GenerationParams
 from ui.services.models import ServedModels
 
 if TYPE_CHECKING:
@@ -28,6 +32,7 @@ class ArenaTurn(BaseModel):
     history_b: list[dict] = Field(description="Student's chat history, Gradio messages format.")
     stats_a: str = Field(default="streaming…", description="Teacher's speed line.")
     stats_b: str = Field(default="streaming…", description="Student's speed line.")
+    note: str = Field(default="", description="Context note: old turns left out, if any.")
 
 
 class ArenaService:
@@ -39,22 +44,33 @@ class ArenaService:
     def turn(
         self, prompt: str, history_a: list, history_b: list, params: GenerationParams
     ) -> Iterator[ArenaTurn]:
-        """Stream one prompt to teacher and student at once (``core.compare``), as chat histories.
+        """Stream the next prompt to teacher and student at once (``core.compare``).
 
-        Each prompt is answered on its own: both models get the same request, so neither
-        sees the other's earlier answers.
+        Each side is sent its own conversation so far (it sees its own earlier answers, not
+        the other's); when one no longer fits that side's context its oldest turns are left
+        out and ``note`` says so.
         """
         from core.compare import compare
+        from core.conversation import context_note, fit_history
 
-        request = ChatRequest.from_prompt(prompt)
+        if not prompt or not prompt.strip():
+            raise InputError("empty_prompt", "the prompt is empty")
         user = {"role": "user", "content": prompt}
+        teacher, student = self.models.backend("teacher"), self.models.backend("student")
+        request_a, dropped_a = fit_history(teacher, [*_plain(history_a), user])
+        request_b, dropped_b = fit_history(student, [*_plain(history_b), user])
+        notes = [
+            context_note(label, n)
+            for label, n in (("Teacher", dropped_a), ("Student", dropped_b))
+            if n
+        ]
         turn = ArenaTurn(
             history_a=[*history_a, user, _assistant("")],
             history_b=[*history_b, user, _assistant("")],
+            note=" ".join(notes),
         )
         texts = {"a": "", "b": ""}
-        teacher, student = self.models.backend("teacher"), self.models.backend("student")
-        for event in compare(request, teacher, student, params):
+        for event in compare(request_a, teacher, student, params, request_b=request_b):
             history = turn.history_a if event.side == "a" else turn.history_b
             if event.kind == "delta":
                 texts[event.side] += event.text
@@ -66,6 +82,19 @@ class ArenaService:
             if event.stats is not None:
                 history[-1] = _assistant(event.stats.text or texts[event.side])
             yield turn
+
+
+def _plain(history: list) -> list[dict[str, str]]:
+    """Gradio chat messages as role/content text (Gradio may hand content back as parts)."""
+    out = []
+    for message in history:
+        content = message.get("content", "")
+        if isinstance(content, list):
+            content = " ".join(
+                p.get("text", "") if isinstance(p, dict) else str(p) for p in content
+            )
+        out.append({"role": message["role"], "content": str(content)})
+    return out
 
 
 def _assistant(text: str) -> dict:

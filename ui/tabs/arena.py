@@ -1,7 +1,9 @@
 """Arena: teacher and student, named, side by side, streaming the same prompt at once.
 
-Each side shows its time to first token and tokens/s under its answer. Regenerate
-asks the last prompt again; Clear empties both conversations.
+The chat goes on over turns: each side is sent its own conversation (when it no longer fits
+a side's context, its oldest turns are left out and a note says so). Each side shows its
+time to first token and tokens/s under its answer. Regenerate asks the last prompt again;
+Clear empties both conversations.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def build(services: AppServices) -> None:
             stats_b = gr.Markdown(
                 "TTFT – · – tokens/s", elem_classes="sh-stats", elem_id="arena-student-stats"
             )
+    note = gr.Markdown("", elem_id="arena-note")
     with gr.Row(equal_height=True):
         prompt = gr.Textbox(
             show_label=False,
@@ -75,7 +78,15 @@ def build(services: AppServices) -> None:
             raise gr.Error("Type a prompt first.")
         params = services.models.params(max_new_tokens=int(tokens), temperature=temp)
         for turn in services.arena.turn(text, hist_a, hist_b, params):
-            yield list(turn.history_a), list(turn.history_b), turn.stats_a, turn.stats_b, ""
+            note_text = f"*{turn.note}*" if turn.note else ""
+            yield (
+                list(turn.history_a),
+                list(turn.history_b),
+                turn.stats_a,
+                turn.stats_b,
+                "",
+                note_text,
+            )
 
     def again(hist_a: list, hist_b: list, tokens: float, temp: float):
         if not hist_a:
@@ -83,13 +94,13 @@ def build(services: AppServices) -> None:
         last = hist_a[-2]["content"] if len(hist_a) >= 2 else ""
         yield from ask(_text(last), hist_a[:-2], hist_b[:-2], tokens, temp)
 
-    outputs = [chat_a, chat_b, stats_a, stats_b, prompt]
+    outputs = [chat_a, chat_b, stats_a, stats_b, prompt, note]
     settings = [max_tokens, temperature]
     send.click(ask, [prompt, chat_a, chat_b, *settings], outputs, api_name="arena_ask")
     prompt.submit(ask, [prompt, chat_a, chat_b, *settings], outputs, api_visibility="private")
     regenerate.click(again, [chat_a, chat_b, *settings], outputs, api_visibility="private")
     clear.click(
-        lambda: ([], [], "TTFT – · – tokens/s", "TTFT – · – tokens/s", ""),
+        lambda: ([], [], "TTFT – · – tokens/s", "TTFT – · – tokens/s", "", ""),
         outputs=outputs,
         api_visibility="private",
     )
