@@ -37,3 +37,34 @@ def test_blind_battle_vote_reveals_and_reaches_the_leaderboard(page, app_server)
     # The tab's select and the Refresh click both render; wait for the text, not the spinner.
     wait_text(page, "#leaderboard-counts", "1 vote recorded")
     screenshot(page, "leaderboard")
+
+
+def test_two_turn_blind_battle_ends_in_a_vote_with_both_conversations_revealed(page, app_server):
+    open_tab(page, "Battle")
+    wait_text(page, "#battle-notice", "your prompts and votes may be published")
+    prompt = page.locator("#battle-prompt textarea")
+    prompt.fill("What is the capital of France?")
+    page.locator("#battle-start").click()
+    page.locator("#vote-left").and_(page.locator(":enabled")).wait_for(timeout=60_000)
+    wait_text(page, "#battle-reveal", "Turn 1")
+    prompt.fill("And of Italy?")
+    page.locator("#battle-start").click()
+    wait_text(page, "#battle-reveal", "Turn 2", timeout=60_000)
+    for side in ("#battle-a", "#battle-b"):  # each side shows its whole conversation
+        text = page.locator(side).inner_text()
+        assert "What is the capital of France?" in text and "And of Italy?" in text
+        assert app_server["teacher"] not in text and app_server["student"] not in text
+    screenshot(page, "battle-two-turns")
+
+    page.locator("#vote-tie").click()
+    reveal = page.locator("#battle-reveal")
+    reveal.get_by_text("Model A").wait_for()
+    text = reveal.inner_text()
+    assert app_server["teacher"] in text and app_server["student"] in text
+    for side in ("#battle-a", "#battle-b"):  # still both turns, now under the model's name
+        shown = page.locator(side).inner_text()
+        assert "What is the capital of France?" in shown and "And of Italy?" in shown
+    labels = page.locator("#battle-a").inner_text() + page.locator("#battle-b").inner_text()
+    assert app_server["teacher"] in labels and app_server["student"] in labels
+    assert page.locator("#vote-left").is_disabled()
+    screenshot(page, "battle-two-turns-revealed")
