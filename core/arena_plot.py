@@ -20,8 +20,10 @@ def plot_ratings(
     out: str | Path,
     *,
     title: str = "Arena ratings (Bradley-Terry, 95% intervals)",
+    anchor: str | None = None,
 ) -> Path:
-    """Draw ratings best-at-top with interval bars and battle counts; write ``out`` atomically."""
+    """Draw ratings best-at-top with interval bars and battle counts; write ``out`` atomically.
+    ``anchor`` names the model held at 1000 (the axis says so); None: the ratings are centred."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -63,7 +65,9 @@ def plot_ratings(
     ax.set_xlim(lo - pad, hi + pad * 1.6)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.axvline(1000, color="#bbbbbb", linewidth=0.8, linestyle="--")
-    ax.set_xlabel("rating (mean of all models = 1000)")
+    ax.set_xlabel(
+        f"rating ({anchor} held at 1000)" if anchor else "rating (mean of all models = 1000)"
+    )
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

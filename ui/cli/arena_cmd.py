@@ -75,6 +75,7 @@ def ratings(
                 for m in board.models
             ],
             png,
+            anchor=board.anchor,
         )
     if as_json:
         print(board.model_dump_json(indent=2))

@@ -101,22 +101,23 @@ class LeaderboardService:
             )
         return LeaderboardView(
             counts=f"{counts}\n\n{_anchor_line(board)}",
-            rows=[_row(m) for m in board.models],
+            rows=[_row(m, board.anchor) for m in board.models],
             plot=str(_plot(board, self.scratch.file(".png"))),
             categories=categories,
             style=_style_text(board),
         )
 
 
-def _row(m) -> list:
+def _row(m, anchor: str | None) -> list:
     style = m.style_rating is not None
+    fixed = "anchor (fixed)" if m.model == anchor else None
     return [
         m.rank,
         m.model,
         round(m.rating),
-        f"{m.lower:.0f} to {m.upper:.0f}",
+        fixed or f"{m.lower:.0f} to {m.upper:.0f}",
         round(m.style_rating) if style else "–",
-        f"{m.style_lower:.0f} to {m.style_upper:.0f}" if style else "–",
+        fixed or (f"{m.style_lower:.0f} to {m.style_upper:.0f}" if style else "–"),
         m.style_rank if style else "–",
         round(m.elo) if m.elo is not None else "–",
         m.battles,
@@ -163,4 +164,4 @@ def _plot(board: ArenaRatings, out):
         )
         for m in board.models
     ]
-    return plot_ratings(ratings, out)
+    return plot_ratings(ratings, out, anchor=board.anchor)
