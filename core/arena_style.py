@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -115,9 +116,12 @@ def _side_counts(meta: Mapping[str, Any], side: str, line: int) -> list[float]:
 def style_features(style: StyleCounts) -> np.ndarray:
     """(a - b) / (a + b) per feature (0 when both are 0), standardised to mean 0, sd 1."""
     total = style.a + style.b
-    diff = np.divide(style.a - style.b, total, out=np.zeros_like(total), where=total > 0)
-    sd = diff.std(axis=0)
-    return (diff - diff.mean(axis=0)) / np.where(sd == 0, 1.0, sd)
+    diff = style.a - style.b
+    np.divide(diff, total, out=diff, where=total > 0)  # 0 - 0 stays 0 where both are 0
+    diff -= diff.mean(axis=0)
+    sd = np.sqrt((diff**2).mean(axis=0))
+    diff /= np.where(sd == 0, 1.0, sd)
+    return diff
 
 
 def style_controlled(
@@ -154,7 +158,7 @@ def style_controlled(
         fixed=anchor_index(table.models, anchor),
         ridge=1.0 / coef_sd**2,
     )
-    phi = problem.newton()
+    phi = problem.newton(_warm_start(table, problem))
     grad, hess = problem.grad_hess(phi)
     cov = problem.posterior_cov(hess)
     half = Z95 * np.sqrt(np.maximum(np.diag(cov), 0.0))
@@ -181,7 +185,7 @@ def style_controlled(
     return StyleFit(ratings=ratings, coefficients=coefficients, anchor=anchor)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Problem:
     """The penalised contextual BT objective over parameters phi = [theta (m), beta (k)]."""
 
@@ -197,6 +201,16 @@ class _Problem:
     @property
     def m(self) -> int:
         return self.fit.m
+
+    @cached_property
+    def incidence(self):
+        from scipy.sparse import csr_matrix
+
+        n = self.a.shape[0]
+        rows = np.concatenate([np.arange(n), np.arange(n)])
+        values = np.concatenate([np.ones(n), -np.ones(n)])
+        columns = np.concatenate([self.a, self.b])
+        return csr_matrix((values, (rows, columns)), shape=(n, self.m))
 
     def _penalty(self) -> np.ndarray:
         k = self.x.shape[1]
@@ -216,10 +230,9 @@ class _Problem:
     def grad_hess(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Gradient of the log-posterior and Hessian of the loss (both with the penalties)."""
         r, h = self._rows(phi)
-        group = np.zeros(self.a.shape[0], np.int64)
-        g, hess = _grouped(self, r, h, group, 1)
+        g, hess = _full(self, r, h)
         pen = self._penalty()
-        return g[0] - pen * phi, hess[0] + np.diag(pen)
+        return g - pen * phi, hess + np.diag(pen)
 
     def _constrain(self, hess: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Hold the anchor (or the mean of theta) fixed: edit the Newton system in place."""
@@ -234,8 +247,12 @@ class _Problem:
             hess[..., i, i] = 1.0
         return hess, grad
 
-    def newton(self, *, max_iter: int = 100, tol: float = 1e-9) -> np.ndarray:
+    def newton(
+        self, start: np.ndarray | None = None, *, max_iter: int = 100, tol: float = 1e-7
+    ) -> np.ndarray:
         phi = np.zeros(self.m + self.x.shape[1])
+        if start is not None:
+            phi[: self.m] = start  # warm start: the ratings without style
         loss = self.loss(phi)
         for _ in range(max_iter):
             grad, hess = self.grad_hess(phi)
@@ -287,6 +304,21 @@ class _Problem:
         return self._centre(phi + np.linalg.solve(hess_b, grad_b[..., None])[..., 0])
 
 
+def _full(problem: _Problem, r, h) -> tuple[np.ndarray, np.ndarray]:
+    """All battles at once: the gradient (d,) and negative Hessian (d, d), through the sparse
+    battle-by-model incidence (+1 for a, -1 for b) and BLAS for the style block."""
+    m, x = problem.m, problem.x
+    inc = problem.incidence
+    hx = h[:, None] * x
+    g = np.concatenate([inc.T @ r, x.T @ r])
+    cells = np.bincount(problem.a * m + problem.b, weights=h, minlength=m * m).reshape(m, m)
+    cells = cells + cells.T
+    top = np.diag(cells.sum(axis=1)) - cells
+    cross = np.asarray(inc.T @ hx)
+    hess = np.block([[top, cross], [cross.T, x.T @ hx]])
+    return g, hess
+
+
 def _grouped(problem: _Problem, r, h, group, groups: int) -> tuple[np.ndarray, np.ndarray]:
     """Per group: the log-likelihood gradient (G, d) and negative Hessian (G, d, d)."""
     m, x, a, b = problem.m, problem.x, problem.a, problem.b
@@ -317,3 +349,12 @@ def _grouped(problem: _Problem, r, h, group, groups: int) -> tuple[np.ndarray, n
 
 def _by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(index, weights=values, minlength=size)
+
+
+def _warm_start(table: BattleTable, problem: _Problem) -> np.ndarray:
+    """Default BT ratings (natural-log units, no bootstrap): a start a few Newton steps away."""
+    from core.arena import bradley_terry
+
+    fitted = {r.model: r.rating for r in bradley_terry(table, bootstrap=0, prior_sd=None)}
+    theta = (np.array([fitted[name] for name in table.models]) - ELO_INIT) / NAT_TO_ELO
+    return theta - (theta.mean() if problem.fixed is None else theta[problem.fixed])
