@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.arena import ELO_INIT, BattleTable, Rating, anchor_index, check_enough, rank_ratings
 from core.arena_fit import NAT_TO_ELO, PRIOR_SD, Z95, Fit, check_connected, prior_precision
 from core.errors import InputError
+from core.vote import style_totals
 
 STYLE_FEATURES: tuple[str, ...] = ("length", "headers", "lists", "bold")
 _GROUPS = 2048
@@ -85,32 +86,12 @@ class StyleCounts:
         b: list[list[float]] = []
         for line, row in enumerate(rows, start=1):
             meta = row.get("conv_metadata") if isinstance(row, Mapping) else None
-            if not isinstance(meta, Mapping):
-                raise InputError("bad_battle_row", f"line {line}: missing field conv_metadata")
-            a.append(_side_counts(meta, "a", line))
-            b.append(_side_counts(meta, "b", line))
+            side_a, side_b = style_totals(meta, f"line {line}")
+            a.append(side_a)
+            b.append(side_b)
         return cls(
             np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
         )
-
-
-def _side_counts(meta: Mapping[str, Any], side: str, line: int) -> list[float]:
-    def total(key: str) -> float:
-        value = meta.get(key)
-        if isinstance(value, Mapping):
-            value = sum(value.values())
-        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-            raise InputError(
-                "bad_battle_row", f"line {line}: conv_metadata.{key} must be a count >= 0"
-            )
-        return float(value)
-
-    return [
-        total(f"sum_assistant_{side}_tokens"),
-        total(f"header_count_{side}"),
-        total(f"list_count_{side}"),
-        total(f"bold_count_{side}"),
-    ]
 
 
 def style_features(style: StyleCounts) -> np.ndarray:

@@ -24,7 +24,11 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from core.errors import InputError
+
 Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
+WINNERS: tuple[str, ...] = ("model_a", "model_b", "tie", "tie (bothbad)")
+STYLE_KEYS = ("sum_assistant_{}_tokens", "header_count_{}", "list_count_{}", "bold_count_{}")
 _VOTE_ALIASES = {
     "a": "model_a",
     "left": "model_a",
@@ -183,6 +187,29 @@ def conv_metadata(
         for key, value in counts.items():
             meta[f"{key}_{side}"] = value
     return meta
+
+
+def style_totals(meta: Any, where: str) -> tuple[list[float], list[float]]:
+    """Answer tokens, headers, list items and bold spans of sides a and b, from one
+    ``conv_metadata``; ``where`` ("line 3", "record 3") names it in the error."""
+    if not isinstance(meta, dict):
+        raise InputError("bad_battle_row", f"{where}: missing field conv_metadata")
+
+    def total(key: str) -> float:
+        value = meta.get(key)
+        if isinstance(value, dict):
+            value = sum(value.values()) if all(_count(v) for v in value.values()) else -1
+        if not _count(value):
+            raise InputError("bad_battle_row", f"{where}: conv_metadata.{key} must be a count >= 0")
+        return float(value)  # type: ignore[arg-type]
+
+    return tuple(  # type: ignore[return-value]
+        [total(key.format(side)) for key in STYLE_KEYS] for side in ("a", "b")
+    )
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
 
 def joined(conversation: list[dict[str, str]], role: str) -> str:

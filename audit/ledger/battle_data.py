@@ -31,11 +31,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.arena import WINNERS
-from core.arena_style import StyleCounts
 from core.errors import InputError, NotFoundError
 from core.paths import atomic_file, stillhouse_home
-from core.vote import VoteRecord
+from core.vote import WINNERS, VoteRecord, style_totals
 
 BATTLE_FORMATS = ("fastchat", "jsonl")
 
@@ -135,12 +133,7 @@ def _check_records(records: list[Any]) -> None:
                 "self_battle", f"record {n}: model {record['model_a']!r} battles itself"
             )
         if record.get("conv_metadata") is not None:
-            try:
-                StyleCounts.from_rows([record])
-            except InputError as error:
-                raise InputError(
-                    "bad_battle_row", error.message.replace("line 1", f"record {n}")
-                ) from None
+            style_totals(record["conv_metadata"], f"record {n}")
         for model in (record["model_a"], record["model_b"]):
             first_seen.setdefault(model, n)
             counted[model] = counted.get(model, 0) + int(record.get("anony", True) is not False)

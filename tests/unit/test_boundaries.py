@@ -25,6 +25,7 @@ AUDIT_MAY_USE = {
     "core.recorder",
     "core.specs",
     "core.textfile",
+    "core.vote",  # the one VoteRecord type and its style counts: pydantic and regexes only
 }
 
 # Cycles being broken on another branch; the lead removes each entry after the merge.
