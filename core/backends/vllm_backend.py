@@ -197,18 +197,24 @@ class VLLMBackend:
         ids = self.encode(request)
         outputs = iter(self._submit(ids, self._sampling(ids, params)))
         try:
-            yield from self._chunks(outputs, len(ids))
+            yield from self._chunks(outputs, len(ids), params.stop)
         finally:
             outputs.close()  # type: ignore[attr-defined]  # a dropped stream aborts its request
 
-    def _chunks(self, outputs: Iterator[Any], prompt_tokens: int) -> Iterator[StreamChunk]:
+    def _chunks(
+        self, outputs: Iterator[Any], prompt_tokens: int, stop: list[str]
+    ) -> Iterator[StreamChunk]:
+        # Hold back what could still turn out to start a stop string (vLLM does too): text is
+        # never shown and then taken back.
+        hold = max((len(s) for s in stop if s), default=1) - 1
         seen_text, seen_tokens = 0, 0
         for output in outputs:
             completion = output.outputs[0]
             tokens = self._answer_ids(completion, output.finished)
-            text = completion.text[seen_text:] if len(completion.text) > seen_text else ""
+            safe = len(completion.text) - (0 if output.finished else hold)
+            text = completion.text[seen_text:safe] if safe > seen_text else ""
             new_tokens = len(tokens) - seen_tokens
-            seen_text, seen_tokens = max(seen_text, len(completion.text)), len(tokens)
+            seen_text, seen_tokens = max(seen_text, safe), len(tokens)
             if output.finished:
                 yield StreamChunk(
                     text=text,
@@ -269,10 +275,10 @@ class VLLMBackend:
         return wait
 
     def _last(self, wait: _Wait):
-        output = None
+        last = None
         for output in wait:
-            pass
-        return output
+            last = output
+        return last
 
     def _answer_ids(self, completion, finished: bool) -> list[int]:
         """Generated ids without the EOS that ended the answer (as TransformersBackend)."""

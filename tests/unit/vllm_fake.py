@@ -1,4 +1,4 @@
-"""A CPU test double of vLLM's ``LLMEngine`` surface: ``add_request`` / ``step`` / ``abort_request``.
+"""A CPU test double of vLLM's ``LLMEngine``: ``add_request`` / ``step`` / ``abort_request``.
 
     engine = FakeEngine(model, tokenizer)
     backend = VLLMBackend.from_engine(engine, tokenizer, spec, sampling_params=SamplingParams,
