@@ -76,3 +76,14 @@ def served_shares(specs: list[ModelSpec], budget: float | None = None) -> list[M
         s.model_copy(update={"gpu_memory_utilization": next(shares)}) if s in open_specs else s
         for s in specs
     ]
+
+
+def free_cuda_memory() -> None:
+    """Collect garbage and return cached CUDA blocks to the driver (no-op without CUDA)."""
+    import gc
+
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from core.backends.memory import free_cuda_memory
 from core.backends.protocol import BackendHealth, BackendInfo, GenerationResult, StreamChunk
 from core.errors import BackendError, InputError
 from core.generation import ChatRequest, GenerationParams
@@ -458,14 +459,3 @@ def _shutdown(engine, owns_runtime: bool) -> None:
         destroy_distributed_environment()
     except Exception:  # older or newer vLLM without these: the gc below still frees the weights
         pass
-
-
-def free_cuda_memory() -> None:
-    """Collect garbage and return cached CUDA blocks to the driver (no-op without CUDA)."""
-    import gc
-
-    gc.collect()
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

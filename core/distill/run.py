@@ -166,8 +166,12 @@ def _teacher_data(config, prompts, teacher_spec, teacher_sha, prog):
             progress=prog,
             generator={"engine": config.teacher_engine, "dtype": config.gen_dtype},
         )
+        if config.topk and backend.is_vllm():  # the same engine writes the top-k cache
+            from core.distill.vllm_topk import cache_with_vllm
+
+            cache_with_vllm(backend.get(), config, data, prog)
     finally:
-        backend.close()  # training loads the teacher on its own; free the serving copy
+        backend.close()  # before anything else loads: training loads the teacher on its own
     if not data.reused:
         prog.note(f"teacher data: {data.records} answers -> {data.path}")
     return data
@@ -180,12 +184,20 @@ class _LazyBackend:
         self.spec, self.engine = spec, None if engine == "auto" else engine
         self.kwargs = {"dtype": dtype} if dtype else {}
 
-    def generate(self, requests, params):
+    def get(self):
         from core.backends import backend_for
 
         if not hasattr(self, "_backend"):
             self._backend = backend_for(self.spec, engine=self.engine, **self.kwargs)
-        return self._backend.generate(requests, params)
+        return self._backend
+
+    def generate(self, requests, params):
+        return self.get().generate(requests, params)
+
+    def is_vllm(self) -> bool:
+        from core.backends import vllm_usable
+
+        return self.engine == "vllm" or (self.engine is None and vllm_usable())
 
     def close(self) -> None:
         if hasattr(self, "_backend"):
@@ -195,14 +207,18 @@ class _LazyBackend:
 
 def _train_and_finish(ctx: RunContext) -> DistillResult:
     from core.distill import training
+    from core.distill.placement import teacher_load_device, teacher_on_gpu
     from core.models import load_causal_lm
 
     config, folder = ctx.config, ctx.folder
-    ctx.teacher, ctx.tokenizer = load_causal_lm(ctx.teacher_spec, dtype=config.teacher_dtype)
+    ctx.teacher, ctx.tokenizer = load_causal_lm(
+        ctx.teacher_spec, dtype=config.teacher_dtype, device=teacher_load_device(config)
+    )
     ctx.student, ctx.kept = training.make_student(ctx)
-    ctx.baseline = training.baseline(ctx) if ctx.main else {}
-    with ctx.args.main_process_first(desc="top-k cache"):
-        dataset = training.build_dataset(ctx)
+    with teacher_on_gpu(ctx.teacher, ctx.student):  # top-k mode: the teacher is off the GPU after
+        ctx.baseline = training.baseline(ctx) if ctx.main else {}
+        with ctx.args.main_process_first(desc="top-k cache"):
+            dataset = training.build_dataset(ctx)
     trainer, stopper = training.make_trainer(ctx, dataset)
     ctx.resumed_step = training.checkpoint_step(ctx.checkpoint)
     stopper.install()
@@ -243,4 +259,5 @@ def _train_and_finish(ctx: RunContext) -> DistillResult:
             wall_s=time.perf_counter() - ctx.started,
             state_sha256=training.state_sha256(ctx.student),
         )
-    return training.finish(ctx, trainer)
+    with teacher_on_gpu(ctx.teacher, ctx.student):
+        return training.finish(ctx, trainer)

@@ -91,10 +91,8 @@ def baseline(ctx: RunContext) -> dict[str, float]:
 
 def build_dataset(ctx: RunContext):
     """Tokenize the teacher data and (for top-k) build or reuse the teacher's top-k cache."""
-    from core.distill.cache import DistillDataset, build_topk_cache, sequences_sha, tokenize_records
+    from core.distill.cache import DistillDataset, build_topk_cache, tokenize_records
     from core.distill.data import read_teacher_data
-    from core.hashing import sha256_text
-    from core.paths import stillhouse_home
 
     config, tokenizer, data, prog = ctx.config, ctx.tokenizer, ctx.data, ctx.progress
 
@@ -104,10 +102,7 @@ def build_dataset(ctx: RunContext):
     )
     if config.topk == 0:
         return DistillDataset(sequences)
-    key = sha256_text(
-        f"{data.sha256}:{sequences_sha(sequences)}:{config.topk}:{config.cache_bf16}"
-    )[:16]
-    folder = stillhouse_home() / "cache" / f"topk-{key}"
+    folder = topk_cache_folder(config, data, sequences)
     started = time.perf_counter()
     cache = build_topk_cache(
         ctx.teacher,
@@ -123,6 +118,18 @@ def build_dataset(ctx: RunContext):
         f"({time.perf_counter() - started:.1f} s) in {folder}"
     )
     return DistillDataset(sequences, cache)
+
+
+def topk_cache_folder(config, data, sequences) -> Path:
+    """The cache folder for these teacher data and settings (shared by the vLLM builder)."""
+    from core.distill.cache import sequences_sha
+    from core.hashing import sha256_text
+    from core.paths import stillhouse_home
+
+    key = sha256_text(
+        f"{data.sha256}:{sequences_sha(sequences)}:{config.topk}:{config.cache_bf16}"
+    )[:16]
+    return stillhouse_home() / "cache" / f"topk-{key}"
 
 
 def make_trainer(ctx: RunContext, dataset):
