@@ -77,9 +77,7 @@ def distill(
     from core.distill.data import load_heldout, load_prompts
 
     started = time.perf_counter()
-    prompts_path, heldout_path = data_path(config.prompts), data_path(config.heldout)
-    prompts = load_prompts(prompts_path, config.max_prompts)  # bad files fail before any work
-    heldout = load_heldout(heldout_path)
+    from core.distill.prompt_sets import prompts_file
     from core.distill.trainer import training_args
     from core.models import offline_env, prepare_model, resolve_model
 
@@ -87,6 +85,10 @@ def distill(
     args = training_args(config, folder / "checkpoints")
     main = args.process_index == 0
     prog = Progress(progress if main else False)
+    with args.main_process_first(desc="prompts"):
+        prompts_path, heldout_path = prompts_file(config, prog), data_path(config.heldout)
+    prompts = load_prompts(prompts_path, config.max_prompts)  # bad files fail before any work
+    heldout = load_heldout(heldout_path)
     recorder = recorder if (recorder is not None and main) else NullRecorder()
     checkpoint = latest_checkpoint(folder / "checkpoints") if resume else None
     if resume and checkpoint is None:
@@ -219,6 +221,14 @@ def _train_and_finish(ctx: RunContext) -> DistillResult:
         ctx.baseline = training.baseline(ctx) if ctx.main else {}
         with ctx.args.main_process_first(desc="top-k cache"):
             dataset = training.build_dataset(ctx)
+    if config.epochs:  # steps from the data size, not a guess
+        from core.distill.trainer import steps_for
+
+        ctx.args.max_steps = steps_for(config, len(dataset), ctx.args.world_size)
+        ctx.args.warmup_steps = int(config.warmup_ratio * ctx.args.max_steps)
+        ctx.progress.note(
+            f"{config.epochs} epochs over {len(dataset)} sequences: {ctx.args.max_steps} steps"
+        )
     trainer, stopper = training.make_trainer(ctx, dataset)
     ctx.resumed_step = training.checkpoint_step(ctx.checkpoint)
     stopper.install()
@@ -245,6 +255,9 @@ def _train_and_finish(ctx: RunContext) -> DistillResult:
             f"{config.max_steps}; checkpoint saved in {folder / 'checkpoints'}",
             hint="run the same command with --resume to continue",
         )
+    from core.distill.trainer import gather_student
+
+    ctx.student = gather_student(trainer, ctx.student, main=ctx.main)  # every rank, FSDP/ZeRO-3
     if not ctx.main:
         return DistillResult(
             run_id=ctx.run_id,
