@@ -102,6 +102,8 @@ class DistillTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.kd = kd
         self.teacher = teacher
+        if kd.chunk:
+            _check_chunking(self.accelerator)
         self._kd_sum = 0.0
         self._kd_tokens = 0.0
 
@@ -263,6 +265,22 @@ class ReportProgress(TrainerCallback):
             state.global_step / max(state.max_steps, 1), f"training step {state.global_step}"
         )
         return control
+
+
+def _check_chunking(accelerator) -> None:
+    """The chunked loss calls the output head outside the model's forward: fine on one device
+    and under DDP, wrong where the head's weight is sharded."""
+    from accelerate.utils import DistributedType
+
+    from core.errors import InputError
+
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        raise InputError(
+            "kd_chunk_sharded",
+            "kd_chunk_tokens works on one device and under DDP, not with a sharded student "
+            f"({accelerator.distributed_type.value})",
+            hint="set kd_chunk_tokens=0 with FSDP / ZeRO-3, or use data/accelerate/ddp.yaml",
+        )
 
 
 def gather_student(trainer, student, *, main: bool):
