@@ -45,7 +45,10 @@ def test_chunked_equals_unchunked_loss_and_gradients(pair, name):
     logits = student(input_ids=ids, attention_mask=mask).logits[:, :-1]
     kd = losses.topk_loss(name, logits, top_ids, top_lp, tail, mask=keep, reduction="sum")
     ce = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum"
+        logits.reshape(-1, logits.shape[-1]),
+        targets.reshape(-1),
+        ignore_index=-100,
+        reduction="sum",
     )
     (kd + ce).backward()
     expected = {n: p.grad.clone() for n, p in student.named_parameters()}
@@ -82,9 +85,10 @@ def test_chunked_equals_unchunked_loss_and_gradients(pair, name):
 
 
 def test_the_trainer_gives_the_same_loss_with_and_without_chunks(pair, tmp_path):
+    from transformers import TrainingArguments
+
     from core.distill.cache import collate
     from core.distill.trainer import DistillTrainer, KDSettings
-    from transformers import TrainingArguments
 
     student, teacher, _ = pair
     ids, mask, labels = batch(student.config.vocab_size, seed=1)
