@@ -75,7 +75,12 @@ def distill(
     from core.distill.config import load_preset
 
     config = load_preset(preset, set_)
-    recorder = make_recorder(config, db, use, override_reason)
+    import os
+
+    # Under accelerate launch / torchrun only the main process pre-flights and writes the ledger
+    # (one DuckDB file, one writer); the others train with a NullRecorder.
+    main = os.environ.get("RANK", "0") == "0"
+    recorder = make_recorder(config, db, use, override_reason) if main else None
     from core.distill.run import distill as run_distill
 
     result = run_distill(config, recorder=recorder, progress=not quiet, resume=resume)
