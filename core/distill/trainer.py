@@ -291,18 +291,43 @@ def gather_student(trainer, student, *, main: bool):
     from accelerate.utils import DistributedType
 
     accelerator = trainer.accelerator
-    if accelerator.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        state = accelerator.get_state_dict(trainer.model_wrapped)  # ZeRO-3 16-bit gather
+    elif accelerator.distributed_type == DistributedType.FSDP:
+        state = full_state_dict(trainer.model_wrapped)
+    else:
         return student
-    state = accelerator.get_state_dict(trainer.model)  # the collective: on every rank
     if not main:
         return student
+    return full_model(accelerator.unwrap_model(trainer.model).config, state)
+
+
+def full_state_dict(model) -> dict[str, Any]:
+    """The full (unsharded) state dict of an FSDP (1 or 2) model, on the CPU of rank 0 (other
+    ranks get ``{}``). A collective: every rank calls it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_model_state_dict(model, options=options)
+
+
+def full_model(config, state: dict[str, Any]):
+    """A plain causal LM built from ``config`` holding a gathered state dict."""
     from transformers import AutoModelForCausalLM
 
-    unwrapped = accelerator.unwrap_model(trainer.model)
-    full = AutoModelForCausalLM.from_config(unwrapped.config)
-    full.load_state_dict(state, strict=False)  # tied lm_head weights are not in the state dict
-    full.tie_weights()
-    return full.eval()
+    model = AutoModelForCausalLM.from_config(config)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
+    if unexpected or set(missing) - tied:
+        from core.errors import IntegrityError
+
+        raise IntegrityError(
+            "bad_gathered_state",
+            f"the gathered student does not fit its config: missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]}",
+        )
+    model.tie_weights()
+    return model.eval()
 
 
 def steps_for(config, records: int, world_size: int) -> int:
