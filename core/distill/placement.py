@@ -51,3 +51,18 @@ def teacher_on_gpu(teacher, student=None) -> Iterator[None]:
         from core.backends.memory import free_cuda_memory
 
         free_cuda_memory()
+
+
+def teacher_tokenizer(spec):
+    """The teacher's tokenizer alone, set up as ``load_causal_lm`` sets it (pad, left side)."""
+    from transformers import AutoTokenizer
+
+    from core.models import prepare_model
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        str(prepare_model(spec).path), local_files_only=spec.source != "hf"
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer

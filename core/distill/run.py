@@ -213,9 +213,16 @@ def _train_and_finish(ctx: RunContext) -> DistillResult:
     from core.models import load_causal_lm
 
     config, folder = ctx.config, ctx.folder
-    ctx.teacher, ctx.tokenizer = load_causal_lm(
-        ctx.teacher_spec, dtype=config.teacher_dtype, device=teacher_load_device(config)
-    )
+    if config.topk and config.student_from and not ctx.main:
+        # Nothing on this rank reads the teacher: the main rank builds the cache, scores the
+        # baseline and evaluates. Eight CPU copies of a 7B teacher would be 120 GB of RAM.
+        from core.distill.placement import teacher_tokenizer
+
+        ctx.teacher, ctx.tokenizer = None, teacher_tokenizer(ctx.teacher_spec)
+    else:
+        ctx.teacher, ctx.tokenizer = load_causal_lm(
+            ctx.teacher_spec, dtype=config.teacher_dtype, device=teacher_load_device(config)
+        )
     ctx.student, ctx.kept = training.make_student(ctx)
     with teacher_on_gpu(ctx.teacher, ctx.student):  # top-k mode: the teacher is off the GPU after
         ctx.baseline = training.baseline(ctx) if ctx.main else {}

@@ -102,17 +102,22 @@ def build_dataset(ctx: RunContext):
     )
     if config.topk == 0:
         return DistillDataset(sequences)
+    from core.distill.cache import MANIFEST
+    from core.distill.cache_mmap import mmap_topk_cache
+
     folder = topk_cache_folder(config, data, sequences)
     started = time.perf_counter()
-    cache = build_topk_cache(
-        ctx.teacher,
-        sequences,
-        folder,
-        k=config.topk,
-        bf16=config.cache_bf16,
-        batch_size=config.batch_size,
-        progress=prog,
-    )
+    if not (folder / MANIFEST).is_file():
+        build_topk_cache(
+            ctx.teacher,
+            sequences,
+            folder,
+            k=config.topk,
+            bf16=config.cache_bf16,
+            batch_size=config.batch_size,
+            progress=prog,
+        )
+    cache = mmap_topk_cache(folder)  # every rank maps it; none holds all of it in RAM
     prog.note(
         f"top-k cache: k={cache.k}, {cache.tokens} tokens, {cache.bytes_per_token:.0f} bytes/token "
         f"({time.perf_counter() - started:.1f} s) in {folder}"
