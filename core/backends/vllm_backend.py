@@ -235,7 +235,7 @@ class VLLMBackend:
             max_tokens=1, temperature=0.0, logprobs=k, prompt_logprobs=k
         )
         waits = [self._submit(list(ids), sampling) for ids in sequences]
-        return [self._last(wait) for wait in waits]
+        return [self._last(wait, keep_prompt_logprobs=True) for wait in waits]
 
     # -- helpers --------------------------------------------------------------------------
     def encode(self, request: ChatRequest) -> list[int]:
@@ -275,10 +275,14 @@ class VLLMBackend:
         self._inbox.put((wait.request_id, {"prompt_token_ids": ids}, sampling, wait.outbox))
         return wait
 
-    def _last(self, wait: _Wait):
-        last = None
+    def _last(self, wait: _Wait, *, keep_prompt_logprobs: bool = False):
+        last, prompt_logprobs = None, None
         for output in wait:
             last = output
+            if keep_prompt_logprobs and getattr(output, "prompt_logprobs", None):
+                prompt_logprobs = output.prompt_logprobs  # vLLM may send them only once
+        if prompt_logprobs is not None and not last.prompt_logprobs:
+            last.prompt_logprobs = prompt_logprobs
         return last
 
     def _answer_ids(self, completion, finished: bool) -> list[int]:

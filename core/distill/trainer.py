@@ -254,6 +254,29 @@ class StopOnSignal(TrainerCallback):
         return control
 
 
+class PeakMemory(TrainerCallback):
+    """On CUDA: note the peak GPU memory of each logged step (reset after each), e.g.
+    ``step 10: peak GPU memory 13,912 MiB``. Nothing without CUDA."""
+
+    def __init__(self, progress) -> None:
+        self.progress = progress
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        return control
+
+    def on_step_end(self, args, state, control, **kwargs):
+        import torch
+
+        if torch.cuda.is_available() and state.global_step % max(args.logging_steps, 1) == 0:
+            peak = torch.cuda.max_memory_allocated() / 2**20
+            self.progress.note(f"step {state.global_step}: peak GPU memory {peak:,.0f} MiB")
+        return control
+
+
 class ReportProgress(TrainerCallback):
     """Forward training progress (step / max_steps) to a ``Progress``."""
 

@@ -140,7 +140,13 @@ def topk_cache_folder(config, data, sequences) -> Path:
 def make_trainer(ctx: RunContext, dataset):
     """The ``DistillTrainer`` for this run and the Ctrl-C handler that stops it cleanly."""
     from core.distill.cache import collate
-    from core.distill.trainer import DistillTrainer, KDSettings, ReportProgress, StopOnSignal
+    from core.distill.trainer import (
+        DistillTrainer,
+        KDSettings,
+        PeakMemory,
+        ReportProgress,
+        StopOnSignal,
+    )
 
     config, tokenizer = ctx.config, ctx.tokenizer
     stopper = StopOnSignal()
@@ -152,7 +158,7 @@ def make_trainer(ctx: RunContext, dataset):
         data_collator=partial(collate, pad_id=pad),
         kd=KDSettings.from_config(config),
         teacher=ctx.teacher if config.topk == 0 else None,
-        callbacks=[stopper, ReportProgress(ctx.progress)],
+        callbacks=[stopper, ReportProgress(ctx.progress), PeakMemory(ctx.progress)],
     )
     if ctx.progress.enabled is not True:
         from transformers.trainer_callback import ProgressCallback
