@@ -276,7 +276,8 @@ class VLLMBackend:
         return wait
 
     def _last(self, wait: _Wait, *, keep_prompt_logprobs: bool = False):
-        last, prompt_logprobs = None, None
+        last: Any = None
+        prompt_logprobs = None
         for output in wait:
             last = output
             if keep_prompt_logprobs and getattr(output, "prompt_logprobs", None):
