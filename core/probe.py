@@ -15,7 +15,6 @@ sit in memory together. Greedy decoding (temperature 0) by default: same model, 
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from core.errors import InputError, NotFoundError
 from core.generation import ChatRequest, GenerationParams
 from core.hashing import canonical_json, sha256_text
 from core.specs import ModelSpec
-from core.textfile import read_utf8
+from core.textfile import read_jsonl
 
 PROBES_DIR = Path(__file__).resolve().parent.parent / "data" / "probes"
 
@@ -51,25 +50,18 @@ def load_prompts(path: str | Path | None = None) -> list[ProbePrompt]:
     path = Path(path) if path else default_prompts_path()
     if not path.is_file():
         raise NotFoundError("missing_file", f"prompt file not found: {path}")
-    text = read_utf8(path)
     prompts: list[ProbePrompt] = []
     seen: set[str] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise InputError("bad_jsonl", f"{path}: line {number} is not JSON") from None
+    for number, row in read_jsonl(path):
         pid = row.get("prompt_id", row.get("id")) if isinstance(row, dict) else None
         prompt = row.get("prompt") if isinstance(row, dict) else None
         if pid is None or not isinstance(prompt, str) or not prompt.strip():
             raise InputError(
-                "bad_prompt", f"{path}: line {number} needs prompt_id and a non-empty prompt"
+                "bad_prompt", f"{path} line {number}: needs prompt_id and a non-empty prompt"
             )
         if str(pid) in seen:
             raise InputError(
-                "duplicate_prompt_id", f"{path}: line {number} repeats prompt_id '{pid}'"
+                "duplicate_prompt_id", f"{path} line {number}: repeats prompt_id '{pid}'"
             )
         seen.add(str(pid))
         prompts.append(ProbePrompt(prompt_id=str(pid), prompt=prompt))

@@ -143,4 +143,7 @@ def start(config: AppConfig, *, preset: str, distill: bool, host: str, port: int
         f"{services.models.student_label()} on http://{host}:{port}",
         flush=True,
     )
-    launch_app(demo, host=host, port=port)
+    try:
+        launch_app(demo, host=host, port=port)
+    finally:
+        services.models.close()

@@ -21,6 +21,7 @@ from core.backends.protocol import (
     GenerationResult,
     StreamChunk,
     chunks_from_deltas,
+    text_deltas,
 )
 from core.specs import ModelSpec
 
@@ -32,6 +33,7 @@ __all__ = [
     "StreamChunk",
     "backend_for",
     "chunks_from_deltas",
+    "text_deltas",
     "vllm_usable",
 ]
 

@@ -24,7 +24,13 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from core.backends.protocol import BackendHealth, BackendInfo, GenerationResult, StreamChunk
+from core.backends.protocol import (
+    BackendHealth,
+    BackendInfo,
+    GenerationResult,
+    StreamChunk,
+    text_deltas,
+)
 from core.errors import BackendError, InputError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
@@ -101,9 +107,7 @@ class OpenAIBackend:
             return list(pool.map(lambda r: self._complete(r, params), requests))
 
     def stream(self, request: ChatRequest, params: GenerationParams) -> Iterator[str]:
-        for chunk in self.stream_chunks(request, params):
-            if chunk.text:
-                yield chunk.text
+        return text_deltas(self.stream_chunks(request, params))
 
     def stream_chunks(
         self, request: ChatRequest, params: GenerationParams
@@ -175,6 +179,8 @@ class OpenAIBackend:
         """POST with retries; returns an open response (a context manager) with a 2xx status."""
         import httpx
 
+        if self._client.is_closed:
+            raise BackendError("backend_closed", f"the client for {self.base_url} is closed")
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:

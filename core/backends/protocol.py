@@ -12,8 +12,9 @@ A backend batches (``generate``), streams text (``stream``) and chunks with toke
 (``stream_chunks``), describes itself (``info``), reports whether it can still answer
 (``health``) and lets go of what it holds (``close``: threads, models, HTTP clients). Backend
 modules import this module, never the ``core.backends`` package, so the package's factory can
-import them without a cycle. ``chunks_from_deltas`` turns a plain text stream into chunks, for
-backends (and test doubles) that only know text.
+import them without a cycle. ``text_deltas`` makes ``stream`` out of ``stream_chunks``;
+``chunks_from_deltas`` goes the other way, for backends (and test doubles) that only know
+text.
 """
 
 from __future__ import annotations
@@ -108,6 +109,13 @@ class Backend(Protocol):
     def close(self) -> None:
         """Let go of threads, models and connections; later calls fail. Safe to call twice."""
         ...
+
+
+def text_deltas(chunks: Iterable[StreamChunk]) -> Iterator[str]:
+    """The non-empty texts of a chunk stream: ``stream`` for any backend with ``stream_chunks``."""
+    for chunk in chunks:
+        if chunk.text:
+            yield chunk.text
 
 
 def chunks_from_deltas(deltas: Iterable[str]) -> Iterator[StreamChunk]:

@@ -37,9 +37,16 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from core.backends.chat import encode_chat
 from core.backends.memory import free_cuda_memory
-from core.backends.protocol import BackendHealth, BackendInfo, GenerationResult, StreamChunk
-from core.errors import BackendError, InputError
+from core.backends.protocol import (
+    BackendHealth,
+    BackendInfo,
+    GenerationResult,
+    StreamChunk,
+    text_deltas,
+)
+from core.errors import BackendError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
 
@@ -187,9 +194,7 @@ class VLLMBackend:
         return [self._result(self._last(wait), params) for wait in waits]
 
     def stream(self, request: ChatRequest, params: GenerationParams) -> Iterator[str]:
-        for chunk in self.stream_chunks(request, params):
-            if chunk.text:
-                yield chunk.text
+        return text_deltas(self.stream_chunks(request, params))
 
     def stream_chunks(
         self, request: ChatRequest, params: GenerationParams
@@ -242,20 +247,13 @@ class VLLMBackend:
         """Token ids of the chat with the template and the assistant turn opened."""
         if self.engine is None:
             raise BackendError("backend_closed", f"the backend of {self.spec.name} is closed")
-        messages = [m.model_dump() for m in request.check().messages]
-        with self._lock:
-            text = self.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) >= self.context_length:
-            raise InputError(
-                "prompt_too_long",
-                f"the prompt is {len(ids)} tokens but {self.spec.name} reads at most "
-                f"{self.context_length} (prompt and answer together)",
-                hint="shorten the prompt or the conversation",
-            )
-        return ids
+        return encode_chat(
+            self.tokenizer,
+            request,
+            lock=self._lock,
+            name=self.spec.name,
+            context_length=self.context_length,
+        )
 
     def _sampling(self, ids: list[int], params: GenerationParams):
         return self._sampling_params(

@@ -66,6 +66,14 @@ def _dataset_ref(role: str, path: Path, records: int, license: str) -> ArtifactR
     )
 
 
+def check_inputs(config: DistillConfig) -> tuple[list[dict[str, Any]], list[str]]:
+    """Read the prompt and held-out files, so a bad file fails before anything is recorded."""
+    from core.distill.data import load_heldout, load_prompts
+
+    prompts = load_prompts(data_path(config.prompts), config.max_prompts)
+    return prompts, load_heldout(data_path(config.heldout))
+
+
 def distill(
     config: DistillConfig,
     *,
@@ -74,9 +82,9 @@ def distill(
     resume: bool = False,
 ) -> DistillResult:
     """Run a distillation job end to end; see the module docstring."""
-    from core.distill.data import load_heldout, load_prompts
-
     started = time.perf_counter()
+    check_inputs(config)  # bad files fail before any work
+    from core.distill.data import load_heldout, load_prompts
     from core.distill.prompt_sets import prompts_file
     from core.distill.trainer import training_args
     from core.models import offline_env, prepare_model, resolve_model

@@ -104,6 +104,8 @@ def test_openai_backend_gets_the_local_answer(served, local):
     assert remote.health().ok
     remote.close()
     assert not remote.health().ok
+    with pytest.raises(BackendError, match="closed"):
+        remote.generate([ask("Hello")], PARAMS)
     assert not client_for("http://127.0.0.1:9/v1").health().ok  # nothing listens there
 
 

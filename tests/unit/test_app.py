@@ -232,3 +232,46 @@ def test_errors_reach_the_page_as_one_clean_message(caplog):
             assert "Traceback" in logged
     finally:
         demo.close()
+
+
+def test_registering_a_model_then_exporting_its_report(app_config, tiny_model_dir):
+    from core.errors import InputError
+    from ui.services.app import AppServices
+
+    services = AppServices(app_config)
+    said = services.audit.register_model("tiny-student", "apache-2.0", str(tiny_model_dir))
+    assert said.startswith("Model **tiny-student** registered")
+    assert [row[0] for row in services.audit.tables().models] == ["tiny-student"]
+    subjects = services.reports.subjects()
+    assert ("model tiny-student", "model:tiny-student") in subjects
+    path = services.reports.export("json", "model:tiny-student")
+    assert path.is_file() and path.name == "stillhouse-report-tiny-student.json"
+    assert [row[2] for row in services.audit.tables().reports] == ["json"]
+    with pytest.raises(InputError):
+        services.reports.export("json", "nonsense")
+
+
+def test_distill_preflight_view_before_anything_runs(app_config):
+    from ui.services.app import AppServices
+
+    services = AppServices(app_config)
+    view = services.distill.preflight("quick", {"prompts_license": "apache-2.0"}, "commercial")
+    assert view.verdict in ("allowed", "allowed_with_conditions", "needs_review", "blocked")
+    assert view.summary and services.distill.latest() is None
+    assert services.store.runs() == []  # nothing recorded by a pre-flight view
+
+
+def test_served_models_close_releases_both_backends(tmp_path, tiny_model_dir):
+    from ui.config import AppConfig
+    from ui.services.models import ServedModels
+
+    served = ServedModels(
+        AppConfig(
+            teacher=str(tiny_model_dir),
+            student=str(tiny_model_dir),
+            db_path=str(tmp_path / "l.duckdb"),
+        )
+    )
+    backends = [served.backend("teacher"), served.backend("student")]
+    served.close()
+    assert [b.health().ok for b in backends] == [False, False]

@@ -30,9 +30,10 @@ def test_prompt_set_hash_is_stable_and_follows_the_text(tmp_path):
 @pytest.mark.parametrize(
     "content, needle",
     [
-        (b'{"prompt_id": "a", "prompt": "caf\xe9"}\n', "not UTF-8"),
+        (b'{"prompt_id": "a", "prompt": "caf\xe9"}\n', r"line 1: not valid UTF-8 \(byte 0xe9"),
         (b'{"prompt_id": "a", "prompt": "  "}\n', "non-empty prompt"),
-        (b'{"prompt_id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n', "repeats"),
+        (b'{"prompt_id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n', "line 2: repeats"),
+        (b'{"prompt_id": "a", "prompt": "x"}\n{oops\n', "line 2: not valid JSON"),
         (b"\n\n", "no prompts"),
     ],
 )

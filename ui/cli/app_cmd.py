@@ -14,7 +14,11 @@ A second start finds the student cached and is serving within seconds.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from ui.cli.common import DB_OPTION
 
 
 def serve_app(
@@ -26,9 +30,7 @@ def serve_app(
         "--student",
         help="Student model name or folder; default: the teacher's quick-distilled student.",
     ),
-    db: str | None = typer.Option(
-        None, "--db", help="Ledger file (default $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb)."
-    ),
+    db: Path | None = DB_OPTION,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(7860, "--port", help="Port to listen on."),
     no_distill: bool = typer.Option(
@@ -58,7 +60,7 @@ def serve_app(
     config = AppConfig(
         teacher=teacher,
         student=student or default_student(teacher, preset),
-        db_path=db,
+        db_path=str(db) if db else None,
         max_new_tokens=max_new_tokens,
         gpu_memory=gpu_memory,
     )

@@ -10,12 +10,15 @@ Generation goes through ``core.compare``; this module only shapes it as chat his
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from core.generation import ChatRequest, GenerationParams
 from ui.services.models import ServedModels
+
+if TYPE_CHECKING:
+    from core.compare import SideStats
 
 
 class ArenaTurn(BaseModel):
@@ -69,6 +72,6 @@ def _assistant(text: str) -> dict:
     return {"role": "assistant", "content": text}
 
 
-def _stats(side: Any) -> str:
+def _stats(side: SideStats) -> str:
     ttft = "–" if side.ttft_s is None else f"{side.ttft_s:.2f} s"
     return f"TTFT **{ttft}** · **{side.tokens_per_s:.1f}** tokens/s · {side.tokens} tokens"

@@ -12,12 +12,14 @@ per-session and per-IP daily caps from the config).
 from __future__ import annotations
 
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ui.config import AppConfig
 from ui.services.models import ServedModels
 
 if TYPE_CHECKING:
+    import gradio as gr
+
     from audit.ledger.store import Store
     from audit.ledger.votes import VotePolicy
     from core.battle import Battle, BattleService, VoteOutcome
@@ -53,17 +55,17 @@ class BattleTabService:
             record=partial(record_vote, self.store, policy=self.vote_policy),
         )
 
-    def start(self, prompt: str, request: Any = None) -> Battle:
+    def start(self, prompt: str, request: gr.Request | None = None) -> Battle:
         """A new battle for this browser session, with both answers complete."""
         session_id, ip = client_ids(request)
         return self.engine.start(prompt, session_id=session_id, ip=ip)
 
-    def vote(self, battle_id: str, choice: str, request: Any = None) -> VoteOutcome:
+    def vote(self, battle_id: str, choice: str, request: gr.Request | None = None) -> VoteOutcome:
         """Vote once on a battle; the outcome names both models."""
         return self.engine.vote(battle_id, choice, session_id=client_ids(request)[0])
 
 
-def client_ids(request: Any) -> tuple[str, str | None]:
+def client_ids(request: gr.Request | None) -> tuple[str, str | None]:
     """The browser session id and client IP of a Gradio request (first X-Forwarded-For hop on a
     Space)."""
     if request is None:

@@ -204,10 +204,12 @@ class DistillJob:
     ) -> Iterator[DistillUpdate]:
         """Gate, then distill in a thread; yield progress, loss points and finally the result."""
         from audit.licences.gate import preflight_gate
+        from core.distill.run import check_inputs
 
         if not self._busy.acquire(blocking=False):
             raise InputError("distill_busy", "a distillation is already running in this app")
         try:
+            check_inputs(config)  # a bad prompt file fails before the pre-flight is recorded
             gate = preflight_gate(self.store, request, (override_reason or "").strip() or None)
             if gate.refused:
                 raise InputError(

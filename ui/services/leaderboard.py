@@ -3,8 +3,8 @@
     board = LeaderboardService(config, store, scratch).view()
     board.counts, board.rows, board.plot      # Markdown counts, table rows, PNG path (or None)
 
-Ratings come from ``audit.ledger.votes.ratings_from_store``, the picture from
-``core.arena_plot.plot_ratings``.
+Ratings come from ``core.arena.bradley_terry`` over ``audit.ledger.votes.counted_battles``,
+the picture from ``core.arena_plot.plot_ratings``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ class LeaderboardService:
         self.scratch = scratch
 
     def view(self) -> LeaderboardView:
-        from audit.ledger.votes import ratings_from_store
+        from audit.ledger.votes import counted_battles
+        from core.arena import BattleTable, bradley_terry
         from core.arena_plot import plot_ratings
 
         votes = self.store.votes()
@@ -49,7 +50,8 @@ class LeaderboardService:
             f"{len(votes) - counted} kept but left out (an answer named a model or was empty)"
         )
         try:
-            ratings = ratings_from_store(self.store, bootstrap=self.config.bootstrap, seed=0)
+            battles = BattleTable.from_rows(counted_battles(self.store))
+            ratings = bradley_terry(battles, bootstrap=self.config.bootstrap, seed=0)
         except StillhouseError as error:
             return LeaderboardView(
                 counts=f"{counts}\n\n*No ratings yet: {error.message}.*", rows=[], plot=None

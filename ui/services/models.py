@@ -73,6 +73,13 @@ class ServedModels:
             specs = served_shares(specs, self.config.gpu_memory)
         return dict(zip(ROLES, specs, strict=True))
 
+    def close(self) -> None:
+        """Release both loaded models (the app calls this when its server stops)."""
+        with self._lock:
+            backends, self._backends = list(self._backends.values()), {}
+        for backend in backends:
+            backend.close()
+
     def backends_by_name(self) -> dict[str, Backend]:
         """Both backends keyed by model name (what the blind battles draw from)."""
         return {

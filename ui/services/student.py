@@ -41,6 +41,7 @@ def ensure_student(config: AppConfig, *, preset: str, distill: bool) -> str:
     from audit.ledger.store import Store
     from audit.licences.gate import preflight_gate
     from core.distill.config import load_preset
+    from core.distill.run import check_inputs
     from core.distill.run import distill as run_distill
     from ui.services.distill import preflight_request
 
@@ -50,6 +51,7 @@ def ensure_student(config: AppConfig, *, preset: str, distill: bool) -> str:
         flush=True,
     )
     dconfig = load_preset(preset, [f"teacher={config.teacher}", f"student_name={config.student}"])
+    check_inputs(dconfig)  # a bad prompt file fails before the pre-flight is recorded
     gate = preflight_gate(Store(config.ledger_path()), preflight_request(dconfig, "commercial"))
     print(f"stillhouse: licence pre-flight: {gate.result.verdict}", flush=True)
     if gate.refused:

@@ -1,8 +1,9 @@
 """Leaderboard: Bradley-Terry ratings from the ledger's blind votes, with 95% intervals.
 
-The table and the intervals plot come from ``audit.ledger.votes.ratings_from_store`` and
-``core.arena_plot.plot_ratings``; the vote counts say how many votes were cast and
-how many count (votes whose answers named a model are kept but left out).
+The table and the intervals plot come from ``core.arena.bradley_terry`` over
+``audit.ledger.votes.counted_battles`` and ``core.arena_plot.plot_ratings``; the vote counts
+say how many votes were cast and how many count (votes whose answers named a model are kept
+but left out).
 """
 
 from __future__ import annotations
