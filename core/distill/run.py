@@ -179,7 +179,7 @@ def _teacher_data(config, prompts, teacher_spec, teacher_sha, prog):
         if config.topk and backend.is_vllm():  # the same engine writes the top-k cache
             from core.distill.vllm_topk import cache_with_vllm
 
-            cache_with_vllm(backend.get(), config, data, prog)
+            cache_with_vllm(backend.get, teacher_spec, config, data, prog)
     finally:
         backend.close()  # before anything else loads: training loads the teacher on its own
     if not data.reused:

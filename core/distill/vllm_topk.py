@@ -67,22 +67,29 @@ def vllm_topk_rows(backend, *, k: int) -> Callable[[list], list[tuple[Any, Any, 
     return rows
 
 
-def cache_with_vllm(backend, config, data, progress):
+def cache_with_vllm(engine, teacher_spec, config, data, progress):
     """Build the run's top-k cache with the vLLM engine that wrote the teacher data (before it
-    is closed), into the folder ``training.build_dataset`` then finds complete."""
+    is closed), into the folder ``training.build_dataset`` then finds complete. ``engine()``
+    returns the backend; it is called only when the cache is missing (other ranks, and a
+    second run, find it complete and start no engine)."""
     import time
 
-    from core.distill.cache import build_topk_cache, tokenize_records
+    from core.distill.cache import MANIFEST, build_topk_cache, tokenize_records
     from core.distill.data import read_teacher_data
+    from core.distill.placement import teacher_tokenizer
     from core.distill.training import topk_cache_folder
 
+    tokenizer = teacher_tokenizer(teacher_spec)
     sequences = tokenize_records(
-        backend.tokenizer,
+        tokenizer,
         read_teacher_data(data.path),
         max_len=config.max_seq_len,
         train_on_prompt=config.train_on_prompt,
     )
     folder = topk_cache_folder(config, data, sequences)
+    if (folder / MANIFEST).is_file():
+        return None
+    backend = engine()
     started = time.perf_counter()
     cache = build_topk_cache(
         None,
@@ -92,7 +99,7 @@ def cache_with_vllm(backend, config, data, progress):
         batch_size=config.gen_batch_size,
         progress=progress,
         topk_rows=vllm_topk_rows(backend, k=config.topk),
-        vocab=len(backend.tokenizer),
+        vocab=len(tokenizer),
     )
     progress.note(
         f"top-k cache from vLLM: k={cache.k}, {cache.tokens} tokens "

@@ -110,3 +110,38 @@ def test_too_few_logprobs_is_a_clear_error():
     )
     with pytest.raises(BackendError, match="max_logprobs"):
         rows_from_output(output, 2, 4)
+
+
+def test_distill_builds_its_cache_with_the_vllm_engine_once(tiny_model_dir, vllm):
+    from core.distill.cache import MANIFEST
+    from core.distill.cache_mmap import mmap_topk_cache
+    from core.distill.config import DistillConfig
+    from core.distill.data import teacher_data
+    from core.distill.vllm_topk import cache_with_vllm
+    from core.generation import GenerationParams
+    from core.models import resolve_model
+
+    spec = resolve_model(str(tiny_model_dir))
+    prompts = [{"id": str(i), "prompt": p} for i, p in enumerate(TEXTS)]
+    data = teacher_data(
+        vllm,
+        prompts,
+        GenerationParams(max_new_tokens=6),
+        teacher_name="tiny",
+        teacher_sha256=None,
+        batch_size=2,
+        progress=Progress(False),
+    )
+    config = DistillConfig(teacher=str(tiny_model_dir), topk=K, max_seq_len=64)
+    started: list[int] = []
+
+    def engine():
+        started.append(1)
+        return vllm
+
+    cache = cache_with_vllm(engine, spec, config, data, Progress(False))
+    assert cache is not None and (cache.folder / MANIFEST).is_file() and started == [1]
+    assert mmap_topk_cache(cache.folder).tokens == cache.tokens
+    # another rank, or a second run: the cache is there, no engine is started
+    assert cache_with_vllm(engine, spec, config, data, Progress(False)) is None
+    assert started == [1]
