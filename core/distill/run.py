@@ -270,8 +270,9 @@ def _train_and_finish(ctx: RunContext) -> DistillResult:
             f"{config.max_steps}; checkpoint saved in {folder / 'checkpoints'}",
             hint="run the same command with --resume to continue",
         )
-    from core.distill.trainer import gather_student
+    from core.distill.trainer import gather_student, is_sharded
 
+    sharded = is_sharded(trainer)
     ctx.student = gather_student(trainer, ctx.student, main=ctx.main)  # every rank, FSDP/ZeRO-3
     if not ctx.main:
         return DistillResult(
@@ -285,7 +286,8 @@ def _train_and_finish(ctx: RunContext) -> DistillResult:
             eval_json="",
             teacher_data=str(ctx.data.path),
             wall_s=time.perf_counter() - ctx.started,
-            state_sha256=training.state_sha256(ctx.student),
+            # a sharded student's state_dict() is a collective the main rank does not join
+            state_sha256="" if sharded else training.state_sha256(ctx.student),
         )
     with teacher_on_gpu(ctx.teacher, ctx.student):
         return training.finish(ctx, trainer)

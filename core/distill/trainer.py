@@ -306,6 +306,14 @@ def _check_chunking(accelerator) -> None:
         )
 
 
+def is_sharded(trainer) -> bool:
+    """True under FSDP or DeepSpeed: the student's parameters are split across processes."""
+    from accelerate.utils import DistributedType
+
+    sharded = (DistributedType.FSDP, DistributedType.DEEPSPEED)
+    return trainer.accelerator.distributed_type in sharded
+
+
 def gather_student(trainer, student, *, main: bool):
     """The whole student for saving. Every rank must call this: under FSDP or DeepSpeed ZeRO-3
     the parameters are sharded and the gather is a collective (a rank that skips it hangs the
