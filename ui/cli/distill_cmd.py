@@ -32,6 +32,7 @@ def make_recorder(
         use=use,
         student_name=config.student_name,
         student_base_license=base,
+        **config.preflight.model_dump(),
     )
     gate = preflight_gate(Store(db), request, override_reason)
     print(format_result(gate.result))

@@ -109,6 +109,7 @@ def preflight_request(config: Any, use: str) -> Any:
         use=use,
         student_name=config.student_name,
         student_base_license=base,
+        **config.preflight.model_dump(),
     )
 
 
