@@ -121,7 +121,8 @@ def legal_basis(data: ReportData, request: dict[str, Any], result: dict[str, Any
     inputs = {key: request[key] for key in FACT_KEYS if key in request}
     return LegalBasis(
         notice=NOT_LEGAL_ADVICE,
-        knowledge_base=result.get("knowledge_base") or {"now": knowledge_version()},
+        knowledge_base=result.get("knowledge_base")
+        or {**knowledge_version(), "note": "not recorded with the pre-flight; as of export"},
         inputs=inputs,
         student_license=student_license(request, result) if request else "",
         notice_file=notice_file(data, request, result) if request else "",

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from audit.ledger.store import Store
-from audit.reports.export import build_report, export_report, verify_report
+from audit.reports.export import build_report, export_report, render_report, verify_report
 from audit.reports.model import content_sha256
 from core.errors import InputError, NotFoundError
 from tests.unit.report_helpers import EVIL, STUDENT_SHA, TEACHER_SHA, make_ledger
@@ -56,7 +56,9 @@ def test_report_carries_every_fact_a_lawyer_asks_for(ledger):
     )
     assert prompts.merkle_root == store.datasets()[0]["merkle_root"]
     assert "registered" in prompts.fingerprint
-    (naming,) = [f for f in data.findings if f.severity == "condition"]  # the real pre-flight: a Llama 3.1 student must be named "Llama..."
+    (naming,) = [
+        f for f in data.findings if f.severity == "condition"
+    ]  # the real pre-flight: a Llama 3.1 student must be named "Llama..."
     assert (naming.license, naming.clause) == ("llama3.1", "1.b.i") and "Llama" in naming.message
     assert any("Built with Llama" in o.text and o.clause == "1.b.i" for o in data.obligations)
     assert {o.source for o in data.obligations} == {"teacher", "data"}
@@ -250,3 +252,28 @@ def test_real_similarity_evidence_shows_risk_reasons_and_copied_spans(ledger, tm
         build_report(store, run_id=run_id), "html", tmp_path / "r.html"
     ).read_text()
     assert "<script>alert" not in html and "verbatim, " in html
+
+
+def test_report_states_its_legal_basis(ledger):
+    store, run_id = ledger
+    data = build_report(store, run_id=run_id)
+    basis = data.legal_basis
+    assert "not legal advice" in basis.notice.lower()
+    assert len(basis.knowledge_base["sha256"]) == 64 and basis.knowledge_base["files"] >= 22
+    assert basis.inputs["mau"] == 50_000 and basis.inputs["region"] == "US"
+    assert all(isinstance(f.verified, bool) for f in data.findings)
+    unmet = [o for o in data.obligations if o.unmet]
+    assert [o.clause for o in unmet] == ["1.b.i"]  # "MyBot" already breaks the naming rule
+    assert any(o.when == "on_release" and not o.unmet for o in data.obligations)
+    assert "NOTICE for MyBot" in basis.notice_file and "DRAFT" in basis.notice_file
+    assert "compet" in basis.similarity_plain
+    assert render_report(data, "notice").decode() == basis.notice_file
+    html = render_report(data, "html").decode()
+    for words in (
+        "Not legal advice",
+        "Unmet now",
+        "Due on release",
+        basis.knowledge_base["sha256"],
+    ):
+        assert words in html
+    assert 'download="NOTICE"' in html
