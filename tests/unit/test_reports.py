@@ -277,3 +277,35 @@ def test_report_states_its_legal_basis(ledger):
     ):
         assert words in html
     assert 'download="NOTICE"' in html
+
+
+def test_cyclonedx_carries_signoff_formulation_acknowledgement_and_no_merkle_hash(ledger):
+    from audit.reports.cyclonedx import render_cyclonedx
+
+    store, run_id = ledger
+    data = build_report(store, run_id=run_id)
+    doc = json.loads(render_cyclonedx(data, validate=True))
+    student = doc["metadata"]["component"]
+    assert {lic["license"].get("acknowledgement") for lic in student["licenses"]} == {"declared"}
+    assert "technicalLimitations" not in json.dumps(doc)
+    obligations = [
+        p["value"] for p in student["properties"] if p["name"] == "stillhouse:obligation"
+    ]
+    assert any("unmet now" in o for o in obligations) and any(
+        "due on release" in o for o in obligations
+    )
+    (attestation,) = doc["declarations"]["attestations"]
+    assert attestation["map"][0]["claims"] == ["claim:preflight-verdict"]
+    assert "NOT YET SIGNED" in doc["declarations"]["affirmation"]["statement"]
+    (workflow,) = doc["formulation"][0]["workflows"]
+    assert (
+        workflow["uid"] == run_id
+        and workflow["outputs"][0]["resource"]["ref"] == student["bom-ref"]
+    )
+    merkle = {d.merkle_root for d in data.datasets if d.merkle_root}
+    hashes = {h["content"] for c in doc["components"] for h in c.get("hashes", [])}
+    assert merkle and not merkle & hashes
+    for component in doc["components"]:
+        if component["type"] == "data":
+            names = {p["name"] for p in component["properties"]}
+            assert "stillhouse:merkle_root" in names
