@@ -229,12 +229,12 @@ def build_report(store: Any, run_id: str | None = None, model: str | None = None
         integrity=_integrity(store),
         references=list(PUBLISHED_CONTEXT),
     )
-    preflights = (store.run(run_id).get("preflights") or []) if run_id else []
+    preflights = (run.get("preflights") or []) if run_id else []
     request = (preflights[-1].get("request") or {}) if preflights else {}
     result = (preflights[-1].get("result") or {}) if preflights else {}
     data.legal_basis = legal_basis(data, request, result)
     base = request.get("student_base_license")
-    for entry in data.models:
-        if entry.role == "student" and base:
-            entry.license = base  # the student's weights start from its base, not the teacher
+    for student in data.models:
+        if student.role == "student" and base:
+            student.license = base  # the student's weights start from its base, not the teacher
     return seal(data)

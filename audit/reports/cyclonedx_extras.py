@@ -54,7 +54,7 @@ def add_declarations(doc: dict[str, Any], data: ReportData, student_ref: str) ->
         }
         for i, f in enumerate(data.findings)
     ]
-    claim = {
+    claim: dict[str, Any] = {
         "bom-ref": "claim:preflight-verdict",
         "target": student_ref,
         "predicate": f"licence pre-flight verdict: {data.verdict.code}",
@@ -63,8 +63,7 @@ def add_declarations(doc: dict[str, Any], data: ReportData, student_ref: str) ->
     }
     unmet = [o.text for o in data.obligations if o.unmet]
     if unmet:
-        claim["mitigationStrategies"] = []
-        claim["reasoning"] += " Unmet now: " + "; ".join(unmet)
+        claim["reasoning"] = f"{data.verdict.headline} Unmet now: {'; '.join(unmet)}"
     declarations: dict[str, Any] = {
         "assessors": [
             {
@@ -91,7 +90,6 @@ def add_declarations(doc: dict[str, Any], data: ReportData, student_ref: str) ->
     if not evidence:
         declarations.pop("evidence")
         claim.pop("evidence")
-    claim.pop("mitigationStrategies", None)
     doc["declarations"] = declarations
 
 
