@@ -4,7 +4,6 @@ text."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -41,8 +40,7 @@ REFERENCE_IDS = {
     "anthropic-terms",
     "gemini-api-terms",
 }
-TEXTS = LICENSES_DIR / "texts"
-REFERENCE_TEXTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "licence-texts"
+TEXTS = LICENSES_DIR / "texts"  # the licences' own texts, with provenance (texts/INDEX.md)
 
 
 def test_every_file_loads_and_every_reference_id_is_covered():
@@ -120,24 +118,20 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-def _text_of(path_name: str) -> str | None:
-    for folder in (TEXTS, REFERENCE_TEXTS):
-        if (folder / path_name).is_file():
-            return (folder / path_name).read_text(encoding="utf-8")
-    return None
-
-
 def test_notes_paraphrase_and_never_copy_licence_text():
     """No run of 12 words from any note or obligation appears verbatim in the licence's own text
     or its collected use policy."""
     checked = 0
     for info in load_licenses().values():
-        sources = [f"{info.id}.txt", info.use_policy.text_file]
-        bodies = [_text_of(name) for name in sources if name]
-        body = " ".join(" ".join(_words(text)) for text in bodies if text)
-        if not body:
+        source = TEXTS / f"{info.id}.txt"
+        if not source.is_file():
+            assert not info.verified, f"{info.id} is verified but ships no text in {TEXTS}"
             continue
         checked += 1
+        bodies = [source.read_text(encoding="utf-8")]
+        if info.use_policy.text_file:
+            bodies.append((TEXTS / info.use_policy.text_file).read_text(encoding="utf-8"))
+        body = " ".join(" ".join(_words(text)) for text in bodies)
         for name, clause in info.clauses().items():
             texts = [o.text for o in getattr(clause, "obligations", [])]
             for text in [clause.note, *texts]:
@@ -145,7 +139,7 @@ def test_notes_paraphrase_and_never_copy_licence_text():
                 for start in range(0, max(0, len(words) - 11)):
                     window = " ".join(words[start : start + 12])
                     assert window not in body, f"{info.id}.{name} copies licence text: {window!r}"
-    assert checked >= 6  # at least the use policies collected under data/licences/texts
+    assert checked >= 20  # every licence with a collected text (qwen, falcon-180b have none)
 
 
 def test_collected_texts_carry_provenance_headers():
