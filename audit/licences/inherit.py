@@ -10,25 +10,35 @@ the sources require of it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import Any
 
-from audit.licences.knowledge import LicenseInfo
+from audit.licences.knowledge import LicenseInfo, ObligationRule
+from audit.licences.schema import Obligation, Role
 
-if TYPE_CHECKING:
-    from audit.licences.preflight import Obligation, Role
-    from audit.licences.rules import Check
+# A section cited at the end of an obligation's text: "... (1.b.iii)." or "... (3(a)(1))."
+_CITED = re.compile(r"\((\d[^()]*(?:\([^()]*\)[^()]*)*|[A-Z]\.\d[^()]*)\)\.?$")
+
+# ``check`` below is an ``audit.licences.rules.Check`` (typed Any: rules imports this module).
 
 
-def _contains_materials(check: Check, info: LicenseInfo, role: Role) -> bool:
+def name_complies(name: str, prefix: str) -> bool:
+    squash = lambda text: re.sub(r"[\s_\-.]+", "", text)  # noqa: E731
+    return squash(name).startswith(squash(prefix))
+
+
+def rule_clause(rule: ObligationRule, default: str | None) -> str | None:
+    cited = _CITED.search(rule.text)
+    return cited.group(1) if cited else default
+
+
+def _contains_materials(check: Any, info: LicenseInfo, role: Role) -> bool:
     base = (check.request.student_base_license or "").strip().lower()
     return role == "student_base" or base == info.id
 
 
-def inherited(check: Check, info: LicenseInfo, role: Role) -> list[Obligation]:
+def inherited(check: Any, info: LicenseInfo, role: Role) -> list[Obligation]:
     """The student's obligations under ``info`` in ``role``."""
-    from audit.licences.preflight import Obligation
-    from audit.licences.rules import name_complies, rule_clause
-
     flow, req = info.flow_down, check.request
     unclear_reach = role == "data" and flow.applies_to_trained_model != "yes"
     found = []
@@ -86,7 +96,7 @@ def inherited(check: Check, info: LicenseInfo, role: Role) -> list[Obligation]:
     return found
 
 
-def release_findings(check: Check, release: LicenseInfo | None) -> None:
+def release_findings(check: Any, release: LicenseInfo | None) -> None:
     """Findings on the licence the student will be published under (or on its absence)."""
     needs_terms = [
         info

@@ -25,11 +25,11 @@ licence. The rules:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from audit.licences.knowledge import UNKNOWN, Clause, LicenseInfo, ObligationRule
-from audit.licences.preflight import (
+from audit.licences.inherit import inherited, name_complies, release_findings
+from audit.licences.knowledge import UNKNOWN, Clause, LicenseInfo
+from audit.licences.schema import (
     Finding,
     Obligation,
     PreflightRequest,
@@ -40,14 +40,7 @@ from audit.licences.preflight import (
 )
 from core.licence_facts import in_eu
 
-# A section cited at the end of an obligation's text: "... (1.b.iii)." or "... (3(a)(1))."
-_CITED = re.compile(r"\((\d[^()]*(?:\([^()]*\)[^()]*)*|[A-Z]\.\d[^()]*)\)\.?$")
 _RANK = {"block": 0, "review": 1, "condition": 2, "info": 3}
-
-
-def name_complies(name: str, prefix: str) -> bool:
-    squash = lambda text: re.sub(r"[\s_\-.]+", "", text)  # noqa: E731
-    return squash(name).startswith(squash(prefix))
 
 
 class Check:
@@ -352,8 +345,6 @@ class Check:
             )
 
     def inherit(self, info: LicenseInfo, role: Role) -> None:
-        from audit.licences.inherit import inherited
-
         self.obligations.extend(inherited(self, info, role))
         flow = info.flow_down
         carries = self.commercial or info.commercial.allowed != "no"
@@ -382,8 +373,6 @@ class Check:
             )
 
     def release(self, release: LicenseInfo | None) -> None:
-        from audit.licences.inherit import release_findings
-
         release_findings(self, release)
 
     def unverified(self, info: LicenseInfo) -> None:
@@ -419,8 +408,3 @@ class Check:
             obligations=obligations,
             knowledge_base=knowledge_base,
         )
-
-
-def rule_clause(rule: ObligationRule, default: str | None) -> str | None:
-    cited = _CITED.search(rule.text)
-    return cited.group(1) if cited else default
