@@ -104,11 +104,7 @@ def release_findings(check: Any, release: LicenseInfo | None) -> None:
         if role != "data" and info.distillation_derivative.answer == "yes"
     ]
     research_only = [
-        (info, role)
-        for info, role in check.sources
-        if info.commercial.allowed == "no"
-        and info.outputs_training.scope == "research_only"
-        or (role != "data" and info.commercial.allowed == "no")
+        (info, role) for info, role in check.sources if info.commercial.allowed == "no"
     ]
     if release is None:
         if check.distributed and (needs_terms or research_only):
