@@ -184,3 +184,25 @@ def test_the_library_refuses_bad_facts_too():
         PreflightRequest(teacher_license="mit", mau=-1)
     with pytest.raises(InputError):
         preflight(PreflightRequest(teacher_license="mit", release_license="nope"))
+
+
+def test_the_facts_are_recorded_in_the_ledger_with_the_verdict(tmp_path):
+    import json as _json
+
+    from audit.ledger.store import Store
+    from audit.licences.gate import preflight_gate
+
+    store = Store(tmp_path / "ledger.duckdb")
+    request = PreflightRequest(
+        teacher_license="llama3.3", mau=800_000_000, entity="company", region="FR"
+    )
+    gate = preflight_gate(store, request)
+    assert gate.refused
+    (row,) = store.preflights()
+    recorded = row["request"] if isinstance(row["request"], dict) else _json.loads(row["request"])
+    assert (recorded["mau"], recorded["entity"], recorded["region"]) == (
+        800_000_000,
+        "company",
+        "FR",
+    )
+    assert row["verdict"] == "blocked" and store.verify().ok
