@@ -17,18 +17,22 @@ def legal_basis_section(
 ) -> list:
     lb = data.legal_basis
     kb = lb.knowledge_base
-    flow = [st.heading("Legal basis"), p(f"Not legal advice. {lb.notice}", st.body)]
+    flow = [st.heading("Legal basis"), p(lb.notice, st.body)]
     inputs = "; ".join(f"{k} = {'not given' if v is None else v}" for k, v in lb.inputs.items())
-    rows = [
-        ["Knowledge base commit", p(kb.get("commit") or "not a git checkout", st.hash)],
+    versions = [
+        ["Knowledge base commit", kb.get("commit") or "not a git checkout"],
+        ["Knowledge base SHA-256", kb.get("sha256") or "none recorded"],
+    ]
+    flow.append(table(st, ["What", "Value"], versions, [0.25 * width, 0.75 * width], (1,)))
+    facts = [
         [
-            "Knowledge base SHA-256",
-            p(f"{kb.get('sha256', '')} ({kb.get('files', '?')} licence YAMLs)", st.hash),
+            "Licence YAMLs hashed",
+            str(kb.get("files", "?")) + (f" ({kb['note']})" if kb.get("note") else ""),
         ],
         ["Student's licence record", lb.student_license or "no pre-flight recorded"],
         ["Pre-flight inputs", inputs or "none recorded"],
     ]
-    flow.append(table(st, ["What", "Value"], rows, [0.25 * width, 0.75 * width]))
+    flow.append(table(st, ["What", "Value"], facts, [0.25 * width, 0.75 * width]))
     return flow
 
 

@@ -309,3 +309,27 @@ def test_cyclonedx_carries_signoff_formulation_acknowledgement_and_no_merkle_has
         if component["type"] == "data":
             names = {p["name"] for p in component["properties"]}
             assert "stillhouse:merkle_root" in names
+
+
+def test_pdf_prints_the_legal_basis_and_the_split(ledger):
+    import io
+
+    from pypdf import PdfReader
+
+    store, run_id = ledger
+    data = build_report(store, run_id=run_id)
+    pdf = render_report(data, "pdf")
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    text = " ".join(text.split())
+    for words in (
+        "not legal advice",
+        "Knowledge base SHA-256",
+        data.legal_basis.knowledge_base["sha256"][:16],
+        "mau = 50000",
+        "region = US",
+        "Obligations unmet now",
+        "Obligations due on release",
+        "Draft NOTICE for the student",
+        "Verified",
+    ):
+        assert words in text, words
