@@ -247,7 +247,8 @@ def load_license_file(path: str | Path) -> LicenseInfo:
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
         info = LicenseInfo.model_validate(data)
     except (yaml.YAMLError, ValidationError, TypeError) as error:
         first = str(error).splitlines()
