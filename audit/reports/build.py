@@ -112,7 +112,11 @@ def _verdict_and_findings(run: dict[str, Any]) -> tuple[Verdict, list, list, lis
     verdict = Verdict(
         code=code, use=request.get("use") or result.get("use"), overridden=bool(overrides)
     )
-    recorded = {(f.get("license"), f.get("message")): f for f in result.get("findings") or []}
+    recorded = {
+        (f.get("license"), f.get("message")): f
+        for f in result.get("findings") or []
+        if isinstance(f, dict)
+    }
     findings = [
         FindingEntry(
             severity=f.get("severity") or "info",

@@ -43,16 +43,12 @@ FACT_KEYS = (
 )
 
 
-def student_license(request: dict[str, Any], result: dict[str, Any]) -> str:
+def student_license(request: dict[str, Any], data: ReportData) -> str:
     """The student's licence record in words: its base's licence plus what it inherits."""
     base = request.get("student_base_license") or request.get("teacher_license") or "unknown"
     release = request.get("release_license")
     inherited = sorted(
-        {
-            o.get("license")
-            for o in result.get("obligations") or []
-            if o.get("binding", True) and o.get("license") and o.get("license") != base
-        }
+        {o.license for o in data.obligations if o.binding and o.license and o.license != base}
     )
     words = f"{base} (the licence of the model its weights start from)"
     if inherited:
@@ -62,7 +58,7 @@ def student_license(request: dict[str, Any], result: dict[str, Any]) -> str:
     return words
 
 
-def notice_file(data: ReportData, request: dict[str, Any], result: dict[str, Any]) -> str:
+def notice_file(data: ReportData, request: dict[str, Any]) -> str:
     """A draft NOTICE for the student: where it comes from and what travels with it."""
     from audit.licences.knowledge import load_licenses
 
@@ -82,10 +78,10 @@ def notice_file(data: ReportData, request: dict[str, Any], result: dict[str, Any
         info = kb[license_id]
         if info.attribution.text:
             lines.append(f"{info.attribution.text}. ({info.name}, s.{info.attribution.section})")
-    duties = [o for o in result.get("obligations") or [] if o.get("binding", True)]
+    duties = [o for o in data.obligations if o.binding]
     if duties:
         lines += ["", "Terms that travel with this model:"]
-        lines += [f"- {o.get('text')} [{o.get('license')}]" for o in duties]
+        lines += [f"- {o.text} [{o.license or 'unknown'}]" for o in duties]
     lines += [
         "",
         "Licence texts: " + ", ".join(kb[i].url for i in dict.fromkeys(licence_ids) if i in kb),
@@ -124,7 +120,7 @@ def legal_basis(data: ReportData, request: dict[str, Any], result: dict[str, Any
         knowledge_base=result.get("knowledge_base")
         or {**knowledge_version(), "note": "not recorded with the pre-flight; as of export"},
         inputs=inputs,
-        student_license=student_license(request, result) if request else "",
-        notice_file=notice_file(data, request, result) if request else "",
+        student_license=student_license(request, data) if request else "",
+        notice_file=notice_file(data, request) if request else "",
         similarity_plain=similarity_plain(data),
     )

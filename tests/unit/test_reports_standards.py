@@ -112,3 +112,17 @@ def test_every_format_exports_a_10000_record_run_within_two_seconds(tmp_path):
         assert render_report(data, format)
         slowest = max(slowest, time.perf_counter() - start)
     assert slowest <= 2.0, f"slowest format took {slowest:.2f} s"
+
+
+def test_a_ledger_from_before_the_facts_still_reports(data):
+    """Pre-flights recorded before obligations had binding/when (plain strings) still export."""
+    from audit.reports.legal import legal_basis
+    from audit.reports.sources import obligations_from
+
+    data.obligations = obligations_from(["Keep the NOTICE file."])
+    basis = legal_basis(data, {"teacher_license": "apache-2.0"}, {"verdict": "allowed"})
+    assert "Keep the NOTICE file." in basis.notice_file
+    assert basis.knowledge_base["sha256"] and "as of export" in basis.knowledge_base["note"]
+    assert basis.inputs == {"teacher_license": "apache-2.0"}
+    for format in FORMATS:
+        assert render_report(data, format)
