@@ -267,7 +267,9 @@ def test_served_models_close_releases_both_backends(tmp_path, tiny_model_dir):
 
     served = ServedModels(
         AppConfig(
-            teacher=str(tiny_model_dir), student=str(tiny_model_dir), ledger=tmp_path / "l.duckdb"
+            teacher=str(tiny_model_dir),
+            student=str(tiny_model_dir),
+            db_path=str(tmp_path / "l.duckdb"),
         )
     )
     backends = [served.backend("teacher"), served.backend("student")]
