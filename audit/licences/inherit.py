@@ -17,7 +17,9 @@ from audit.licences.knowledge import LicenseInfo, ObligationRule
 from audit.licences.schema import Obligation, Role
 
 # A section cited at the end of an obligation's text: "... (1.b.iii)." or "... (3(a)(1))."
-_CITED = re.compile(r"\((\d[^()]*(?:\([^()]*\)[^()]*)*|[A-Z]\.\d[^()]*)\)\.?$")
+_CITED = re.compile(
+    r"\((\d[^()]*(?:\([^()]*\)[^()]*)*|[A-Z]\.\d[^()]*|Attachment [A-Z](?:\([a-z]\))?)\)\.?$"
+)
 
 # ``check`` below is an ``audit.licences.rules.Check`` (typed Any: rules imports this module).
 

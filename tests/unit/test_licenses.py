@@ -217,3 +217,7 @@ def test_knowledge_base_fixes_against_the_texts():
     assert "Services Agreement" in openai.name and "3.3(e)" in openai.outputs_training.section
     assert "3.3(f)" in openai.outputs_training.note and "3.3(a)" in openai.use_policy.section
     assert kb["mistral-research"].commercial.excluded_entities == ["company"]
+    bigcode = kb["bigcode-openrail-m"]  # StarCoder's terms differ from CreativeML's
+    assert bigcode.verified and bigcode.distillation_derivative.section == "1.i"
+    assert not any("latest version" in r.text for r in bigcode.flow_down.obligations)
+    assert any(r.when == "on_hosting" for r in bigcode.flow_down.obligations)
