@@ -42,13 +42,19 @@ def show(
     print(f"{info.name} ({info.id}, {info.version})\n{info.url}\n{info.summary}\n")
     for name, clause in info.clauses().items():
         values = {
-            k: v for k, v in clause.model_dump().items() if k not in ("section", "verified", "note")
+            k: v
+            for k, v in clause.model_dump().items()
+            if k not in ("section", "verified", "note", "obligations")
         }
         shown = ", ".join(f"{k}={v}" for k, v in values.items() if v not in (None, [], ""))
         mark = "" if clause.verified else "  [NOT VERIFIED]"
         print(f"{name:<24} {shown or '-'}  (s. {clause.section or 'n/a'}){mark}")
         if clause.note:
             print(f"{'':<24} {clause.note}")
+        for rule in getattr(clause, "obligations", []):
+            binds = "binding" if rule.binding else "advice"
+            extra = ", only if it contains the materials" if rule.needs_materials else ""
+            print(f"{'':<24} - {rule.text} [{binds}, {rule.when}{extra}]")
 
 
 @licenses_app.command("check")
