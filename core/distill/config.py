@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import InputError, NotFoundError
+from core.licence_facts import PreflightFacts
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PRESETS_DIR = PROJECT_ROOT / "data" / "presets"
@@ -82,6 +83,11 @@ class DistillConfig(BaseModel):
     )
     heldout_license: str = Field(
         default="apache-2.0", description="Licence id of the held-out set."
+    )
+    preflight: PreflightFacts = Field(
+        default_factory=PreflightFacts,
+        description="Facts for the licence pre-flight: mau, entity, region, hosted, internal, "
+        "release_license, student_type, teacher_multimodal, further teacher_licenses.",
     )
     # -- loss -------------------------------------------------------------------------
     loss: LossName = Field(default="forward_kl", description="Distillation divergence.")

@@ -202,18 +202,21 @@ def loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
 
 def finish(ctx: RunContext, trainer) -> DistillResult:
     """Save the student, evaluate it against the teacher, write the files, record the run."""
-    from core.models import prepare_model, save_model
+    from core.models import prepare_model, resolve_model, save_model
     from core.specs import ModelSpec
 
     config, folder, student, tokenizer = ctx.config, ctx.folder, ctx.student, ctx.tokenizer
     teacher_spec, kept, baseline_scores = ctx.teacher_spec, ctx.kept, ctx.baseline
     student.eval()
     layers = f"layers {kept}" if kept else f"from {config.student_from}"
+    # The student's own licence is its base's (the pruned teacher, or student_from), not the
+    # teacher's: what it inherits from the teacher is the pre-flight's obligations.
+    base = resolve_model(config.student_from) if config.student_from else teacher_spec
     spec = ModelSpec(
         name=config.student_name,
         source="local",
-        license=teacher_spec.license,
-        base_model=teacher_spec.name,
+        license=base.license,
+        base_model=base.name,
         description=f"distilled from {teacher_spec.name} ({layers}, {config.loss}, "
         f"{config.max_steps} steps)",
     )
@@ -242,7 +245,7 @@ def finish(ctx: RunContext, trainer) -> DistillResult:
             kind="model",
             name=config.student_name,
             sha256=saved.weights_sha256,
-            license=teacher_spec.license,
+            license=base.license,
             path=str(saved.path),
             details={"spec": saved.spec.model_dump(exclude_none=True), "kept_layers": kept},
         ),

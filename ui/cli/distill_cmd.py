@@ -33,6 +33,7 @@ def make_recorder(
         use=use,
         student_name=config.student_name,
         student_base_license=base,
+        **config.preflight.model_dump(),
     )
     gate = preflight_gate(open_ledger(db, create=True), request, override_reason)
     print(format_result(gate.result))
