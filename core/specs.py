@@ -47,6 +47,13 @@ class ModelSpec(BaseModel):
         default=None, description="Name of the model this one was made from (a student's teacher)."
     )
     description: str = Field(default="", description="One line for people.")
+    gpu_memory_utilization: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Share of the GPU's memory vLLM may take for this model (weights and KV "
+        "cache); None: 0.85 alone, or a split by weight size when two models share a GPU.",
+    )
 
 
 class DatasetSpec(BaseModel):

@@ -52,6 +52,13 @@ class AppConfig(BaseModel):
         ],
         description="Hugging Face user names that are admins when signed in with OAuth on a Space.",
     )
+    gpu_memory: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Share of GPU 0 that the teacher's and student's vLLM engines may take "
+        "together, split by weight size (None: 0.90). Ignored without vLLM.",
+    )
     max_new_tokens: int = Field(
         default=128, ge=1, description="Most tokens per answer in Arena and Battle."
     )

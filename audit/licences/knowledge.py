@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import InputError, IntegrityError
+from core.licence_facts import Entity, StudentType
 
 LICENSES_DIR = Path(__file__).resolve().parents[2] / "data" / "licences"
 UNKNOWN = "unknown"
@@ -41,6 +42,11 @@ class Clause(BaseModel):
 
 class CommercialUse(Clause):
     allowed: Literal["yes", "no", "limited"] = Field(description="May it be used commercially?")
+    excluded_entities: list[Entity] = Field(
+        default_factory=list,
+        description="Licensees whose use does not count as the permitted (research) use, e.g. "
+        "a company's staff under the Mistral Research Licence s.9.",
+    )
     reaches_trained_model: Literal["yes", "no", "unclear"] = Field(
         default="yes",
         description="When this licence covers training data: does the restriction "
@@ -52,9 +58,10 @@ class OutputsTraining(Clause):
     rule: Literal["allowed", "forbidden", "conditional", "no_clause"] = Field(
         description="May outputs be used to train another model?"
     )
-    scope: Literal["any_model", "competing_models", "research_only", "none"] = Field(
+    scope: Literal["any_model", "other_llms", "competing_models", "research_only", "none"] = Field(
         default="none",
-        description="What the rule covers: any other model, competing models, research only.",
+        description="What the rule covers: any other model, other large language models only, "
+        "competing models, research only.",
     )
     exception_licenses: list[str] = Field(
         default_factory=list,
@@ -62,6 +69,14 @@ class OutputsTraining(Clause):
         "(e.g. a Llama 2 teacher may improve Llama 2 derivatives).",
     )
     exceptions: list[str] = Field(default_factory=list, description="Other exceptions, in words.")
+    exception_student_types: list[StudentType] = Field(
+        default_factory=list,
+        description="Student types that lift a 'forbidden' rule while the student is not "
+        "distributed or offered to others (e.g. OpenAI's Permitted Exception for classifiers).",
+    )
+    exception_section: str | None = Field(
+        default=None, description="Section of the student-type exception."
+    )
 
 
 class Naming(Clause):
@@ -88,10 +103,57 @@ class UsePolicy(Clause):
         default=None, description="Name of the acceptable or prohibited use policy."
     )
     url: str | None = Field(default=None, description="Where the policy is published.")
+    text_file: str | None = Field(
+        default=None, description="The collected copy under data/licences/texts/, when one exists."
+    )
+    excluded_regions: list[str] = Field(
+        default_factory=list,
+        description="Regions (ISO codes or EU) whose licensees get no rights under the policy.",
+    )
+    exclusion_multimodal_only: bool = Field(
+        default=False, description="True when the region exclusion covers multimodal models only."
+    )
+    exclusion_entities: list[Entity] = Field(
+        default_factory=list,
+        description="Licensee kinds the region exclusion names (e.g. individuals and companies).",
+    )
+    exclusion_section: str | None = Field(
+        default=None, description="Where the region exclusion stands in the policy."
+    )
+    distillation_needs_permission: bool = Field(
+        default=False,
+        description="True when the policy requires the provider's prior permission to train any "
+        "model on its outputs (Anthropic's Usage Policy).",
+    )
+
+
+class ObligationRule(BaseModel):
+    """One thing a derivative must carry or do, with whether the text requires it and when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="The obligation in our own words, ending with its section.")
+    binding: bool = Field(
+        description="True when the text requires it of this student; false marks conservative "
+        "advice (e.g. a duty that attaches only to copies of the licensed materials)."
+    )
+    when: Literal["now", "on_release", "on_hosting"] = Field(
+        description="now: already due; on_release: on distributing the student; on_hosting: "
+        "on offering it to others as a service."
+    )
+    needs_materials: bool = Field(
+        default=False,
+        description="True when it binds only a student whose weights contain the licensed "
+        "materials (its base is under this licence), not one trained on outputs alone.",
+    )
+    checks: Literal["naming", "research_only"] | None = Field(
+        default=None,
+        description="A fact the pre-flight can test now: the student's name or the intended use.",
+    )
 
 
 class FlowDown(Clause):
-    obligations: list[str] = Field(
+    obligations: list[ObligationRule] = Field(
         default_factory=list, description="What derivatives (the student) must carry or do."
     )
     applies_to_trained_model: Literal["yes", "no", "unclear"] = Field(
@@ -143,6 +205,11 @@ class LicenseInfo(BaseModel):
         description="Whether a distilled student is a derivative."
     )
     jurisdiction: Jurisdiction = Field(description="Governing law.")
+    multimodal: Literal["always", "some", "never"] = Field(
+        default="never",
+        description="Whether the models under it are multimodal: always (Llama 4), some "
+        "(Llama 3.2 Vision) or never; 'always' implies --teacher-multimodal.",
+    )
     verified: bool = Field(
         description="True only when every answer above was checked against the text."
     )
@@ -180,7 +247,8 @@ def load_license_file(path: str | Path) -> LicenseInfo:
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
         info = LicenseInfo.model_validate(data)
     except (yaml.YAMLError, ValidationError, TypeError) as error:
         first = str(error).splitlines()
@@ -204,6 +272,38 @@ def _load(folder: str) -> dict[str, LicenseInfo]:
 def load_licenses(folder: str | Path | None = None) -> dict[str, LicenseInfo]:
     """Every licence in the knowledge base, by id (cached per folder)."""
     return dict(_load(str(folder or LICENSES_DIR)))
+
+
+def knowledge_version(folder: str | Path | None = None) -> dict[str, str | int | None]:
+    """Which knowledge base answered: a SHA-256 over the licence YAMLs (name and bytes, in name
+    order), their count, and the git commit of the checkout when there is one."""
+    import hashlib
+    import subprocess
+
+    root = Path(folder or LICENSES_DIR)
+    digest = hashlib.sha256()
+    files = sorted(root.glob("*.yaml"))
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        commit = f"{commit}+local-changes" if dirty else commit
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"commit": commit or None, "sha256": digest.hexdigest(), "files": len(files)}
 
 
 def known_license_ids() -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast, get_args
 
+from audit.reports.legal import legal_basis
 from audit.reports.model import (
     PUBLISHED_CONTEXT,
     DatasetEntry,
@@ -111,12 +112,21 @@ def _verdict_and_findings(run: dict[str, Any]) -> tuple[Verdict, list, list, lis
     verdict = Verdict(
         code=code, use=request.get("use") or result.get("use"), overridden=bool(overrides)
     )
+    recorded = {
+        (f.get("license"), f.get("message")): f
+        for f in result.get("findings") or []
+        if isinstance(f, dict)
+    }
     findings = [
         FindingEntry(
             severity=f.get("severity") or "info",
             license=f.get("license") or "",
             clause=f.get("clause") or "",
             message=f.get("message") or "",
+            verified=bool(
+                recorded.get((f.get("license"), f.get("message")), {}).get("verified", True)
+            ),
+            missing=recorded.get((f.get("license"), f.get("message")), {}).get("missing"),
         )
         for f in run.get("findings") or []
     ]
@@ -223,4 +233,12 @@ def build_report(store: Any, run_id: str | None = None, model: str | None = None
         integrity=_integrity(store),
         references=list(PUBLISHED_CONTEXT),
     )
+    preflights = (run.get("preflights") or []) if run_id else []
+    request = (preflights[-1].get("request") or {}) if preflights else {}
+    result = (preflights[-1].get("result") or {}) if preflights else {}
+    data.legal_basis = legal_basis(data, request, result)
+    base = request.get("student_base_license")
+    for student in data.models:
+        if student.role == "student" and base:
+            student.license = base  # the student's weights start from its base, not the teacher
     return seal(data)

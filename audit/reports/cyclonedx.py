@@ -3,8 +3,13 @@
 Built with ``cyclonedx-python-lib``: the teacher(s) and the student are
 ``machine-learning-model`` components, datasets are ``data`` components, and the
 student's ``pedigree.ancestors`` names its teacher(s). No standard field says what a
-distilled student inherits, so verdict, findings, obligations and overrides travel as
-``stillhouse:*`` properties with the clause cited. The library has no model for
+distilled student inherits, so verdict, findings, obligations (binding or advice, unmet now or
+due on release) and overrides travel as ``stillhouse:*`` properties with the clause cited; the
+student's licences carry a ``declared`` (the release licence) and ``concluded`` (its base's)
+acknowledgement. A dataset's Merkle root is the ``stillhouse:merkle_root`` property, never a
+hash: only a real file SHA-256 goes in ``hashes``, so re-hashing the file matches. The
+pre-flight as ``declarations`` (an attestation awaiting sign-off) and the training run as
+``formulation`` come from ``audit.reports.cyclonedx_extras``. The library has no model for
 ``modelCard`` or ``data`` blocks, so those are added to its JSON output; ``validation_error`` checks
 the
 result against the 1.6 schema with the library's own validator.
@@ -22,10 +27,18 @@ from core.errors import IntegrityError
 PREFIX = "stillhouse"
 
 
-def _licence(license_id: str | None) -> list:
+def _licence(license_id: str | None, concluded: str | None = None) -> list:
+    """The declared licence (and, for the student, the concluded one) with its acknowledgement."""
     from cyclonedx.contrib.license.factories import LicenseFactory
+    from cyclonedx.model.license import LicenseAcknowledgement
 
-    return [LicenseFactory().make_from_string(license_id)] if license_id else []
+    found = []
+    for value, kind in ((license_id, "DECLARED"), (concluded, "CONCLUDED")):
+        if value:
+            licence = LicenseFactory().make_from_string(value)
+            licence.acknowledgement = getattr(LicenseAcknowledgement, kind)
+            found.append(licence)
+    return found
 
 
 def _hashes(value: str | None) -> list:
@@ -42,7 +55,12 @@ def _props(pairs: Sequence[tuple[str, object]]) -> list:
     return [Property(name=f"{PREFIX}:{k}", value=str(v)) for k, v in pairs if v not in (None, "")]
 
 
-def _model(m: ModelEntry, ref: str, extra: Sequence[tuple[str, object]] = ()) -> Any:
+def _model(
+    m: ModelEntry,
+    ref: str,
+    extra: Sequence[tuple[str, object]] = (),
+    declared: str | None = None,
+) -> Any:
     from cyclonedx.model.component import Component, ComponentType
 
     pairs: list[tuple[str, object]] = [
@@ -61,7 +79,7 @@ def _model(m: ModelEntry, ref: str, extra: Sequence[tuple[str, object]] = ()) ->
         bom_ref=ref,
         version=m.revision,
         hashes=_hashes(m.weights_sha256),
-        licenses=_licence(m.license),
+        licenses=_licence(declared or m.license, m.license if declared else None),
         properties=_props(pairs),
     )
 
@@ -83,7 +101,7 @@ def _dataset(d: DatasetEntry) -> Any:
         type=ComponentType.DATA,
         name=d.name,
         bom_ref=f"data:{d.name}",
-        hashes=_hashes(d.merkle_root),
+        hashes=_hashes(d.sha256 if d.sha256 != d.merkle_root else None),
         licenses=_licence(d.license),
         properties=_props(pairs),
     )
@@ -102,9 +120,23 @@ def _inheritance(data: ReportData) -> list[tuple[str, object]]:
         )
     for o in data.obligations:
         cite = " ".join(x for x in (o.license, o.clause) if x)
+        status = "unmet now" if o.unmet else f"due {o.when.replace('_', ' ')}"
+        binding = "binding" if o.binding else "advice"
         pairs.append(
-            ("obligation", f"{o.source or o.kind} | {o.text}" + (f" | {cite}" if cite else ""))
+            (
+                "obligation",
+                f"{o.source or o.kind} | {status} | {binding} | {o.text}"
+                + (f" | {cite}" if cite else ""),
+            )
         )
+    kb = data.legal_basis.knowledge_base
+    pairs += [
+        ("knowledge_base:commit", kb.get("commit")),
+        ("knowledge_base:sha256", kb.get("sha256")),
+    ]
+    pairs += [
+        (f"preflight:{k}", v) for k, v in data.legal_basis.inputs.items() if v not in (None, [])
+    ]
     for over in data.overrides:
         pairs.append(
             ("override", f"{over.at or ''} | overrode {over.verdict or ''} | {over.reason}")
@@ -143,7 +175,8 @@ def build_bom(data: ReportData) -> Any:
         ModelEntry(role="student", name=data.subject.model or "unknown")
     ]
     ancestors = [_model(m, f"ancestor:{m.name}") for m in data.role("teacher")]
-    student = _model(students[0], f"model:{students[0].name}", _inheritance(data))
+    release = data.legal_basis.inputs.get("release_license")
+    student = _model(students[0], f"model:{students[0].name}", _inheritance(data), declared=release)
     student.pedigree = Pedigree(
         ancestors=ancestors, notes="Distilled from the ancestor model(s) listed here."
     )
@@ -172,8 +205,6 @@ def _model_card(data: ReportData, entry: ModelEntry) -> dict[str, Any]:
                 f"{data.verdict.use or 'unspecified'} use; pre-flight verdict "
                 f"{data.verdict.code}: {data.verdict.headline}"
             ],
-            "technicalLimitations": [o.text for o in data.obligations]
-            or ["No inherited obligations recorded."],
         }
     else:
         card["modelParameters"].pop("datasets")
@@ -213,6 +244,10 @@ def render_cyclonedx(data: ReportData, validate: bool = False) -> str:
             component["modelCard"] = _model_card(data, entries[ref])
         elif ref in datasets:
             component["data"] = _data_block(datasets[ref])
+    from audit.reports.cyclonedx_extras import add_declarations, add_formulation
+
+    add_declarations(doc, data, student["bom-ref"])
+    add_formulation(doc, data, student["bom-ref"])
     text = json.dumps(doc, indent=2, ensure_ascii=False)
     problem = validation_error(text) if validate else None
     if problem:

@@ -24,7 +24,7 @@ from audit.reports.model import ReportData, seal
 from audit.reports.verify import ReportCheck, verify_report
 from core.errors import InputError
 
-FORMATS = ("pdf", "html", "json", "cyclonedx")
+FORMATS = ("pdf", "html", "json", "cyclonedx", "spdx", "eu-ai-act", "notice")
 __all__ = [
     "FORMATS",
     "ReportCheck",
@@ -52,6 +52,16 @@ def render_report(data: ReportData, format: str) -> bytes:
         return (
             json.dumps(data.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
         ).encode()
+    if format == "spdx":
+        from audit.reports.spdx import render_spdx
+
+        return render_spdx(data).encode("utf-8")
+    if format == "eu-ai-act":
+        from audit.reports.eu_ai_act import render_eu_ai_act
+
+        return render_eu_ai_act(data).encode("utf-8")
+    if format == "notice":
+        return data.legal_basis.notice_file.encode("utf-8")
     if format == "cyclonedx":
         from audit.reports.cyclonedx import render_cyclonedx
 

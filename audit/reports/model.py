@@ -112,6 +112,10 @@ class FindingEntry(_Strict):
     license: str = Field(description="Licence id the finding comes from.")
     clause: str = Field(default="", description="Section of the licence cited, e.g. 's1.b.v'.")
     message: str = Field(description="What the clause means for this run, in plain words.")
+    verified: bool = Field(
+        default=True, description="True when the cited answer was checked against the text."
+    )
+    missing: str | None = Field(default=None, description="The fact (flag) the rule still needs.")
 
 
 class ObligationEntry(_Strict):
@@ -126,6 +130,30 @@ class ObligationEntry(_Strict):
     text: str = Field(description="What must be done, in plain words.")
     license: str | None = Field(default=None, description="Licence the obligation comes from.")
     clause: str | None = Field(default=None, description="Section of the licence cited.")
+    binding: bool = Field(
+        default=True, description="True when the text requires it; false: conservative advice."
+    )
+    when: str = Field(default="on_release", description="now, on_release or on_hosting.")
+    unmet: bool = Field(default=False, description="True when the facts show it is unmet now.")
+
+
+class LegalBasis(_Strict):
+    """What the verdict rests on: which knowledge base, which facts, and what it does not say."""
+
+    notice: str = Field(default="", description="The not-legal-advice notice.")
+    knowledge_base: dict[str, Any] = Field(
+        default_factory=dict, description="Git commit and SHA-256 over the licence YAMLs."
+    )
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="The pre-flight inputs (facts) as recorded."
+    )
+    student_license: str = Field(
+        default="", description="The student's own licence record: base licence plus inherited."
+    )
+    notice_file: str = Field(default="", description="A draft NOTICE file for the student.")
+    similarity_plain: str = Field(
+        default="", description="The similarity result in plain words, under competing-model terms."
+    )
 
 
 class OverrideEntry(_Strict):
@@ -240,6 +268,9 @@ class ReportData(_Strict):
     )
     arena: list[ArenaEntry] = Field(default_factory=list, description="Blind-vote results.")
     integrity: Integrity = Field(default_factory=Integrity, description="Ledger and report hashes.")
+    legal_basis: LegalBasis = Field(
+        default_factory=LegalBasis, description="Notice, knowledge-base version, inputs, NOTICE."
+    )
     references: list[Reference] = Field(default_factory=list, description="Published context.")
 
     def role(self, role: str) -> list[ModelEntry]:

@@ -284,33 +284,25 @@ def _dataset_hashes(d) -> str:
 
 
 def _licence_sections(data: ReportData, st: _Styles, width: float) -> list:
-    flow = [st.heading("Licence findings")]
-    rows = [[f.severity, f.license, f.clause or "not cited", f.message] for f in data.findings]
-    flow.append(
-        _table(
-            st,
-            ["Severity", "Licence", "Clause", "Finding"],
-            rows,
-            [w_ * width for w_ in (0.11, 0.14, 0.12, 0.63)],
-        )
-        if rows
-        else _p("No findings recorded.", st.body)
-    )
-    flow.append(st.heading("Obligations the student inherits"))
+    from audit.reports.legal_pdf import legal_basis_section, obligation_sections
+
+    flow = legal_basis_section(data, st, width, _p, _table)
+    flow.append(st.heading("Licence findings"))
     rows = [
-        [(o.source or o.kind).replace("_", " "), o.text, o.license or "", o.clause or ""]
-        for o in data.obligations
+        [f.severity, f.license, f.clause or "not cited", f.message, "yes" if f.verified else "NO"]
+        for f in data.findings
     ]
     flow.append(
         _table(
             st,
-            ["From", "Obligation", "Licence", "Clause"],
+            ["Severity", "Licence", "Clause", "Finding", "Verified"],
             rows,
-            [w_ * width for w_ in (0.13, 0.57, 0.15, 0.15)],
+            [w_ * width for w_ in (0.11, 0.13, 0.12, 0.54, 0.10)],
         )
         if rows
-        else _p("None recorded.", st.body)
+        else _p("No findings recorded.", st.body)
     )
+    flow += obligation_sections(data, st, width, _p, _table)
     flow.append(st.heading("Overrides"))
     rows = [[_when(o.at), o.verdict or "", o.reason] for o in data.overrides]
     flow.append(

@@ -37,6 +37,9 @@ def obligations_from(items: list[Any]) -> list[ObligationEntry]:
                 text=str(text if text is not None else item),
                 license=_first(item, "license", "licence", "license_id"),
                 clause=_first(item, "clause", "section"),
+                binding=bool(item.get("binding", True)),
+                when=str(item.get("when") or "on_release"),
+                unmet=bool(item.get("unmet", False)),
             )
         else:
             entry = ObligationEntry(text=str(item))

@@ -34,6 +34,7 @@ __all__ = [
     "backend_for",
     "chunks_from_deltas",
     "text_deltas",
+    "vllm_usable",
 ]
 
 
@@ -44,7 +45,7 @@ def backend_for(spec: ModelSpec, *, engine: str | None = None, **kwargs) -> Back
         from core.backends.openai_backend import OpenAIBackend
 
         return OpenAIBackend(spec, **kwargs)
-    if engine == "vllm" or (engine is None and _vllm_usable()):
+    if engine == "vllm" or (engine is None and vllm_usable()):
         from core.backends.vllm_backend import VLLMBackend
 
         return VLLMBackend(spec, **kwargs)
@@ -53,7 +54,8 @@ def backend_for(spec: ModelSpec, *, engine: str | None = None, **kwargs) -> Back
     return TransformersBackend(spec, **kwargs)
 
 
-def _vllm_usable() -> bool:
+def vllm_usable() -> bool:
+    """True when vllm is installed and CUDA is present (what ``backend_for`` picks vLLM on)."""
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:

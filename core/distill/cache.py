@@ -99,11 +99,16 @@ def build_topk_cache(
     bf16: bool = False,
     shard_tokens: int = 65536,
     progress: Progress,
+    topk_rows: Any = None,
+    vocab: int | None = None,
 ) -> TopkCache:
-    """Run the teacher over ``sequences`` and store top-k per token; reuse a complete folder."""
+    """Run the teacher over ``sequences`` and store top-k per token; reuse a complete folder.
+
+    ``topk_rows(batch) -> [(ids, logprobs, tail) per sequence]`` replaces the transformers
+    forward pass (vLLM: ``core.distill.vllm_topk``); give ``vocab`` with it."""
     if (folder / MANIFEST).is_file():
         return load_topk_cache(folder)
-    vocab = teacher.config.vocab_size
+    vocab = vocab or teacher.config.vocab_size
     if not 1 <= k < vocab:
         raise InputError(
             "bad_topk",
@@ -112,13 +117,13 @@ def build_topk_cache(
         )
     try:
         with atomic_dir(folder) as tmp:
+            rows = topk_rows or (lambda batch: _teacher_topk(teacher, batch, k, bf16))
             shards = _write_shards(
-                teacher,
+                rows,
+                vocab,
                 sequences,
                 tmp,
-                k=k,
                 batch_size=batch_size,
-                bf16=bf16,
                 shard_tokens=shard_tokens,
                 progress=progress,
             )
@@ -135,10 +140,10 @@ def build_topk_cache(
     return load_topk_cache(folder)
 
 
-def _write_shards(teacher, sequences, tmp: Path, *, k, batch_size, bf16, shard_tokens, progress):
+def _write_shards(rows, vocab, sequences, tmp: Path, *, batch_size, shard_tokens, progress):
     import numpy as np
 
-    id_dtype = np.uint16 if teacher.config.vocab_size <= 65536 else np.int32
+    id_dtype = np.uint16 if vocab <= 65536 else np.int32
     shards: list[str] = []
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
@@ -160,7 +165,7 @@ def _write_shards(teacher, sequences, tmp: Path, *, k, batch_size, bf16, shard_t
     with progress.bar(total=total, desc="teacher top-k cache", unit="tok") as bar:
         for start in range(0, len(sequences), batch_size):
             batch = sequences[start : start + batch_size]
-            for seq, arrays in zip(batch, _teacher_topk(teacher, batch, k, bf16), strict=True):
+            for seq, arrays in zip(batch, rows(batch), strict=True):
                 pending.append(arrays)
                 bar.update(len(seq.input_ids))
             if sum(len(p[0]) for p in pending) >= shard_tokens:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import InputError, NotFoundError
+from core.licence_facts import PreflightFacts
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PRESETS_DIR = PROJECT_ROOT / "data" / "presets"
@@ -83,6 +84,11 @@ class DistillConfig(BaseModel):
     heldout_license: str = Field(
         default="apache-2.0", description="Licence id of the held-out set."
     )
+    preflight: PreflightFacts = Field(
+        default_factory=PreflightFacts,
+        description="Facts for the licence pre-flight: mau, entity, region, hosted, internal, "
+        "release_license, student_type, teacher_multimodal, further teacher_licenses.",
+    )
     # -- loss -------------------------------------------------------------------------
     loss: LossName = Field(default="forward_kl", description="Distillation divergence.")
     beta: float = Field(default=0.5, ge=0.0, le=1.0, description="generalized_jsd mixing weight.")
@@ -140,6 +146,39 @@ class DistillConfig(BaseModel):
     logging_steps: int = Field(default=5, ge=1, description="Log the loss every N steps.")
     keep_checkpoints: bool = Field(
         default=False, description="Keep training checkpoints after a successful run."
+    )
+    # -- scale (GPU presets; docs/distill.md "Distilling a 7B teacher on GPUs") ----------
+    epochs: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Passes over the teacher data; when set, max_steps is derived from the "
+        "number of sequences, batch_size, grad_accum and the number of processes.",
+    )
+    kd_chunk_tokens: int = Field(
+        default=0,
+        ge=0,
+        description="Positions per chunk of the top-k KD loss, computed from the last hidden "
+        "state so the batch's full-vocabulary logits never exist (0: whole batch at once). "
+        "One GPU or DDP.",
+    )
+    gradient_checkpointing: bool = Field(
+        default=False,
+        description="Recompute the student's activations in the backward pass (less memory, "
+        "about a third more compute).",
+    )
+    prompts_dataset: str | None = Field(
+        default=None,
+        description="Hugging Face dataset id[:split] of instructions to use instead of "
+        "`prompts`, fetched once with `datasets` (needs network; refused clearly offline, "
+        "where `prompts` is the fallback with prompts_offline=fallback).",
+    )
+    prompts_field: str = Field(
+        default="instruction",
+        description="Column of prompts_dataset that holds the instruction text.",
+    )
+    prompts_offline: Literal["refuse", "fallback"] = Field(
+        default="refuse",
+        description="Without network: refuse (say so and stop) or fall back to `prompts`.",
     )
     # -- evaluation -------------------------------------------------------------------
     eval_max_len: int = Field(default=256, ge=8, description="Held-out text truncation, in tokens.")

@@ -83,8 +83,9 @@ def distill(
 ) -> DistillResult:
     """Run a distillation job end to end; see the module docstring."""
     started = time.perf_counter()
-    prompts_path, heldout_path = data_path(config.prompts), data_path(config.heldout)
-    prompts, heldout = check_inputs(config)  # bad files fail before any work
+    check_inputs(config)  # bad files fail before any work
+    from core.distill.data import load_heldout, load_prompts
+    from core.distill.prompt_sets import prompts_file
     from core.distill.trainer import training_args
     from core.models import offline_env, prepare_model, resolve_model
 
@@ -92,6 +93,10 @@ def distill(
     args = training_args(config, folder / "checkpoints")
     main = args.process_index == 0
     prog = Progress(progress if main else False)
+    with args.main_process_first(desc="prompts"):
+        prompts_path, heldout_path = prompts_file(config, prog), data_path(config.heldout)
+    prompts = load_prompts(prompts_path, config.max_prompts)  # bad files fail before any work
+    heldout = load_heldout(heldout_path)
     recorder = recorder if (recorder is not None and main) else NullRecorder()
     checkpoint = latest_checkpoint(folder / "checkpoints") if resume else None
     if resume and checkpoint is None:
@@ -171,8 +176,12 @@ def _teacher_data(config, prompts, teacher_spec, teacher_sha, prog):
             progress=prog,
             generator={"engine": config.teacher_engine, "dtype": config.gen_dtype},
         )
+        if config.topk and backend.is_vllm():  # the same engine writes the top-k cache
+            from core.distill.vllm_topk import cache_with_vllm
+
+            cache_with_vllm(backend.get, teacher_spec, config, data, prog)
     finally:
-        backend.close()  # training loads the teacher on its own; free the serving copy
+        backend.close()  # before anything else loads: training loads the teacher on its own
     if not data.reused:
         prog.note(f"teacher data: {data.records} answers -> {data.path}")
     return data
@@ -185,12 +194,20 @@ class _LazyBackend:
         self.spec, self.engine = spec, None if engine == "auto" else engine
         self.kwargs = {"dtype": dtype} if dtype else {}
 
-    def generate(self, requests, params):
+    def get(self):
         from core.backends import backend_for
 
         if not hasattr(self, "_backend"):
             self._backend = backend_for(self.spec, engine=self.engine, **self.kwargs)
-        return self._backend.generate(requests, params)
+        return self._backend
+
+    def generate(self, requests, params):
+        return self.get().generate(requests, params)
+
+    def is_vllm(self) -> bool:
+        from core.backends import vllm_usable
+
+        return self.engine == "vllm" or (self.engine is None and vllm_usable())
 
     def close(self) -> None:
         if hasattr(self, "_backend"):
@@ -200,14 +217,33 @@ class _LazyBackend:
 
 def _train_and_finish(ctx: RunContext) -> DistillResult:
     from core.distill import training
+    from core.distill.placement import teacher_load_device, teacher_on_gpu
     from core.models import load_causal_lm
 
     config, folder = ctx.config, ctx.folder
-    ctx.teacher, ctx.tokenizer = load_causal_lm(ctx.teacher_spec, dtype=config.teacher_dtype)
+    if config.topk and config.student_from and not ctx.main:
+        # Nothing on this rank reads the teacher: the main rank builds the cache, scores the
+        # baseline and evaluates. Eight CPU copies of a 7B teacher would be 120 GB of RAM.
+        from core.distill.placement import teacher_tokenizer
+
+        ctx.teacher, ctx.tokenizer = None, teacher_tokenizer(ctx.teacher_spec)
+    else:
+        ctx.teacher, ctx.tokenizer = load_causal_lm(
+            ctx.teacher_spec, dtype=config.teacher_dtype, device=teacher_load_device(config)
+        )
     ctx.student, ctx.kept = training.make_student(ctx)
-    ctx.baseline = training.baseline(ctx) if ctx.main else {}
-    with ctx.args.main_process_first(desc="top-k cache"):
-        dataset = training.build_dataset(ctx)
+    with teacher_on_gpu(ctx.teacher, ctx.student):  # top-k mode: the teacher is off the GPU after
+        ctx.baseline = training.baseline(ctx) if ctx.main else {}
+        with ctx.args.main_process_first(desc="top-k cache"):
+            dataset = training.build_dataset(ctx)
+    if config.epochs:  # steps from the data size, not a guess
+        from core.distill.trainer import steps_for
+
+        ctx.args.max_steps = steps_for(config, len(dataset), ctx.args.world_size)
+        ctx.args.warmup_steps = int(config.warmup_ratio * ctx.args.max_steps)
+        ctx.progress.note(
+            f"{config.epochs} epochs over {len(dataset)} sequences: {ctx.args.max_steps} steps"
+        )
     trainer, stopper = training.make_trainer(ctx, dataset)
     ctx.resumed_step = training.checkpoint_step(ctx.checkpoint)
     stopper.install()
@@ -234,6 +270,10 @@ def _train_and_finish(ctx: RunContext) -> DistillResult:
             f"{config.max_steps}; checkpoint saved in {folder / 'checkpoints'}",
             hint="run the same command with --resume to continue",
         )
+    from core.distill.trainer import gather_student, is_sharded
+
+    sharded = is_sharded(trainer)
+    ctx.student = gather_student(trainer, ctx.student, main=ctx.main)  # every rank, FSDP/ZeRO-3
     if not ctx.main:
         return DistillResult(
             run_id=ctx.run_id,
@@ -246,6 +286,8 @@ def _train_and_finish(ctx: RunContext) -> DistillResult:
             eval_json="",
             teacher_data=str(ctx.data.path),
             wall_s=time.perf_counter() - ctx.started,
-            state_sha256=training.state_sha256(ctx.student),
+            # a sharded student's state_dict() is a collective the main rank does not join
+            state_sha256="" if sharded else training.state_sha256(ctx.student),
         )
-    return training.finish(ctx, trainer)
+    with teacher_on_gpu(ctx.teacher, ctx.student):
+        return training.finish(ctx, trainer)

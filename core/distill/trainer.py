@@ -9,8 +9,12 @@ Loss per optimizer step = (kd_weight * T**2 * sum KD + ce_weight * sum CE) / N, 
 number of target tokens in the whole gradient-accumulation window (over all processes under
 DDP), which ``Trainer`` passes in as ``num_items_in_batch``. Batches carry the teacher's cached
 top-k rows (offline KD); without them the trainer runs the ``teacher`` model itself (dense KD).
-Everything else (accelerate, DDP/FSDP/DeepSpeed, bf16 autocast, checkpoints, resume) is
-``Trainer``'s own.
+With ``kd_chunk > 0`` the loss is computed from the student's last hidden state a chunk of
+positions at a time (``core.distill.chunked``), never holding the batch's full-vocabulary
+logits. Top-k ids beyond the student's vocabulary (padded teacher embeddings) are guarded.
+Everything else (accelerate, DDP/FSDP/DeepSpeed, bf16 autocast, gradient checkpointing,
+checkpoints, resume) is ``Trainer``'s own; ``gather_student`` has every rank take part in the
+state-dict gather of a sharded (FSDP / ZeRO-3) student before the main process saves it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from core.distill import losses
+from core.distill.chunked import chunked_kd, guard_vocab, pad_column
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class KDSettings:
     ce_weight: float = 0.0
     beta: float = 0.5
     alpha: float = 0.1
+    chunk: int = 0
 
     @classmethod
     def from_config(cls, config) -> KDSettings:
@@ -44,6 +50,7 @@ class KDSettings:
             ce_weight=config.ce_weight,
             beta=config.beta,
             alpha=config.alpha,
+            chunk=getattr(config, "kd_chunk_tokens", 0),
         )
 
 
@@ -78,6 +85,10 @@ def training_args(config, output_dir: Path, **extra: Any) -> TrainingArguments:
         ddp_backend="gloo" if distributed and not cuda else None,
         disable_tqdm=False,
     )
+    if getattr(config, "gradient_checkpointing", False):
+        settings.update(
+            gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
     settings.update(extra)
     return TrainingArguments(**settings)
 
@@ -91,6 +102,8 @@ class DistillTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.kd = kd
         self.teacher = teacher
+        if kd.chunk:
+            _check_chunking(self.accelerator)
         self._kd_sum = 0.0
         self._kd_tokens = 0.0
 
@@ -101,20 +114,25 @@ class DistillTrainer(Trainer):
         cached = {
             k: inputs.pop(k) for k in ("topk_ids", "topk_logprobs", "topk_tail") if k in inputs
         }
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-        logits = outputs.logits[:, :-1]
         targets = labels[:, 1:]
         mask = targets != -100
         count = num_items_in_batch if num_items_in_batch is not None else mask.sum()
-        kd_sum = self._kd_sum_for(logits, inputs, cached, mask)
+        if self.kd.chunk and cached:
+            outputs, kd_sum, ce = self._chunked_sums(model, inputs, cached, targets, mask)
+        else:
+            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+            logits = outputs.logits[:, :-1]
+            kd_sum = self._kd_sum_for(logits, inputs, cached, mask)
+            ce = None
+            if self.kd.ce_weight:
+                ce = torch.nn.functional.cross_entropy(
+                    logits.float().reshape(-1, logits.shape[-1]),
+                    targets.reshape(-1),
+                    ignore_index=-100,
+                    reduction="sum",
+                )
         loss = self.kd.kd_weight * self.kd.temperature**2 * kd_sum
-        if self.kd.ce_weight:
-            ce = torch.nn.functional.cross_entropy(
-                logits.float().reshape(-1, logits.shape[-1]),
-                targets.reshape(-1),
-                ignore_index=-100,
-                reduction="sum",
-            )
+        if self.kd.ce_weight and ce is not None:
             loss = loss + self.kd.ce_weight * ce
         loss = loss / count
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
@@ -134,13 +152,14 @@ class DistillTrainer(Trainer):
             "alpha": self.kd.alpha,
         }
         if cached:
-            return losses.topk_loss(
-                self.kd.loss,
-                logits,
+            ids, logprobs, tail, padded = guard_vocab(
                 cached["topk_ids"][:, :-1],
                 cached["topk_logprobs"][:, :-1],
                 cached["topk_tail"][:, :-1],
-                **kw,
+                logits.shape[-1],
+            )
+            return losses.topk_loss(
+                self.kd.loss, pad_column(logits) if padded else logits, ids, logprobs, tail, **kw
             )
         if self.teacher is None:
             raise ValueError("DistillTrainer needs a teacher model or cached top-k rows")
@@ -152,6 +171,52 @@ class DistillTrainer(Trainer):
         return losses.dense_loss(
             self.kd.loss, logits[..., :vocab], teacher_logits[..., :vocab], **kw
         )
+
+    def _chunked_sums(self, model, inputs, cached, targets, mask):
+        """KD (and CE) sums from the last hidden state, ``kd.chunk`` positions at a time."""
+        import torch
+
+        empty = torch.empty(0, dtype=torch.long, device=inputs["input_ids"].device)
+        outputs = model(
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            output_hidden_states=True,
+            logits_to_keep=empty,  # the model computes no logits; the chunks do
+        )
+        hidden = outputs.hidden_states[-1][:, :-1]
+        head = self.accelerator.unwrap_model(model).get_output_embeddings()
+        ids, logprobs, tail, padded = guard_vocab(
+            cached["topk_ids"][:, :-1],
+            cached["topk_logprobs"][:, :-1],
+            cached["topk_tail"][:, :-1],
+            head.weight.shape[0],
+        )
+        name, kw = self.kd.loss, {"beta": self.kd.beta, "alpha": self.kd.alpha}
+
+        def kd_rows(logits, ids, logprobs, tail):
+            logits = pad_column(logits) if padded else logits
+            return losses.topk_loss(
+                name,
+                logits,
+                ids,
+                logprobs,
+                tail,
+                temperature=self.kd.temperature,
+                reduction="sum",
+                **kw,
+            )
+
+        kd_sum, ce = chunked_kd(
+            hidden,
+            head,
+            mask,
+            targets.clamp(min=0),
+            kd_rows,
+            teacher=(ids, logprobs, tail),
+            chunk=self.kd.chunk,
+            ce=bool(self.kd.ce_weight),
+        )
+        return outputs, kd_sum, ce
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         """Add the mean KD divergence per token since the last log (nats/token) to each loss log."""
@@ -189,6 +254,29 @@ class StopOnSignal(TrainerCallback):
         return control
 
 
+class PeakMemory(TrainerCallback):
+    """On CUDA: note the peak GPU memory of each logged step (reset after each), e.g.
+    ``step 10: peak GPU memory 13,912 MiB``. Nothing without CUDA."""
+
+    def __init__(self, progress) -> None:
+        self.progress = progress
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        return control
+
+    def on_step_end(self, args, state, control, **kwargs):
+        import torch
+
+        if torch.cuda.is_available() and state.global_step % max(args.logging_steps, 1) == 0:
+            peak = torch.cuda.max_memory_allocated() / 2**20
+            self.progress.note(f"step {state.global_step}: peak GPU memory {peak:,.0f} MiB")
+        return control
+
+
 class ReportProgress(TrainerCallback):
     """Forward training progress (step / max_steps) to a ``Progress``."""
 
@@ -200,3 +288,82 @@ class ReportProgress(TrainerCallback):
             state.global_step / max(state.max_steps, 1), f"training step {state.global_step}"
         )
         return control
+
+
+def _check_chunking(accelerator) -> None:
+    """The chunked loss calls the output head outside the model's forward: fine on one device
+    and under DDP, wrong where the head's weight is sharded."""
+    from accelerate.utils import DistributedType
+
+    from core.errors import InputError
+
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        raise InputError(
+            "kd_chunk_sharded",
+            "kd_chunk_tokens works on one device and under DDP, not with a sharded student "
+            f"({accelerator.distributed_type.value})",
+            hint="set kd_chunk_tokens=0 with FSDP / ZeRO-3, or use data/accelerate/ddp.yaml",
+        )
+
+
+def is_sharded(trainer) -> bool:
+    """True under FSDP or DeepSpeed: the student's parameters are split across processes."""
+    from accelerate.utils import DistributedType
+
+    sharded = (DistributedType.FSDP, DistributedType.DEEPSPEED)
+    return trainer.accelerator.distributed_type in sharded
+
+
+def gather_student(trainer, student, *, main: bool):
+    """The whole student for saving. Every rank must call this: under FSDP or DeepSpeed ZeRO-3
+    the parameters are sharded and the gather is a collective (a rank that skips it hangs the
+    others). The main process gets a plain model with the full weights; other ranks get
+    ``student`` back. Under DDP or one device nothing is gathered."""
+    from accelerate.utils import DistributedType
+
+    accelerator = trainer.accelerator
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        state = accelerator.get_state_dict(trainer.model_wrapped)  # ZeRO-3 16-bit gather
+    elif accelerator.distributed_type == DistributedType.FSDP:
+        state = full_state_dict(trainer.model_wrapped)
+    else:
+        return student
+    if not main:
+        return student
+    return full_model(accelerator.unwrap_model(trainer.model).config, state)
+
+
+def full_state_dict(model) -> dict[str, Any]:
+    """The full (unsharded) state dict of an FSDP (1 or 2) model, on the CPU of rank 0 (other
+    ranks get ``{}``). A collective: every rank calls it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_model_state_dict(model, options=options)
+
+
+def full_model(config, state: dict[str, Any]):
+    """A plain causal LM built from ``config`` holding a gathered state dict."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_config(config)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
+    if unexpected or set(missing) - tied:
+        from core.errors import IntegrityError
+
+        raise IntegrityError(
+            "bad_gathered_state",
+            f"the gathered student does not fit its config: missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]}",
+        )
+    model.tie_weights()
+    return model.eval()
+
+
+def steps_for(config, records: int, world_size: int) -> int:
+    """Optimizer steps for ``config.epochs`` passes over ``records`` sequences (at least 1)."""
+    import math
+
+    per_step = config.batch_size * config.grad_accum * max(world_size, 1)
+    return max(1, math.ceil(config.epochs * records / per_step))

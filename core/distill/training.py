@@ -91,10 +91,8 @@ def baseline(ctx: RunContext) -> dict[str, float]:
 
 def build_dataset(ctx: RunContext):
     """Tokenize the teacher data and (for top-k) build or reuse the teacher's top-k cache."""
-    from core.distill.cache import DistillDataset, build_topk_cache, sequences_sha, tokenize_records
+    from core.distill.cache import DistillDataset, build_topk_cache, tokenize_records
     from core.distill.data import read_teacher_data
-    from core.hashing import sha256_text
-    from core.paths import stillhouse_home
 
     config, tokenizer, data, prog = ctx.config, ctx.tokenizer, ctx.data, ctx.progress
 
@@ -104,20 +102,22 @@ def build_dataset(ctx: RunContext):
     )
     if config.topk == 0:
         return DistillDataset(sequences)
-    key = sha256_text(
-        f"{data.sha256}:{sequences_sha(sequences)}:{config.topk}:{config.cache_bf16}"
-    )[:16]
-    folder = stillhouse_home() / "cache" / f"topk-{key}"
+    from core.distill.cache import MANIFEST
+    from core.distill.cache_mmap import mmap_topk_cache
+
+    folder = topk_cache_folder(config, data, sequences)
     started = time.perf_counter()
-    cache = build_topk_cache(
-        ctx.teacher,
-        sequences,
-        folder,
-        k=config.topk,
-        bf16=config.cache_bf16,
-        batch_size=config.batch_size,
-        progress=prog,
-    )
+    if not (folder / MANIFEST).is_file():
+        build_topk_cache(
+            ctx.teacher,
+            sequences,
+            folder,
+            k=config.topk,
+            bf16=config.cache_bf16,
+            batch_size=config.batch_size,
+            progress=prog,
+        )
+    cache = mmap_topk_cache(folder)  # every rank maps it; none holds all of it in RAM
     prog.note(
         f"top-k cache: k={cache.k}, {cache.tokens} tokens, {cache.bytes_per_token:.0f} bytes/token "
         f"({time.perf_counter() - started:.1f} s) in {folder}"
@@ -125,10 +125,28 @@ def build_dataset(ctx: RunContext):
     return DistillDataset(sequences, cache)
 
 
+def topk_cache_folder(config, data, sequences) -> Path:
+    """The cache folder for these teacher data and settings (shared by the vLLM builder)."""
+    from core.distill.cache import sequences_sha
+    from core.hashing import sha256_text
+    from core.paths import stillhouse_home
+
+    key = sha256_text(
+        f"{data.sha256}:{sequences_sha(sequences)}:{config.topk}:{config.cache_bf16}"
+    )[:16]
+    return stillhouse_home() / "cache" / f"topk-{key}"
+
+
 def make_trainer(ctx: RunContext, dataset):
     """The ``DistillTrainer`` for this run and the Ctrl-C handler that stops it cleanly."""
     from core.distill.cache import collate
-    from core.distill.trainer import DistillTrainer, KDSettings, ReportProgress, StopOnSignal
+    from core.distill.trainer import (
+        DistillTrainer,
+        KDSettings,
+        PeakMemory,
+        ReportProgress,
+        StopOnSignal,
+    )
 
     config, tokenizer = ctx.config, ctx.tokenizer
     stopper = StopOnSignal()
@@ -140,7 +158,7 @@ def make_trainer(ctx: RunContext, dataset):
         data_collator=partial(collate, pad_id=pad),
         kd=KDSettings.from_config(config),
         teacher=ctx.teacher if config.topk == 0 else None,
-        callbacks=[stopper, ReportProgress(ctx.progress)],
+        callbacks=[stopper, ReportProgress(ctx.progress), PeakMemory(ctx.progress)],
     )
     if ctx.progress.enabled is not True:
         from transformers.trainer_callback import ProgressCallback
@@ -184,18 +202,21 @@ def loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
 
 def finish(ctx: RunContext, trainer) -> DistillResult:
     """Save the student, evaluate it against the teacher, write the files, record the run."""
-    from core.models import prepare_model, save_model
+    from core.models import prepare_model, resolve_model, save_model
     from core.specs import ModelSpec
 
     config, folder, student, tokenizer = ctx.config, ctx.folder, ctx.student, ctx.tokenizer
     teacher_spec, kept, baseline_scores = ctx.teacher_spec, ctx.kept, ctx.baseline
     student.eval()
     layers = f"layers {kept}" if kept else f"from {config.student_from}"
+    # The student's own licence is its base's (the pruned teacher, or student_from), not the
+    # teacher's: what it inherits from the teacher is the pre-flight's obligations.
+    base = resolve_model(config.student_from) if config.student_from else teacher_spec
     spec = ModelSpec(
         name=config.student_name,
         source="local",
-        license=teacher_spec.license,
-        base_model=teacher_spec.name,
+        license=base.license,
+        base_model=base.name,
         description=f"distilled from {teacher_spec.name} ({layers}, {config.loss}, "
         f"{config.max_steps} steps)",
     )
@@ -224,7 +245,7 @@ def finish(ctx: RunContext, trainer) -> DistillResult:
             kind="model",
             name=config.student_name,
             sha256=saved.weights_sha256,
-            license=teacher_spec.license,
+            license=base.license,
             path=str(saved.path),
             details={"spec": saved.spec.model_dump(exclude_none=True), "kept_layers": kept},
         ),

@@ -60,6 +60,9 @@ def make_ledger(
             data_licenses=["cc-by-4.0"],
             use="commercial",
             student_name=student,
+            mau=50_000,
+            region="US",
+            entity="company",
         ),
         override_reason=override,
     )

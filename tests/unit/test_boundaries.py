@@ -21,6 +21,7 @@ AUDIT_MAY_USE = {
     "core.bundled",
     "core.errors",
     "core.hashing",
+    "core.licence_facts",
     "core.paths",
     "core.recorder",
     "core.specs",

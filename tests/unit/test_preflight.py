@@ -19,13 +19,15 @@ def naming_findings(result):
 
 
 def test_llama31_naming_is_a_condition_until_the_name_complies():
-    result = check(teacher_license="llama3.1", use="commercial", student_name="MyBot")
+    result = check(teacher_license="llama3.1", use="commercial", student_name="MyBot", mau=10_000)
     assert result.verdict == "allowed_with_conditions"
     (finding,) = naming_findings(result)
     assert (
         finding.license == "llama3.1" and finding.clause == "1.b.i" and "Llama" in finding.message
     )
-    fixed = check(teacher_license="llama3.1", use="commercial", student_name="Llama-MyBot")
+    fixed = check(
+        teacher_license="llama3.1", use="commercial", student_name="Llama-MyBot", mau=10_000
+    )
     assert naming_findings(fixed) == []
     assert (
         fixed.verdict == "allowed_with_conditions"
@@ -69,7 +71,7 @@ def test_data_generated_under_forbidding_terms_blocks_too():
 def test_llama2_outputs_only_improve_llama2_derivatives():
     assert check(teacher_license="llama2").verdict == "blocked"
     assert check(teacher_license="llama2", internal=True).verdict == "blocked"
-    allowed = check(teacher_license="llama2", student_base_license="llama2")
+    allowed = check(teacher_license="llama2", student_base_license="llama2", mau=10_000)
     assert allowed.verdict == "allowed_with_conditions"
     assert any(f.severity == "info" and f.clause == "1.b.v" for f in allowed.findings)
 

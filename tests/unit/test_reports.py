@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from audit.ledger.store import Store
-from audit.reports.export import build_report, export_report, verify_report
+from audit.reports.export import build_report, export_report, render_report, verify_report
 from audit.reports.model import content_sha256
 from core.errors import InputError, NotFoundError
 from tests.unit.report_helpers import EVIL, STUDENT_SHA, TEACHER_SHA, make_ledger
@@ -56,7 +56,9 @@ def test_report_carries_every_fact_a_lawyer_asks_for(ledger):
     )
     assert prompts.merkle_root == store.datasets()[0]["merkle_root"]
     assert "registered" in prompts.fingerprint
-    (naming,) = data.findings  # the real pre-flight: a Llama 3.1 student must be named "Llama..."
+    (naming,) = [
+        f for f in data.findings if f.severity == "condition"
+    ]  # the real pre-flight: a Llama 3.1 student must be named "Llama..."
     assert (naming.license, naming.clause) == ("llama3.1", "1.b.i") and "Llama" in naming.message
     assert any("Built with Llama" in o.text and o.clause == "1.b.i" for o in data.obligations)
     assert {o.source for o in data.obligations} == {"teacher", "data"}
@@ -250,3 +252,84 @@ def test_real_similarity_evidence_shows_risk_reasons_and_copied_spans(ledger, tm
         build_report(store, run_id=run_id), "html", tmp_path / "r.html"
     ).read_text()
     assert "<script>alert" not in html and "verbatim, " in html
+
+
+def test_report_states_its_legal_basis(ledger):
+    store, run_id = ledger
+    data = build_report(store, run_id=run_id)
+    basis = data.legal_basis
+    assert "not legal advice" in basis.notice.lower()
+    assert len(basis.knowledge_base["sha256"]) == 64 and basis.knowledge_base["files"] >= 22
+    assert basis.inputs["mau"] == 50_000 and basis.inputs["region"] == "US"
+    assert all(isinstance(f.verified, bool) for f in data.findings)
+    unmet = [o for o in data.obligations if o.unmet]
+    assert [o.clause for o in unmet] == ["1.b.i"]  # "MyBot" already breaks the naming rule
+    assert any(o.when == "on_release" and not o.unmet for o in data.obligations)
+    assert "NOTICE for MyBot" in basis.notice_file and "DRAFT" in basis.notice_file
+    assert "compet" in basis.similarity_plain
+    assert render_report(data, "notice").decode() == basis.notice_file
+    html = render_report(data, "html").decode()
+    for words in (
+        "Not legal advice",
+        "Unmet now",
+        "Due on release",
+        basis.knowledge_base["sha256"],
+    ):
+        assert words in html
+    assert 'download="NOTICE"' in html
+
+
+def test_cyclonedx_carries_signoff_formulation_acknowledgement_and_no_merkle_hash(ledger):
+    from audit.reports.cyclonedx import render_cyclonedx
+
+    store, run_id = ledger
+    data = build_report(store, run_id=run_id)
+    doc = json.loads(render_cyclonedx(data, validate=True))
+    student = doc["metadata"]["component"]
+    assert {lic["license"].get("acknowledgement") for lic in student["licenses"]} == {"declared"}
+    assert "technicalLimitations" not in json.dumps(doc)
+    obligations = [
+        p["value"] for p in student["properties"] if p["name"] == "stillhouse:obligation"
+    ]
+    assert any("unmet now" in o for o in obligations) and any(
+        "due on release" in o for o in obligations
+    )
+    (attestation,) = doc["declarations"]["attestations"]
+    assert attestation["map"][0]["claims"] == ["claim:preflight-verdict"]
+    assert "NOT YET SIGNED" in doc["declarations"]["affirmation"]["statement"]
+    (workflow,) = doc["formulation"][0]["workflows"]
+    assert (
+        workflow["uid"] == run_id
+        and workflow["outputs"][0]["resource"]["ref"] == student["bom-ref"]
+    )
+    merkle = {d.merkle_root for d in data.datasets if d.merkle_root}
+    hashes = {h["content"] for c in doc["components"] for h in c.get("hashes", [])}
+    assert merkle and not merkle & hashes
+    for component in doc["components"]:
+        if component["type"] == "data":
+            names = {p["name"] for p in component["properties"]}
+            assert "stillhouse:merkle_root" in names
+
+
+def test_pdf_prints_the_legal_basis_and_the_split(ledger):
+    import io
+
+    from pypdf import PdfReader
+
+    store, run_id = ledger
+    data = build_report(store, run_id=run_id)
+    pdf = render_report(data, "pdf")
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    text = " ".join(text.split())
+    for words in (
+        "not legal advice",
+        "Knowledge base SHA-256",
+        data.legal_basis.knowledge_base["sha256"][:16],
+        "mau = 50000",
+        "region = US",
+        "Obligations unmet now",
+        "Obligations due on release",
+        "Draft NOTICE for the student",
+        "Verified",
+    ):
+        assert words in text, words

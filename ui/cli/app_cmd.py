@@ -42,6 +42,12 @@ def serve_app(
     max_new_tokens: int = typer.Option(
         128, "--max-new-tokens", help="Most tokens per chat answer."
     ),
+    gpu_memory: float | None = typer.Option(
+        None,
+        "--gpu-memory",
+        help="Share of the GPU both vLLM engines may take together, split by weight size "
+        "(default 0.90; vLLM only).",
+    ),
 ) -> None:
     """Prepare the teacher, distill the student if none is cached, then serve the app."""
     from core.models import offline_env
@@ -56,6 +62,7 @@ def serve_app(
         student=student or default_student(teacher, preset),
         db_path=str(db) if db else None,
         max_new_tokens=max_new_tokens,
+        gpu_memory=gpu_memory,
     )
     start(config, preset=preset, distill=not no_distill, host=host, port=port)
 

@@ -33,6 +33,7 @@ def make_recorder(
         use=use,
         student_name=config.student_name,
         student_base_license=base,
+        **config.preflight.model_dump(),
     )
     gate = preflight_gate(open_ledger(db, create=True), request, override_reason)
     print(format_result(gate.result))
@@ -77,7 +78,12 @@ def distill(
 
     config = load_preset(preset, set_)
     check_inputs(config)  # a bad prompt file fails before the pre-flight is recorded
-    recorder = make_recorder(config, db, use, override_reason)
+    import os
+
+    # Under accelerate launch / torchrun only the main process pre-flights and writes the ledger
+    # (one DuckDB file, one writer); the others train with a NullRecorder.
+    main = os.environ.get("RANK", "0") == "0"
+    recorder = make_recorder(config, db, use, override_reason) if main else None
 
     result = run_distill(config, recorder=recorder, progress=not quiet, resume=resume)
     if not result.student_dir:  # a non-main process under accelerate launch / torchrun

@@ -33,12 +33,18 @@ def _format_for(out: Path, given: str | None) -> str:
     name = out.name.lower()
     if name.endswith((".cdx.json", ".bom.json")):
         return "cyclonedx"
+    if name.endswith((".spdx.json", ".spdx.jsonld", ".spdx3.json")):
+        return "spdx"
+    if name.endswith((".eu-ai-act.md", ".ai-act.md")):
+        return "eu-ai-act"
+    if name == "notice" or name.endswith(".notice"):
+        return "notice"
     if out.suffix.lower() in _SUFFIXES:
         return _SUFFIXES[out.suffix.lower()]
     raise InputError(
         "bad_format",
         f"cannot tell the report format from {out.name!r}",
-        hint="pass --format pdf|html|json|cyclonedx",
+        hint="pass --format pdf|html|json|cyclonedx|spdx|eu-ai-act|notice",
     )
 
 
@@ -46,7 +52,11 @@ def report(
     run: str | None = typer.Option(None, "--run", help="Run id from the ledger."),
     model: str | None = typer.Option(None, "--model", help="Model name (its latest run is used)."),
     format: str | None = typer.Option(
-        None, "--format", "-f", help="pdf, html, json or cyclonedx (default: from --out's suffix)."
+        None,
+        "--format",
+        "-f",
+        help="pdf, html, json, cyclonedx, spdx (SPDX 3.0 JSON-LD), eu-ai-act (Art. 53(1)(d) "
+        "summary, Markdown) or notice (draft NOTICE file) (default: from --out's suffix).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="File to write; its folder must exist."),
     db: Path | None = DB_OPTION,

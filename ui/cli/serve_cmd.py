@@ -19,14 +19,24 @@ _DTYPE_HELP = (
 )
 
 
-def _backend(name: str, dtype: str | None):
+def _backend(name: str, dtype: str | None, gpu_memory: float | None = None):
     from core.models import offline_env, resolve_model
 
     spec = resolve_model(name)
+    if gpu_memory is not None:
+        spec = spec.model_copy(update={"gpu_memory_utilization": _check_share(gpu_memory)})
     offline_env()
     from core.backends import backend_for
 
     return backend_for(spec, **({"dtype": dtype} if dtype and spec.source != "openai" else {}))
+
+
+def _check_share(share: float) -> float:
+    from core.errors import InputError
+
+    if not 0 < share <= 1:
+        raise InputError("bad_gpu_memory", f"--gpu-memory must be in (0, 1], got {share}")
+    return share
 
 
 def _check_dtype(dtype: str | None) -> None:
@@ -44,6 +54,9 @@ def serve_api(
     name: str | None = typer.Option(
         None, "--name", help="Model name clients send (default: the model's)."
     ),
+    gpu_memory: float | None = typer.Option(
+        None, "--gpu-memory", help="Share of the GPU vLLM may take (default 0.85; vLLM only)."
+    ),
 ) -> None:
     """Serve a model behind an OpenAI-compatible API (/v1/models, /v1/chat/completions,
     streaming)."""
@@ -52,7 +65,7 @@ def serve_api(
     _check_dtype(dtype)
     if not 0 < port < 65536:
         raise InputError("bad_port", f"--port must be in 1..65535, got {port}")
-    backend = _backend(model, dtype)
+    backend = _backend(model, dtype, gpu_memory)
     from core.api_server import serve
 
     served = name or backend.info().name

@@ -59,7 +59,9 @@ class PreflightView(BaseModel):
 
     verdict: str = Field(description="allowed, allowed_with_conditions, needs_review or blocked.")
     summary: str = Field(description="Markdown line for the verdict.")
-    findings: list[list[str]] = Field(description="Severity, licence, clause, message rows.")
+    findings: list[list[str]] = Field(
+        description="Severity, licence, clause, message, verified rows."
+    )
     obligations: str = Field(description="Markdown list of what the student inherits.")
 
 
@@ -117,6 +119,7 @@ def preflight_request(config: DistillConfig, use: str) -> PreflightRequest:
         use=use,
         student_name=config.student_name,
         student_base_license=base,
+        **config.preflight.model_dump(),
     )
 
 
@@ -124,8 +127,26 @@ def preflight_view(request: PreflightRequest) -> PreflightView:
     from audit.licences.preflight import preflight
 
     result = preflight(request)
-    rows = [[f.severity, f.license, f.clause or "", f.message] for f in result.findings]
-    duties = "\n".join(f"- **{o.license}** ({o.source}): {o.text}" for o in result.obligations)
+    rows = [
+        [f.severity, f.license, f.clause or "", f.message, "yes" if f.verified else "NO"]
+        for f in result.findings
+    ]
+    groups = [
+        ("Unmet now", result.unmet_now()),
+        ("Due now", result.due("now")),
+        ("Due on release", result.due("on_release")),
+        ("Due on hosting", result.due("on_hosting")),
+    ]
+    duties = "\n".join(
+        f"**{title}**\n\n"
+        + "\n".join(
+            f"- **{o.license}** ({o.source}): {o.text}" + ("" if o.binding else " *(advice)*")
+            for o in items
+        )
+        + "\n"
+        for title, items in groups
+        if items
+    )
     return PreflightView(
         verdict=result.verdict,
         summary=VERDICT_TEXT[result.verdict],

@@ -54,13 +54,24 @@ class ServedModels:
 
     def backend(self, role: str) -> Backend:
         """The loaded backend for ``teacher`` or ``student`` (loaded on first use)."""
-        spec = self.teacher_spec if role == "teacher" else self.student_spec
         with self._lock:
             if role not in self._backends:
                 from core.backends import backend_for
 
-                self._backends[role] = backend_for(spec)
+                self._backends[role] = backend_for(self._gpu_specs[role])
             return self._backends[role]
+
+    @cached_property
+    def _gpu_specs(self) -> dict[str, ModelSpec]:
+        """The pair with their shares of the GPU when vLLM serves both on it, else as resolved."""
+        from core.backends import vllm_usable
+
+        specs = [self.teacher_spec, self.student_spec]
+        if vllm_usable():
+            from core.backends.memory import served_shares
+
+            specs = served_shares(specs, self.config.gpu_memory)
+        return dict(zip(ROLES, specs, strict=True))
 
     def close(self) -> None:
         """Release both loaded models (the app calls this when its server stops)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core.errors import StillhouseError
+from core.licence_facts import ENTITIES, STUDENT_TYPES
 from ui.services.app import AppServices
 from ui.services.distill import Eta, distill_choices
 from ui.services.scorecard import HEADERS
@@ -65,10 +66,22 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
         license_id = gr.Dropdown(choices.licenses, value="apache-2.0", label="Prompt data licence")
         use = gr.Radio(["commercial", "research"], value="commercial", label="Intended use")
         max_steps = gr.Number(value=0, precision=0, minimum=0, label="Max steps (0 = preset's)")
+    with gr.Accordion("Licence facts the pre-flight needs", open=False):
+        with gr.Row():
+            mau = gr.Number(value=None, precision=0, minimum=0, label="Monthly active users")
+            entity = gr.Dropdown(
+                ["", *ENTITIES], value="", label="Licensee is a", elem_id="distill-entity"
+            )
+            region = gr.Textbox(label="Licensee's country (ISO code) or EU", max_length=2)
+        with gr.Row():
+            release = gr.Dropdown(["", *choices.licenses], value="", label="Release licence")
+            student_type = gr.Dropdown(list(STUDENT_TYPES), value="llm", label="Student type")
+            hosted = gr.Checkbox(label="Offered to others as a service")
+            multimodal = gr.Checkbox(label="Teacher is multimodal")
     with gr.Group():
         verdict = gr.HTML(elem_id="distill-verdict")
         findings = gr.Dataframe(
-            headers=["Severity", "Licence", "Clause", "Finding"],
+            headers=["Severity", "Licence", "Clause", "Finding", "Verified"],
             label="Pre-flight findings",
             interactive=False,
             wrap=True,
@@ -109,6 +122,13 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
         prompts,
         license_id,
         max_steps,
+        mau,
+        entity,
+        region,
+        release,
+        student_type,
+        hosted,
+        multimodal,
     ]
 
     def check(preset_name: str, *values):
@@ -169,6 +189,13 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
         prompts,
         license_id,
         use,
+        mau,
+        entity,
+        region,
+        release,
+        student_type,
+        hosted,
+        multimodal,
     ):
         widget.change(
             check,
@@ -199,11 +226,20 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
 
 
 def _overrides(
-    teacher, student_name, start_mode, n_layers, student_from, prompts, license_id, max_steps
+    teacher,
+    student_name,
+    start_mode,
+    n_layers,
+    student_from,
+    prompts,
+    license_id,
+    max_steps,
+    *facts,
 ) -> dict:
     """The form as DistillConfig overrides (None keeps the preset's value)."""
     pruned = start_mode == PRUNE
     return {
+        "preflight": _facts(*facts),
         "teacher": teacher,
         "student_name": student_name or None,
         "n_layers": int(n_layers) if pruned else None,
@@ -212,6 +248,21 @@ def _overrides(
         "prompts_license": license_id,
         "max_steps": int(max_steps) if max_steps else None,
     }
+
+
+def _facts(mau, entity, region, release, student_type, hosted, multimodal) -> dict | None:
+    """The licence-facts fields as the config's ``preflight:`` block (None: the preset's)."""
+    given = {
+        "mau": int(mau) if mau is not None else None,
+        "entity": entity or None,
+        "region": (region or "").strip() or None,
+        "release_license": release or None,
+        "student_type": student_type if student_type and student_type != "llm" else None,
+        "hosted": True if hosted else None,
+        "teacher_multimodal": True if multimodal else None,
+    }
+    block = {key: value for key, value in given.items() if value is not None}
+    return block or None
 
 
 def _with(options: list[str], value: str | None) -> list[str]:
