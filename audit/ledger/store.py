@@ -47,6 +47,30 @@ def _insert(table: str, row: dict[str, Any]) -> dict[str, Any]:
     return {"op": "insert", "table": table, "row": row}
 
 
+def _head(con: Any) -> tuple[int, str]:
+    row = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, ledger.GENESIS)
+
+
+_LAST_SIGNED: dict[str, tuple[int, str]] = {}
+
+
+def auto_checkpoint(con: Any, path: Path) -> None:
+    """After a write, sign the new head when ``$STILLHOUSE_SIGNING_KEY`` names a key file."""
+    from audit.ledger import checkpoints as signed
+
+    key = os.environ.get(signed.SIGNING_KEY_ENV)
+    if not key:
+        return
+    head = _head(con)
+    if head[0] == 0 or _LAST_SIGNED.get(str(path)) == head:
+        return
+    signed.write_checkpoint(
+        head[0], head[1], Path(key).expanduser(), signed.default_checkpoints(path), now_iso()
+    )
+    _LAST_SIGNED[str(path)] = head
+
+
 class Store:
     """The hash-chained DuckDB ledger. Safe to share between threads and processes."""
 
@@ -68,6 +92,7 @@ class Store:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            auto_checkpoint(con, self.path)  # still holding the file: checkpoints stay in order
 
     def _write(self, action: str, ops: list[dict[str, Any]]) -> str:
         with self._transaction() as con:
@@ -482,10 +507,54 @@ class Store:
         rows = self._rows("SELECT hash FROM events ORDER BY seq DESC LIMIT 1")
         return rows[0]["hash"] if rows else ledger.GENESIS
 
-    def verify(self) -> VerifyResult:
-        """Recompute the hash chain and compare every table with it."""
-        with ledger.connect(self.path, self.timeout_s) as con:
-            return ledger.verify(con)
+    def verify(
+        self, checkpoints: str | Path | None = None, public_key: str | Path | None = None
+    ) -> VerifyResult:
+        """Recompute the hash chain, compare every table with it, then every signed checkpoint.
+
+        Checkpoints come from ``checkpoints`` (it must exist then) or the default file beside
+        the ledger; ``public_key`` (default ``$STILLHOUSE_VERIFY_KEY`` or the signing key's
+        ``.pub``) checks their signatures. A missing ledger is a ``NotFoundError`` and nothing
+        is created; a damaged one an ``IntegrityError``."""
+        import duckdb
+
+        from audit.ledger import checkpoints as signed
+
+        file = (
+            Path(checkpoints).expanduser() if checkpoints else signed.default_checkpoints(self.path)
+        )
+        key = Path(public_key).expanduser() if public_key else signed.default_public_key()
+        with ledger.connect(self.path, self.timeout_s, create=False) as con:
+            try:
+                result = ledger.verify(con)
+                events = dict(con.execute("SELECT seq, hash FROM events").fetchall())
+            except duckdb.Error as error:
+                raise ledger.damaged(self.path, error) from None
+        found = signed.check(events, file, key, required=checkpoints is not None)
+        update = {"checkpoints": found.checked, "signed": found.signed}
+        if result.ok and not found.ok:
+            update.update(ok=False, first_bad_row=found.where, problem=found.problem)
+        return result.model_copy(update=update)
+
+    def latest_checkpoint(self) -> dict[str, Any] | None:
+        """The newest signed checkpoint beside the ledger (None when there is none)."""
+        from audit.ledger import checkpoints as signed
+
+        point = signed.latest(signed.default_checkpoints(self.path))
+        return point.model_dump() if point else None
+
+    def checkpoint(self, key: str | Path, checkpoints: str | Path | None = None) -> dict[str, Any]:
+        """Sign the current head with the private key in ``key`` and append it to the
+        checkpoints file (default: beside the ledger); return the checkpoint."""
+        from audit.ledger import checkpoints as signed
+
+        file = (
+            Path(checkpoints).expanduser() if checkpoints else signed.default_checkpoints(self.path)
+        )
+        with ledger.connect(self.path, self.timeout_s, create=False) as con:
+            seq, head = _head(con)
+            point = signed.write_checkpoint(seq, head, Path(key).expanduser(), file, now_iso())
+        return point.model_dump()
 
     @staticmethod
     def tables() -> list[str]:
