@@ -531,7 +531,7 @@ class Store:
             except duckdb.Error as error:
                 raise ledger.damaged(self.path, error) from None
         found = signed.check(events, file, key, required=checkpoints is not None)
-        update = {"checkpoints": found.checked, "signed": found.signed}
+        update: dict[str, Any] = {"checkpoints": found.checked, "signed": found.signed}
         if result.ok and not found.ok:
             update.update(ok=False, first_bad_row=found.where, problem=found.problem)
         return result.model_copy(update=update)
