@@ -167,3 +167,30 @@ def test_a_file_that_is_not_duckdb_is_exit_1(tmp_path, capsys):
     path.write_text("my notes")
     code, text = cli(capsys, "audit", "verify", "--db", path)
     assert code == 1 and "not a stillhouse ledger" in text and path.read_text() == "my notes"
+
+
+def test_a_report_carries_the_checkpoint_and_verify_report_catches_a_rollback(
+    tmp_path, key, monkeypatch
+):
+    from audit.reports.export import build_report, export_report, verify_report
+    from tests.unit.report_helpers import make_ledger
+
+    monkeypatch.setenv("STILLHOUSE_SIGNING_KEY", str(key))
+    store, run_id = make_ledger(tmp_path)
+    old = tmp_path / "old.duckdb"
+    shutil.copy(store.path, old)
+    store.record_report(format="json", model="later")
+    data = build_report(store, run_id=run_id)
+    assert data.integrity.checkpoint["head_hash"] == store.head_hash()
+    out = export_report(data, "json", tmp_path / "report.json")
+    check = verify_report(store, out)
+    assert "checkpoint: signed seq" in " ".join(check.messages) and "signature ok" in str(
+        check.messages
+    )
+    shutil.copy(old, store.path)
+    (tmp_path / "ledger.checkpoints.jsonl").unlink()  # the attacker hides the file and key
+    monkeypatch.delenv("STILLHOUSE_SIGNING_KEY")
+    assert store.verify().ok  # the ledger alone cannot tell...
+    check = verify_report(store, out)  # ...the checkpoint the report carries can
+    assert not check.ok and check.status == "ledger_broken"
+    assert any("NOT in this ledger as signed" in m for m in check.messages)
