@@ -203,8 +203,8 @@ class BatchEngine:
                 self._inbox.put(job)
             arrived = arrived[:room]
         if arrived and (batch is None or _mergeable(batch.cache)):
-            fresh = self._prefill(arrived)
-            batch = fresh if batch is None else _merge(batch, fresh)
+            for fresh in self._prefill_isolated(arrived):
+                batch = fresh if batch is None else _merge(batch, fresh)
         elif arrived:
             for job in arrived:  # this cache cannot take new rows: they wait for the next batch
                 self._inbox.put(job)
@@ -216,6 +216,27 @@ class BatchEngine:
             batch = self._decode_step(batch)
             batch = self._drop_finished(batch)
         return batch
+
+    def _prefill_isolated(self, jobs: list[Job]) -> list[_Batch]:
+        """Prefill the arrivals together; if that fails, each alone, so that one bad prompt
+        (too long for memory, say) fails only its own request. Rows already decoding are
+        not touched: a prefill builds a fresh cache."""
+        try:
+            return [self._prefill(jobs)]
+        except Exception as exc:
+            if len(jobs) == 1:
+                self._fail(jobs, _row_error(exc))
+                return []
+        groups: list[_Batch] = []
+        for job in jobs:
+            if groups and not _mergeable(groups[0].cache):
+                self._inbox.put(job)  # this cache cannot take more rows: next batch
+                continue
+            try:
+                groups.append(self._prefill([job]))
+            except Exception as exc:
+                self._fail([job], _row_error(exc))
+        return groups
 
     def _prefill(self, jobs: list[Job]) -> _Batch:
         """Prefill new rows as ``[shared prefix][padding][own prompt]``; sample their first
@@ -282,15 +303,23 @@ class BatchEngine:
         if want_top:
             top_vals, top_ids = logprobs.topk(want_top, dim=-1)
         for row, job in enumerate(jobs):
-            if job.params.temperature > 0:
-                chosen[row] = _sample_row(logits[row], job.params, job.generator)
-            if job.params.top_logprobs:
-                k = job.params.top_logprobs
-                job.top_logprobs.append(
-                    list(zip(top_ids[row, :k].tolist(), top_vals[row, :k].tolist(), strict=True))
-                )
+            try:
+                if job.params.temperature > 0:
+                    chosen[row] = _sample_row(logits[row], job.params, job.generator)
+                if job.params.top_logprobs:
+                    k = job.params.top_logprobs
+                    job.top_logprobs.append(
+                        list(
+                            zip(top_ids[row, :k].tolist(), top_vals[row, :k].tolist(), strict=True)
+                        )
+                    )
+            except Exception as exc:  # this row's sampling failed: it fails alone
+                self._fail([job], _row_error(exc))
         for job, token in zip(jobs, chosen.tolist(), strict=True):
-            self._advance(job, token)
+            try:
+                self._advance(job, token)
+            except Exception as exc:  # e.g. its stop strings or decoding: fails alone
+                self._fail([job], _row_error(exc))
         return chosen.to(self.model.device)
 
     def _advance(self, job: Job, token: int) -> None:
@@ -356,6 +385,10 @@ class BatchEngine:
             if job.finish_reason is None:
                 job.finish_reason = "error"
                 job.outbox.put(error)
+
+
+def _row_error(exc: BaseException) -> BackendError:
+    return BackendError("generation_failed", f"generation failed for this request: {exc}")
 
 
 def _sample_row(logits, params: GenerationParams, generator) -> int:
