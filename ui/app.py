@@ -12,6 +12,7 @@ report export ask for the admin password (``STILLHOUSE_ADMIN_PASSWORD``).
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from core.models import DEFAULT_TEACHER
 if TYPE_CHECKING:
     import gradio as gr
 
+MAX_UPLOAD = "20mb"  # Gradio refuses larger uploads to /gradio_api/upload with 413
 DEFAULT_STUDENT = "smollm2-distilled-8l"  # what the quick preset names its student
 
 
@@ -158,11 +160,11 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
     services = AppServices(config)
     with gr.Blocks(title=f"{config.title}: distillation with a ledger", fill_width=False) as demo:
-        gr.HTML(
+        gr.HTML(  # names come from the operator or the ledger: escaped, never markup
             HEADER.format(
-                title=config.title,
-                teacher=services.teacher_label(),
-                student=services.student_label(),
+                title=html.escape(config.title),
+                teacher=html.escape(services.teacher_label()),
+                student=html.escape(services.student_label()),
             )
         )
         admin = build_login(services)
@@ -198,6 +200,7 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, bl
         show_error=True,
         theme=theme(),
         css=CSS,
+        max_file_size=MAX_UPLOAD,
         prevent_thread_lock=not block,
         quiet=True,
         footer_links=["api"],

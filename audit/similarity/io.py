@@ -27,6 +27,8 @@ def _row(path: Path, number: int, line: str, id_keys: tuple[str, ...]) -> dict[s
         row = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InputError("bad_jsonl", f"{path}: line {number} is not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise InputError("bad_jsonl", f"{path}: line {number} is nested too deeply") from None
     if not isinstance(row, dict):
         raise InputError("bad_jsonl", f"{path}: line {number} is not a JSON object")
     key = next((k for k in id_keys if k in row), None)

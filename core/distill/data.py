@@ -55,6 +55,10 @@ def read_jsonl(path: str | Path, field: str, what: str) -> list[dict[str, Any]]:
                 raise InputError(
                     f"bad_{what}", f"{path} line {number} is not valid JSON: {exc.msg}"
                 ) from exc
+            except RecursionError:
+                raise InputError(
+                    f"bad_{what}", f"{path} line {number} is nested too deeply"
+                ) from None
             text = record.get(field) if isinstance(record, dict) else None
             if not isinstance(text, str) or not text.strip():
                 raise InputError(f"bad_{what}", f'{path} line {number} has no non-empty "{field}"')
