@@ -83,11 +83,11 @@ def test_a_dollar_in_a_model_name_does_not_break_the_rating_plot(tmp_path):
 
 def test_hostile_model_names_are_escaped_in_the_page_header(tiny_model_dir, tmp_path):
     """A model folder named like markup used to run script in every visitor's browser."""
+    import shutil
+
     import gradio as gr
 
     from ui.app import AppConfig, build_app
-
-    import shutil
 
     link = tmp_path / EVIL  # a local folder's name is the model's name
     shutil.copytree(tiny_model_dir, link)
