@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request  # at module level: FastAPI resolves handler annotations
 
-from core.backends import Backend, GenerationResult, StreamChunk, stream_chunks
+from core.backends.protocol import Backend, GenerationResult, StreamChunk
 from core.errors import InputError, NotFoundError, StillhouseError
 from core.generation import ChatMessage, ChatRequest, GenerationParams
 
@@ -146,7 +146,7 @@ def create_app(
             )
         request, params = to_internal(body, default_max_tokens)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        chunks = stream_chunks(backend, request, params)
+        chunks = backend.stream_chunks(request, params)
         if not body.stream:
             result = await collect_until_disconnect(chunks, http)
             return _completion(completion_id, name, result)

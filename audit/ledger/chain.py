@@ -88,6 +88,9 @@ def damaged(path: Path, error: BaseException) -> IntegrityError:
 def connect(path: Path, timeout_s: float = 60.0, *, create: bool = True) -> Iterator[Any]:
     """A short-lived connection, retried while another process holds the file's lock.
 
+    ``create=False`` opens only a ledger that is already there: a missing file is a
+    ``NotFoundError`` (exit 2), and neither the file nor its folder is made.
+
     The schema is brought up to date on every open (cheap when it already is). Threads of one
     process are serialised by a lock per file, so the app's threads never race on the chain
     head. With ``create=False`` (``verify``) a missing file is a ``NotFoundError`` and nothing
@@ -99,7 +102,9 @@ def connect(path: Path, timeout_s: float = 60.0, *, create: bool = True) -> Iter
     with lock:
         if not create and not path.is_file():
             raise NotFoundError(
-                "no_ledger", f"no ledger at {path}", hint="check --db; verify never creates one"
+                "no_ledger",
+                f"no ledger at {path}",
+                hint="check the path, or pass --db FILE of an existing ledger",
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout_s

@@ -7,6 +7,7 @@ Connections are short-lived and retried while another process writes, so the web
 app and the CLI can share one file. ``Store`` implements ``core.recorder.Recorder``.
 
     store = Store()                       # $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb
+    Store("typo.duckdb", create=False)    # reads and writes only a ledger already there
     store.register_dataset("prompts.jsonl", name="prompts", license="cc-by-4.0")
     run_id = store.start_run("distill", config={...}, seed=0, code_version="0.1.0", inputs=[...])
     store.finish_run(run_id, outputs=[...], metrics={...}, status="succeeded")
@@ -74,9 +75,12 @@ def auto_checkpoint(con: Any, path: Path) -> None:
 class Store:
     """The hash-chained DuckDB ledger. Safe to share between threads and processes."""
 
-    def __init__(self, path: str | Path | None = None, *, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, timeout_s: float = 60.0, create: bool = True
+    ) -> None:
         self.path = Path(path).expanduser() if path else default_db_path()
         self.timeout_s = timeout_s
+        self.create = create  # False: a missing file is a NotFoundError, never a new ledger
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -84,7 +88,7 @@ class Store:
     # -- plumbing ---------------------------------------------------------------------
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Any]:
-        with ledger.connect(self.path, self.timeout_s) as con:
+        with ledger.connect(self.path, self.timeout_s, create=self.create) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -99,7 +103,7 @@ class Store:
             return ledger.append(con, action, ops)
 
     def _rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-        with ledger.connect(self.path, self.timeout_s) as con:
+        with ledger.connect(self.path, self.timeout_s, create=self.create) as con:
             cursor = con.execute(sql, params or [])
             names = [d[0] for d in cursor.description]
             types = dict(zip(names, (str(d[1]) for d in cursor.description), strict=True))
