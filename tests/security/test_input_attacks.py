@@ -55,7 +55,7 @@ def test_deeply_nested_jsonl_is_a_clean_error(tmp_path):
         Store(tmp_path / "ledger.duckdb").register_dataset(deep, name="deep", license="mit")
     from core.distill.data import load_prompts
 
-    with pytest.raises(InputError, match="nested too deeply"):
+    with pytest.raises(InputError, match="nested deeper"):
         load_prompts(deep)
 
 
