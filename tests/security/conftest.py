@@ -81,3 +81,25 @@ def slow_api(slow_backend):
 
     with Server(create_app(slow_backend, model_name="tiny-llama")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def live_app(tiny_model_dir, tiny_teacher_dir, tmp_path_factory):
+    """The real app (tiny teacher and student, a fresh ledger) on a free loopback port."""
+    from ui.app import build_app, launch_app
+    from ui.config import AppConfig
+
+    folder = tmp_path_factory.mktemp("live-app")
+    config = AppConfig(
+        teacher=str(tiny_teacher_dir),
+        student=str(tiny_model_dir),
+        db_path=str(folder / "ledger.duckdb"),
+        admin_password="correct horse battery staple",
+        preload=False,
+    )
+    demo = build_app(config)
+    port = free_port()
+    launch_app(demo, host="127.0.0.1", port=port, block=False)
+    demo.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    yield demo
+    demo.close()
