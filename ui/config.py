@@ -52,6 +52,13 @@ class AppConfig(BaseModel):
         ],
         description="Hugging Face user names that are admins when signed in with OAuth on a Space.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: [
+            p for p in os.environ.get("STILLHOUSE_TRUSTED_PROXIES", "").split(",") if p.strip()
+        ],
+        description="Proxy addresses or networks whose X-Forwarded-For is believed (vote caps, "
+        "sign-in lockouts); otherwise the socket peer is the client. '*' trusts every peer.",
+    )
     max_new_tokens: int = Field(
         default=128, ge=1, description="Most tokens per answer in Arena and Battle."
     )

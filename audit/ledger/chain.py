@@ -132,8 +132,10 @@ def connect(path: Path, timeout_s: float = 60.0, *, create: bool = True) -> Iter
         try:
             try:
                 if not create:
-                    _require_schema(con, path)
-                migrate(con)
+                    _require_schema(con, path, tables=False)
+                migrate(con)  # an older ledger gains the newer tables first
+                if not create:
+                    _require_schema(con, path, tables=True)
             except duckdb.Error as error:
                 raise damaged(path, error) from None
             yield con
@@ -141,8 +143,9 @@ def connect(path: Path, timeout_s: float = 60.0, *, create: bool = True) -> Iter
             con.close()
 
 
-def _require_schema(con, path: Path) -> None:
-    """Refuse (without creating anything) a DuckDB file that has no stillhouse tables."""
+def _require_schema(con, path: Path, *, tables: bool) -> None:
+    """Refuse (without creating anything) a DuckDB file that has no stillhouse schema, or,
+    with ``tables``, one that lacks a chained table (dropped)."""
     names = {
         r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
     }
@@ -150,7 +153,7 @@ def _require_schema(con, path: Path) -> None:
         raise IntegrityError(
             "not_a_ledger", f"{path} is a DuckDB file but not a stillhouse ledger (no schema)"
         )
-    missing = [t for t in ("events", *TABLES) if t not in names]
+    missing = [t for t in ("events", *TABLES) if t not in names] if tables else []
     if missing:
         raise IntegrityError(
             "damaged_ledger",

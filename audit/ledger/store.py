@@ -355,8 +355,17 @@ class Store:
             ledger.append(con, "link_preflight", ops)
 
     # -- votes, similarity, reports -------------------------------------------------------
-    def record_vote(self, vote: dict[str, Any] | VoteRecord) -> None:
-        """Record one arena vote; a second vote for the same battle id raises ``InputError``."""
+    def record_vote(
+        self,
+        vote: dict[str, Any] | VoteRecord,
+        caps: list[tuple[str, str, int]] | None = None,
+        since: str | None = None,
+    ) -> None:
+        """Record one arena vote; a second vote for the same battle id raises ``InputError``.
+
+        ``caps`` are ``(column, value, most)`` limits, e.g. ``("ip_hash", h, 200)``, counted
+        over votes since ``since`` inside the same transaction as the write: parallel voters
+        at a cap cannot all pass the check (``InputError("vote_cap")``)."""
         record = vote if isinstance(vote, VoteRecord) else VoteRecord.model_validate(vote)
         row = record.model_dump()
         row["voted_at"] = row["voted_at"] or now_iso()
@@ -366,6 +375,18 @@ class Store:
                 "SELECT count(*) FROM votes WHERE battle_id = ?", [record.battle_id]
             ).fetchone()[0]:
                 raise InputError("duplicate_vote", f"battle {record.battle_id} already has a vote")
+            for column, value, most in caps or []:
+                if column not in ("session_hash", "ip_hash"):
+                    raise InputError("bad_cap", f"votes cannot be capped by {column!r}")
+                sql = f"SELECT count(*) FROM votes WHERE {column} = ?"
+                params: list[Any] = [value]
+                if since is not None:
+                    sql += " AND voted_at >= CAST(? AS TIMESTAMP)"
+                    params.append(ledger.coerce(since, "TIMESTAMP"))
+                if con.execute(sql, params).fetchone()[0] >= most:
+                    raise InputError(
+                        "vote_cap", "daily vote limit reached for this session or address"
+                    )
             ledger.append(con, "record_vote", [_insert("votes", row)])
 
     def record_similarity(self, result: dict[str, Any], *, run_id: str | None = None) -> str:
@@ -420,6 +441,28 @@ class Store:
             ],
         )
         return report_id
+
+    def record_security_event(
+        self, kind: str, *, client_hash: str | None = None, details: dict | None = None
+    ) -> str:
+        """Record a security event (a failed admin sign-in, a lockout). Never the guess."""
+        event_id = _new_id()
+        row = {
+            "event_id": event_id,
+            "kind": kind,
+            "client_hash": client_hash,
+            "created_at": now_iso(),
+            "details": jsonable(details or {}),
+        }
+        self._write("record_security_event", [_insert("security_events", row)])
+        return event_id
+
+    def security_events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        if kind:
+            return self._rows(
+                "SELECT * FROM security_events WHERE kind = ? ORDER BY created_at", [kind]
+            )
+        return self._rows("SELECT * FROM security_events ORDER BY created_at")
 
     # -- queries ---------------------------------------------------------------------------
     def models(self) -> list[dict[str, Any]]:

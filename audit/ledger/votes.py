@@ -16,8 +16,8 @@ is stored as given.
 
 Caps count the votes recorded for the same hashed session, and for the same hashed IP, in
 the last ``window_hours`` (24 h by default, a rolling day). ``None`` switches a cap off.
-The check and the write are two steps, so two votes racing at the cap may both pass: a
-cap can be exceeded by the number of concurrent voters, never more.
+The caps are checked once before and again inside the write's transaction, so votes
+racing at a cap cannot pass it together.
 
 Votes whose answers named a model (or were empty), and votes that were not blind, are
 kept in the ledger with ``excluded=True`` and a reason; ratings leave them out.
@@ -129,8 +129,31 @@ def record_vote(store: Any, vote: Any, policy: VotePolicy | None = None) -> dict
             hint=f"at most {policy.max_votes_per_session_per_day} per session and "
             f"{policy.max_votes_per_ip_per_day} per address in {policy.window_hours:g} h",
         )
-    store.record_vote(row)
+    since = (
+        (datetime.now(UTC) - timedelta(hours=policy.window_hours)).replace(tzinfo=None).isoformat()
+    )
+    caps = [
+        (column, row[column], cap)
+        for column, cap in (
+            ("session_hash", policy.max_votes_per_session_per_day),
+            ("ip_hash", policy.max_votes_per_ip_per_day),
+        )
+        if cap is not None and row[column]
+    ]
+    try:  # checked again in the write's transaction: racing voters cannot pass a cap together
+        store.record_vote(row, caps=caps, since=since)
+    except InputError as error:
+        if error.code != "vote_cap":
+            raise
+        raise InputError("vote_cap", error.message, hint=_cap_hint(policy)) from None
     return row
+
+
+def _cap_hint(policy: VotePolicy) -> str:
+    return (
+        f"at most {policy.max_votes_per_session_per_day} per session and "
+        f"{policy.max_votes_per_ip_per_day} per address in {policy.window_hours:g} h"
+    )
 
 
 def to_ledger_row(vote: Any, salt: str) -> dict[str, Any]:

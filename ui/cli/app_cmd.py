@@ -42,12 +42,19 @@ def serve_app(
     max_new_tokens: int = typer.Option(
         128, "--max-new-tokens", help="Most tokens per chat answer."
     ),
+    trusted_proxies: str = typer.Option(
+        "",
+        "--trusted-proxies",
+        envvar="STILLHOUSE_TRUSTED_PROXIES",
+        help="Comma-separated proxy addresses/networks whose X-Forwarded-For is believed.",
+    ),
 ) -> None:
     """Prepare the teacher, distill the student if none is cached, then serve the app."""
     from core.models import offline_env
 
     offline_env()
     from ui.app import start
+    from ui.clients import check_trusted
     from ui.config import AppConfig
     from ui.services.student import default_student
 
@@ -56,6 +63,7 @@ def serve_app(
         student=student or default_student(teacher, preset),
         db_path=str(db) if db else None,
         max_new_tokens=max_new_tokens,
+        trusted_proxies=check_trusted([p for p in trusted_proxies.split(",") if p.strip()]),
     )
     start(config, preset=preset, distill=not no_distill, host=host, port=port)
 

@@ -12,6 +12,7 @@ import os
 
 import gradio as gr
 
+from ui.clients import client_ip
 from ui.services.app import AppServices
 
 LOCKED = (
@@ -62,8 +63,9 @@ def build_login(services: AppServices) -> gr.State:
         if oauth_available():
             gr.LoginButton()
 
-    def check(secret: str) -> tuple[bool, str, str]:
-        if services.access.is_admin_password(secret):
+    def check(secret: str, request: gr.Request) -> tuple[bool, str, str]:
+        client = client_ip(request, services.config.trusted_proxies)
+        if services.access.sign_in(secret, client):  # throttled; failures are recorded
             return True, "Signed in as admin for this browser session.", ""
         return False, "Wrong password.", ""
 
