@@ -9,6 +9,8 @@ Callers in any thread ``submit`` tokenized prompts. The scheduler thread keeps o
 left-padded batch and its KV cache. Each step it (1) prefills whatever arrived since
 the last step as one padded group and splices those rows into the running batch's
 cache (so a request that arrives while others decode joins them at the next step);
+a prompt longer than ``prefill_chunk`` tokens is prefilled instead in pieces into its own
+cache, one piece between decode steps, so that other rows keep decoding meanwhile;
 the start all those prompts share, such as the chat template's system prompt, is
 computed once and kept for later groups (``core.backends.prefix``);
 (2) runs one decode step for every row, (3) samples each row with its own
@@ -80,6 +82,15 @@ class Job:
         )
 
 
+@dataclass(eq=False)
+class _LongPrefill:
+    """A long prompt being prefilled piece by piece into its own cache."""
+
+    job: Job
+    cache: Any = None
+    done: int = 0
+
+
 class _Batch:
     """The running batch: rows, KV cache, attention mask, next positions, last tokens."""
 
@@ -106,6 +117,7 @@ class BatchEngine:
         max_batch: int = 64,
         gather_s: float = 0.01,
         share_prefix: bool = True,
+        prefill_chunk: int = 512,
     ) -> None:
         from core.backends.prefix import PrefixCache
 
@@ -116,6 +128,9 @@ class BatchEngine:
         self.decode = decode
         self.max_batch = max_batch
         self.gather_s = gather_s
+        self.prefill_chunk = prefill_chunk  # longer prompts are prefilled this many at a time
+        self._long: list[_LongPrefill] = []  # long prompts being prefilled, oldest first
+        self._next_chunk_at = 0.0  # while rows decode, the next chunk waits until then
         self._inbox: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -164,7 +179,7 @@ class BatchEngine:
 
         batch: _Batch | None = None
         while True:
-            arrived = self._collect(block=batch is None)
+            arrived = self._collect(block=batch is None and not self._long)
             if arrived is None:
                 self._fail(
                     batch.jobs if batch else [], BackendError("backend_closed", "backend closed")
@@ -197,6 +212,11 @@ class BatchEngine:
                 return [j for j in jobs if not j.cancelled]
 
     def _step(self, batch: _Batch | None, arrived: list[Job]) -> _Batch | None:
+        if self._chunkable():
+            self._long += [
+                _LongPrefill(j) for j in arrived if len(j.prompt_ids) > self.prefill_chunk
+            ]
+            arrived = [j for j in arrived if len(j.prompt_ids) <= self.prefill_chunk]
         room = self.max_batch - (len(batch.jobs) if batch else 0)
         if len(arrived) > room:  # the rest wait for a free row, first come first served
             for job in arrived[room:]:
@@ -208,6 +228,9 @@ class BatchEngine:
         elif arrived:
             for job in arrived:  # this cache cannot take new rows: they wait for the next batch
                 self._inbox.put(job)
+        ready = self._long_chunk(decoding=batch is not None)
+        if ready is not None:
+            batch = ready if batch is None else _merge(batch, ready)
         if batch is None:
             return None
         self.peak_rows = max(self.peak_rows, len(batch.jobs))
@@ -215,6 +238,65 @@ class BatchEngine:
         if batch is not None:
             batch = self._decode_step(batch)
             batch = self._drop_finished(batch)
+        return batch
+
+    def _chunkable(self) -> bool:
+        """Long prompts can be prefilled in pieces only into plain dynamic caches."""
+        if not hasattr(self, "_can_chunk"):
+            from transformers import DynamicCache
+
+            self._can_chunk = _mergeable(DynamicCache(config=self.model.config))
+        return self._can_chunk
+
+    def _long_chunk(self, *, decoding: bool) -> _Batch | None:
+        """Prefill the next piece of the oldest long prompt, when it is its turn; return its
+        row once the whole prompt is in.
+
+        Fairness: after a piece that took ``d`` seconds, the next one waits until the rows
+        already decoding have had ``1.5 d`` seconds of decode steps, so a long prompt arriving
+        makes everyone else's tokens at most about 1.7 times slower."""
+        if not self._long or (decoding and time.monotonic() < self._next_chunk_at):
+            return None
+        item = self._long[0]
+        if item.job.cancelled:
+            self._long.pop(0)
+            return None
+        started = time.monotonic()
+        try:
+            ready = self._prefill_piece(item)
+        except Exception as exc:  # this prompt fails alone
+            self._long.pop(0)
+            self._fail([item.job], _row_error(exc))
+            return None
+        self._next_chunk_at = time.monotonic() + 1.5 * (time.monotonic() - started)
+        if ready is not None:
+            self._long.pop(0)
+        return ready
+
+    def _prefill_piece(self, item: _LongPrefill) -> _Batch | None:
+        import torch
+        from transformers import DynamicCache
+
+        device = self.model.device
+        if item.cache is None:
+            item.cache = DynamicCache(config=self.model.config)
+        ids = item.job.prompt_ids
+        end = min(len(ids), item.done + self.prefill_chunk)
+        out = self.model(
+            input_ids=torch.tensor([ids[item.done : end]], device=device),
+            attention_mask=torch.ones((1, end), dtype=torch.long, device=device),
+            position_ids=torch.arange(item.done, end, device=device)[None, :],
+            cache=item.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self.prefill_tokens += end - item.done
+        item.done = end
+        if end < len(ids):
+            return None
+        mask = torch.ones((1, end), dtype=torch.long, device=device)
+        batch = _Batch([item.job], item.cache, mask, torch.tensor([end], device=device), None)
+        batch.last = self._sample(batch.jobs, out.logits[:, -1, :])
         return batch
 
     def _prefill_isolated(self, jobs: list[Job]) -> list[_Batch]:
