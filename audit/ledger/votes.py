@@ -16,8 +16,8 @@ is stored as given.
 
 Caps count the votes recorded for the same hashed session, and for the same hashed IP, in
 the last ``window_hours`` (24 h by default, a rolling day). ``None`` switches a cap off.
-The caps are checked once before and again inside the write's transaction, so votes
-racing at a cap cannot pass it together.
+The caps are counted inside the vote's write transaction, so votes racing at a cap
+cannot pass it together.
 
 Votes whose answers named a model (or were empty), and votes that were not blind, are
 kept in the ledger with ``excluded=True`` and a reason; ratings leave them out.
@@ -122,13 +122,6 @@ def record_vote(store: Any, vote: Any, policy: VotePolicy | None = None) -> dict
     for a battle, (``bad_vote``) on a malformed vote; nothing is written then."""
     policy = policy or VotePolicy()
     row = to_ledger_row(vote, vote_salt(policy))
-    if _votes_left(store, row["session_hash"], row["ip_hash"], policy) == 0:
-        raise InputError(
-            "vote_cap",
-            "daily vote limit reached for this session or address",
-            hint=f"at most {policy.max_votes_per_session_per_day} per session and "
-            f"{policy.max_votes_per_ip_per_day} per address in {policy.window_hours:g} h",
-        )
     since = (
         (datetime.now(UTC) - timedelta(hours=policy.window_hours)).replace(tzinfo=None).isoformat()
     )
@@ -140,7 +133,7 @@ def record_vote(store: Any, vote: Any, policy: VotePolicy | None = None) -> dict
         )
         if cap is not None and row[column]
     ]
-    try:  # checked again in the write's transaction: racing voters cannot pass a cap together
+    try:  # counted in the write's own transaction: racing voters cannot pass a cap together
         store.record_vote(row, caps=caps, since=since)
     except InputError as error:
         if error.code != "vote_cap":
