@@ -131,6 +131,8 @@ class BatchEngine:
         self.prefill_chunk = prefill_chunk  # longer prompts are prefilled this many at a time
         self._long: list[_LongPrefill] = []  # long prompts being prefilled, oldest first
         self._next_chunk_at = 0.0  # while rows decode, the next chunk waits until then
+        self._piece = prefill_chunk  # tokens in the next piece: shrinks while rows decode
+        self._step_s = 0.0  # recent decode step time (moving average)
         self._inbox: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -253,8 +255,11 @@ class BatchEngine:
         row once the whole prompt is in.
 
         Fairness: after a piece that took ``d`` seconds, the next one waits until the rows
-        already decoding have had ``1.5 d`` seconds of decode steps, so a long prompt arriving
-        makes everyone else's tokens at most about 1.7 times slower."""
+        already decoding have had ``2 d`` seconds of decode steps, so a long prompt arriving
+        makes everyone else's tokens at most about 1.5 times slower (and its own first token
+        up to 3 times later while others decode). While rows decode, pieces shrink (to 32
+        tokens at least) until one takes no more than a few decode steps, so a newcomer
+        never waits long behind a piece; with nobody decoding they grow back."""
         if not self._long or (decoding and time.monotonic() < self._next_chunk_at):
             return None
         item = self._long[0]
@@ -268,7 +273,14 @@ class BatchEngine:
             self._long.pop(0)
             self._fail([item.job], _row_error(exc))
             return None
-        self._next_chunk_at = time.monotonic() + 1.5 * (time.monotonic() - started)
+        spent = time.monotonic() - started
+        self._next_chunk_at = time.monotonic() + 2.0 * spent
+        if not decoding:
+            self._piece = self.prefill_chunk
+        elif spent > 4 * self._step_s:  # keep each piece to a few decode steps' time
+            self._piece = max(32, self._piece // 2)
+        elif spent < 2 * self._step_s:
+            self._piece = min(self.prefill_chunk, self._piece * 2)
         if ready is not None:
             self._long.pop(0)
         return ready
@@ -281,7 +293,7 @@ class BatchEngine:
         if item.cache is None:
             item.cache = DynamicCache(config=self.model.config)
         ids = item.job.prompt_ids
-        end = min(len(ids), item.done + self.prefill_chunk)
+        end = min(len(ids), item.done + self._piece)
         out = self.model(
             input_ids=torch.tensor([ids[item.done : end]], device=device),
             attention_mask=torch.ones((1, end), dtype=torch.long, device=device),
@@ -358,6 +370,7 @@ class BatchEngine:
     def _decode_step(self, batch: _Batch) -> _Batch:
         import torch
 
+        started = time.monotonic()
         ones = torch.ones((len(batch.jobs), 1), dtype=batch.mask.dtype, device=batch.mask.device)
         mask = torch.cat([batch.mask, ones], dim=1)
         out = self.model(
@@ -369,6 +382,8 @@ class BatchEngine:
             logits_to_keep=1,
         )
         self.steps += 1
+        took = time.monotonic() - started
+        self._step_s = 0.8 * self._step_s + 0.2 * took if self._step_s else took
         batch.mask, batch.positions = mask, batch.positions + 1  # the cache grew in place
         batch.last = self._sample(batch.jobs, out.logits[:, -1, :])
         return batch

@@ -77,7 +77,7 @@ def test_a_long_prompt_does_not_stall_other_users(long_context_model, one_thread
     try:
         answer_time(chunked, None)  # warm up
         alone = min(answer_time(chunked, None) for _ in range(2))
-        with_long = answer_time(chunked, prompt)
+        with_long = min(answer_time(chunked, prompt) for _ in range(2))
         stalled = answer_time(whole, prompt)
     finally:
         chunked.close()
