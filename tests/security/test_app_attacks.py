@@ -66,3 +66,15 @@ def test_uploads_over_the_limit_are_refused(live_app):
         f"{live_app.url}/gradio_api/upload", files={"files": ("big.jsonl", big)}, timeout=60
     )
     assert response.status_code == 413
+
+
+def test_errors_about_uploaded_files_name_no_server_folder(live_app, tmp_path):
+    """Problem 1: errors told visitors about the server's folders."""
+    folder = tmp_path / "gradio-uploads" / "0123abcd"
+    folder.mkdir(parents=True)
+    bad = folder / "answers.jsonl"
+    bad.write_text("not json\n")
+    with pytest.raises(InputError) as refused:
+        live_app.services.similarity.files(str(bad), str(bad), [], None)
+    assert "answers.jsonl" in refused.value.message
+    assert str(folder) not in refused.value.message

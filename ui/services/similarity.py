@@ -127,10 +127,23 @@ class SimilarityService:
     def files(
         self, reference: str, candidate: str, baselines: list[str], protected: str | None
     ) -> SimilarityView:
-        """Score uploaded JSONL answer files and record the result."""
-        return score_files(
-            self.store, reference, candidate, baselines, protected, self.scratch.file(".png")
-        )
+        """Score uploaded JSONL answer files and record the result. An error names the files
+        by their names only: the server's upload folders are nobody's business."""
+        from core.errors import StillhouseError
+
+        try:
+            return score_files(
+                self.store, reference, candidate, baselines, protected, self.scratch.file(".png")
+            )
+        except StillhouseError as error:
+            message = error.message
+            for given in sorted(
+                {str(p) for p in (reference, candidate, *baselines, protected) if p},
+                key=len,
+                reverse=True,
+            ):
+                message = message.replace(given, Path(given).name)
+            raise type(error)(error.code, message, error.hint) from None
 
 
 def probe(
