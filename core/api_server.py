@@ -5,12 +5,15 @@
 
 Routes: ``GET /v1/models``, ``POST /v1/chat/completions`` (with ``"stream": true``
 answers as server-sent events: ``data: {chat.completion.chunk}`` lines, then
-``data: [DONE]``), ``GET /health``. Handlers are plain (sync) functions, so FastAPI
-runs each request in its thread pool: concurrent requests reach the backend at once
-and a batching backend answers them together. Errors come back in OpenAI's shape,
+``data: [DONE]``), ``GET /health``. The backend's chunks are pulled one at a time in
+worker threads, so concurrent requests reach the backend at once and a batching backend
+answers them together. Errors come back in OpenAI's shape,
 ``{"error": {"message", "type", "code"}}``: 400 for bad input (empty prompt, prompt
-too long, temperature < 0, top_p outside (0, 1]), 404 for an unknown model, 500
-when generation fails. Unsupported: n > 1, tools, logprobs in the response.
+too long, temperature not 0 or in [0.01, 5], top_p outside (0, 1], max_tokens < 1, a seed
+outside 64 bits, JSON nested deeper than 64), 404 for an unknown model, 413 for a body
+over ``max_body_bytes`` (1 MB; refused before parsing), 500 when generation fails. A client
+that disconnects cancels its generation within one decode step. Unsupported: n > 1,
+tools, logprobs in the response.
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request  # at module level: FastAPI resolves handler annotations
 
 from core.backends.protocol import Backend, GenerationResult, StreamChunk
 from core.errors import InputError, NotFoundError, StillhouseError
 from core.generation import ChatMessage, ChatRequest, GenerationParams
+
+MAX_BODY_BYTES = 1_000_000  # a chat request larger than 1 MB is refused with 413
+MAX_JSON_DEPTH = 64
 
 
 class StreamOptions(BaseModel):
@@ -62,8 +69,12 @@ def to_internal(
     if body.n != 1:
         raise InputError("unsupported_n", f"n must be 1, got {body.n}")
     stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    asked = next(
+        (v for v in (body.max_completion_tokens, body.max_tokens) if v is not None),
+        default_max_tokens,
+    )  # 0 is refused as 0, never silently replaced by the default
     params = GenerationParams(
-        max_new_tokens=body.max_completion_tokens or body.max_tokens or default_max_tokens,
+        max_new_tokens=asked,
         temperature=0.0 if body.temperature is None else body.temperature,
         top_p=1.0 if body.top_p is None else body.top_p,
         seed=body.seed,
@@ -72,15 +83,27 @@ def to_internal(
     return ChatRequest(messages=body.messages).check(), params
 
 
-def create_app(backend: Backend, *, model_name: str | None = None, default_max_tokens: int = 256):
-    """A FastAPI app serving ``backend`` under ``model_name`` (default: the backend's name)."""
-    from fastapi import FastAPI, Request
+def create_app(
+    backend: Backend,
+    *,
+    model_name: str | None = None,
+    default_max_tokens: int = 256,
+    max_body_bytes: int = MAX_BODY_BYTES,
+):
+    """A FastAPI app serving ``backend`` under ``model_name`` (default: the backend's name).
+
+    Bodies over ``max_body_bytes`` get 413 before any of them is parsed; JSON nested deeper
+    than ``MAX_JSON_DEPTH`` gets 400."""
+    from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, StreamingResponse
+
+    from core.api_limits import BodyLimit
 
     name = model_name or backend.info().name
     created = int(time.time())
     app = FastAPI(title="stillhouse OpenAI-compatible API")
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, max_depth=MAX_JSON_DEPTH)
 
     @app.exception_handler(StillhouseError)
     def _stillhouse_error(request: Request, exc: StillhouseError) -> JSONResponse:
@@ -111,7 +134,11 @@ def create_app(backend: Backend, *, model_name: str | None = None, default_max_t
         }
 
     @app.post("/v1/chat/completions")
-    def chat_completions(body: ChatCompletionRequest):
+    async def chat_completions(body: ChatCompletionRequest, http: Request):
+        """A client that disconnects cancels its request within one decode step, streamed
+        or not: the chunks are pulled one at a time and the iterator closed on disconnect."""
+        from core.api_limits import collect_until_disconnect, pull, stream_until_disconnect
+
         if body.model != name:
             raise NotFoundError(
                 "model_not_found",
@@ -119,13 +146,13 @@ def create_app(backend: Backend, *, model_name: str | None = None, default_max_t
             )
         request, params = to_internal(body, default_max_tokens)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        if not body.stream:
-            result = backend.generate([request], params)[0]
-            return _completion(completion_id, name, result)
         chunks = backend.stream_chunks(request, params)
-        first = next(chunks)  # bad input fails here, as a 400, before any event is sent
+        if not body.stream:
+            result = await collect_until_disconnect(chunks, http)
+            return _completion(completion_id, name, result)
+        first = await pull(chunks)  # bad input fails here, as a 400, before any event is sent
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = _sse(completion_id, name, first, chunks, usage)
+        events = stream_until_disconnect(_sse(completion_id, name, first, chunks, usage), chunks)
         return StreamingResponse(
             events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
@@ -140,13 +167,13 @@ def serve(
     port: int = 8011,
     model_name: str | None = None,
     log_level: str = "info",
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> None:
     """Run the endpoint with uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(
-        create_app(backend, model_name=model_name), host=host, port=port, log_level=log_level
-    )
+    app = create_app(backend, model_name=model_name, max_body_bytes=max_body_bytes)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
 def _error(message: str, kind: str, code: str) -> dict:

@@ -49,7 +49,7 @@ def plot_ratings(
         capsize=4,
         markersize=6,
     )
-    ax.set_yticks(y, [f"#{r.rank} {r.model}" for r in rows])
+    ax.set_yticks(y, [f"#{r.rank} {r.model}".replace("$", r"\$") for r in rows])  # not mathtext
     for yi, r in zip(y, rows, strict=True):
         ax.annotate(
             f"{r.rating:.0f}  (n={r.battles})",

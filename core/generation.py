@@ -6,11 +6,16 @@ request = ChatRequest.from_prompt("Name three primary colours.")
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import InputError
+
+MIN_TEMPERATURE = 1e-2  # below it, logits / temperature overflow float32 into NaN
+MAX_TEMPERATURE = 5.0
+MAX_SEED = 2**64 - 1  # what torch.Generator.manual_seed takes
 
 
 class ChatMessage(BaseModel):
@@ -53,9 +58,13 @@ class GenerationParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_new_tokens: int = Field(default=128, description="Most tokens to generate (>= 1).")
-    temperature: float = Field(default=0.0, description="0 for greedy; > 0 samples.")
+    temperature: float = Field(
+        default=0.0, description="0 for greedy; otherwise samples, within [0.01, 5]."
+    )
     top_p: float = Field(default=1.0, description="Nucleus sampling mass, in (0, 1].")
-    seed: int | None = Field(default=None, description="Seed for sampling; same seed, same text.")
+    seed: int | None = Field(
+        default=None, description="Seed for sampling (0 to 2^64 - 1); same seed, same text."
+    )
     stop: list[str] = Field(default_factory=list, description="Strings that end the answer.")
     top_logprobs: int = Field(
         default=0,
@@ -81,13 +90,29 @@ class GenerationParams(BaseModel):
     @field_validator("temperature")
     @classmethod
     def _temperature(cls, value: float) -> float:
-        if value < 0:
-            raise InputError("bad_temperature", f"temperature must be >= 0, got {value}")
+        # 1e-300 divides the logits into infinities and the sampling probabilities into NaN
+        if not math.isfinite(value) or not (
+            value == 0 or MIN_TEMPERATURE <= value <= MAX_TEMPERATURE
+        ):
+            raise InputError(
+                "bad_temperature",
+                f"temperature must be 0 (greedy) or between {MIN_TEMPERATURE:g} and "
+                f"{MAX_TEMPERATURE:g}, got {value}",
+            )
         return value
 
     @field_validator("top_p")
     @classmethod
     def _top_p(cls, value: float) -> float:
-        if not 0 < value <= 1:
+        if not math.isfinite(value) or not 0 < value <= 1:
             raise InputError("bad_top_p", f"top_p must be in (0, 1], got {value}")
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= MAX_SEED:
+            raise InputError(
+                "bad_seed", f"seed must be between 0 and 2^64 - 1, got {str(value)[:40]}"
+            )
         return value

@@ -174,13 +174,15 @@ def probe_models(
     batch_size: int = 8,
     progress: bool = True,
     backend_factory: Callable[[ModelSpec], Any] | None = None,
+    release: Callable[[ModelSpec], bool] | None = None,
 ) -> ProbeAnswers:
     """Put the prompts to every model in turn (loading one model at a time) and collect the
     answers.
 
     Backends made here are closed after answering (thread stopped, model dropped); backends
     from ``backend_factory`` belong to the caller, who closes them (an app may hand in the
-    pair it serves)."""
+    pair it serves), except those for which ``release(spec)`` is true: the factory made them
+    fresh, and they are closed as soon as they have answered."""
     from core.backends import backend_for
 
     params = params or GenerationParams(max_new_tokens=128, temperature=0.0, seed=0)
@@ -201,8 +203,8 @@ def probe_models(
             )
             info = backend.info().model_dump()
         finally:
-            if backend_factory is None:  # ours to release; a caller's factory keeps its own
-                backend.close()
+            if backend_factory is None or (release is not None and release(spec)):
+                backend.close()  # ours to release; a caller's factory keeps its own
         facts[role] = {
             "spec": spec.model_dump(exclude_none=True),
             "info": info,

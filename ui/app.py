@@ -16,6 +16,7 @@ report export ask for the admin password (``STILLHOUSE_ADMIN_PASSWORD``).
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 from ui.config import AppConfig
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     import gradio as gr
 
 __all__ = ["AppConfig", "build_app", "launch_app", "start"]
+
+MAX_UPLOAD = "20mb"  # Gradio refuses larger uploads to /gradio_api/upload with 413
 
 HEADER = """
 <div class="sh-header">
@@ -78,11 +81,11 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
     services = AppServices(config)
     with gr.Blocks(title=f"{config.title}: distillation with a ledger", fill_width=False) as demo:
-        gr.HTML(
+        gr.HTML(  # names come from the operator or the ledger: escaped, never markup
             HEADER.format(
-                title=config.title,
-                teacher=services.models.teacher_label(),
-                student=services.models.student_label(),
+                title=html.escape(config.title),
+                teacher=html.escape(services.models.teacher_label()),
+                student=html.escape(services.models.student_label()),
             )
         )
         admin = build_login(services)
@@ -113,12 +116,19 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, bl
     if services is not None and services.config.preload:
         services.models.warm_up()
     limit = services.config.concurrency if services is not None else 8
+    routes = []
+    if services is not None:  # the admin sign-in: a throttled HTTP route, not a Gradio event
+        from ui.session import admin_routes
+
+        routes = admin_routes(services.access, services.config.trusted_proxies)
     return demo.queue(default_concurrency_limit=limit).launch(
+        app_kwargs={"routes": routes},
         server_name=host,
         server_port=port,
         show_error=False,  # ui.errors.guard decides what a visitor sees
         theme=theme(),
         css=CSS,
+        max_file_size=MAX_UPLOAD,
         prevent_thread_lock=not block,
         quiet=True,
         footer_links=["api"],

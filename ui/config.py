@@ -59,6 +59,13 @@ class AppConfig(BaseModel):
         description="Share of GPU 0 that the teacher's and student's vLLM engines may take "
         "together, split by weight size (None: 0.90). Ignored without vLLM.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: [
+            p for p in os.environ.get("STILLHOUSE_TRUSTED_PROXIES", "").split(",") if p.strip()
+        ],
+        description="Proxy addresses or networks whose X-Forwarded-For is believed (vote caps, "
+        "sign-in lockouts); otherwise the socket peer is the client. '*' trusts every peer.",
+    )
     max_new_tokens: int = Field(
         default=128, ge=1, description="Most tokens per answer in Arena and Battle."
     )

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.ledger.migrations import TABLES, migrate
-from core.errors import InputError, NotFoundError, StillhouseError
+from core.errors import InputError, IntegrityError, NotFoundError, StillhouseError
 from core.hashing import canonical_json
 
 GENESIS = "0" * 64
@@ -46,6 +46,12 @@ class VerifyResult(BaseModel):
         default=None, description="The first row found bad, e.g. 'votes battle_id=b1'."
     )
     problem: str | None = Field(default=None, description="What is wrong with it, in one line.")
+    checkpoints: int = Field(
+        default=0, description="Signed checkpoints compared with the chain (0: none found)."
+    )
+    signed: bool = Field(
+        default=False, description="Checkpoint signatures were checked with a public key."
+    )
 
 
 def now_iso() -> str:
@@ -68,6 +74,16 @@ def _path_lock(path: Path) -> threading.RLock:
         return _LOCKS.setdefault(str(path), threading.RLock())
 
 
+def damaged(path: Path, error: BaseException) -> IntegrityError:
+    """A DuckDB failure reading the ledger, as one line naming the damage."""
+    first = (str(error).splitlines() or [type(error).__name__])[0]
+    return IntegrityError(
+        "damaged_ledger",
+        f"ledger {path} is damaged: {first}",
+        hint="restore it from a backup; `stillhouse audit verify` names what is wrong",
+    )
+
+
 @contextlib.contextmanager
 def connect(path: Path, timeout_s: float = 60.0, *, create: bool = True) -> Iterator[Any]:
     """A short-lived connection, retried while another process holds the file's lock.
@@ -76,8 +92,9 @@ def connect(path: Path, timeout_s: float = 60.0, *, create: bool = True) -> Iter
     ``NotFoundError`` (exit 2), and neither the file nor its folder is made.
 
     The schema is brought up to date on every open (cheap when it already is). Threads of one
-    process are
-    serialised by a lock per file, so the app's threads never race on the chain head.
+    process are serialised by a lock per file, so the app's threads never race on the chain
+    head. With ``create=False`` (``verify``) a missing file is a ``NotFoundError`` and nothing
+    is created; a file that is not a DuckDB ledger, or is damaged, is an ``IntegrityError``.
     """
     import duckdb
 
@@ -99,7 +116,7 @@ def connect(path: Path, timeout_s: float = 60.0, *, create: bool = True) -> Iter
             except duckdb.IOException as error:
                 text = str(error)
                 if "lock" not in text.lower():
-                    raise InputError(
+                    raise IntegrityError(
                         "not_a_ledger",
                         f"{path} is not a stillhouse ledger (DuckDB): {text.splitlines()[0]}",
                     ) from None
@@ -110,11 +127,38 @@ def connect(path: Path, timeout_s: float = 60.0, *, create: bool = True) -> Iter
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.25)
+            except duckdb.Error as error:
+                raise damaged(path, error) from None
         try:
-            migrate(con)
+            try:
+                if not create:
+                    _require_schema(con, path, tables=False)
+                migrate(con)  # an older ledger gains the newer tables first
+                if not create:
+                    _require_schema(con, path, tables=True)
+            except duckdb.Error as error:
+                raise damaged(path, error) from None
             yield con
         finally:
             con.close()
+
+
+def _require_schema(con, path: Path, *, tables: bool) -> None:
+    """Refuse (without creating anything) a DuckDB file that has no stillhouse schema, or,
+    with ``tables``, one that lacks a chained table (dropped)."""
+    names = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    if "schema_version" not in names:
+        raise IntegrityError(
+            "not_a_ledger", f"{path} is a DuckDB file but not a stillhouse ledger (no schema)"
+        )
+    missing = [t for t in ("events", *TABLES) if t not in names] if tables else []
+    if missing:
+        raise IntegrityError(
+            "damaged_ledger",
+            f"ledger {path} is damaged: table {', '.join(missing)} is missing (dropped)",
+        )
 
 
 def _sql_value(column_type: str, value: Any) -> Any:
@@ -242,15 +286,23 @@ def table_rows(con, table: str) -> dict[str, dict[str, Any]]:
 
 def _check_chain(con) -> tuple[str, int, list[tuple[int, list]], tuple[str, str] | None]:
     """Recompute the hash chain: (head, count, [(seq, ops)], first problem or None)."""
-    events = con.execute("SELECT seq, payload, prev_hash, hash FROM events ORDER BY seq").fetchall()
+    events = con.execute(
+        "SELECT seq, payload, prev_hash, hash, recorded_at, action FROM events ORDER BY seq"
+    ).fetchall()
     prev = GENESIS
     replay: list[tuple[int, list]] = []
-    for index, (seq, payload_text, prev_hash, digest) in enumerate(events, start=1):
+    for index, (seq, payload_text, prev_hash, digest, recorded_at, action) in enumerate(
+        events, start=1
+    ):
         where = f"events seq={seq}"
         try:
             payload = json.loads(payload_text)
         except ValueError:
             return prev, len(events), replay, (where, "payload is not valid JSON")
+        columns = _unhashed_columns(payload, normalise(recorded_at, "TIMESTAMP"), action)
+        if columns:
+            problem = f"{columns} differs from the hashed payload: edited"
+            return prev, len(events), replay, (where, problem)
         if seq != index:
             return (
                 prev,
@@ -273,6 +325,19 @@ def _check_chain(con) -> tuple[str, int, list[tuple[int, list]], tuple[str, str]
         replay.append((seq, payload.get("ops", [])))
         prev = digest
     return prev, len(events), replay, None
+
+
+def _unhashed_columns(payload: Any, recorded_at: Any, action: Any) -> str:
+    """The events columns that disagree with the hashed payload (so every column is covered:
+    seq, recorded_at and action through the payload, prev_hash and hash by the chain)."""
+    if not isinstance(payload, dict):
+        return "payload"
+    bad = [
+        name
+        for name, value in (("recorded_at", recorded_at), ("action", action))
+        if payload.get(name) != value
+    ]
+    return ", ".join(bad)
 
 
 def _check_tables(con, replay: list[tuple[int, list]]) -> tuple[str, str] | None:

@@ -103,7 +103,7 @@ def _exact_leaf(line: bytes) -> bytes | None | bool:
         return False
     try:
         return hashlib.sha256(canonical_record(line)).digest()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's recursion limit
         return None
 
 

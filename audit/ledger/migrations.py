@@ -146,6 +146,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE votes ADD COLUMN conv_metadata JSON",
         ],
     ),
+    (
+        3,
+        "security events (failed admin sign-ins, lockouts)",
+        [
+            """CREATE TABLE security_events (
+            event_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            client_hash VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            details JSON)""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -162,6 +174,7 @@ TABLES: dict[str, str] = {
     "votes": "battle_id",
     "similarity": "result_id",
     "reports": "report_id",
+    "security_events": "event_id",
 }
 
 

@@ -48,6 +48,30 @@ def _insert(table: str, row: dict[str, Any]) -> dict[str, Any]:
     return {"op": "insert", "table": table, "row": row}
 
 
+def _head(con: Any) -> tuple[int, str]:
+    row = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, ledger.GENESIS)
+
+
+_LAST_SIGNED: dict[str, tuple[int, str]] = {}
+
+
+def auto_checkpoint(con: Any, path: Path) -> None:
+    """After a write, sign the new head when ``$STILLHOUSE_SIGNING_KEY`` names a key file."""
+    from audit.ledger import checkpoints as signed
+
+    key = os.environ.get(signed.SIGNING_KEY_ENV)
+    if not key:
+        return
+    head = _head(con)
+    if head[0] == 0 or _LAST_SIGNED.get(str(path)) == head:
+        return
+    signed.write_checkpoint(
+        head[0], head[1], Path(key).expanduser(), signed.default_checkpoints(path), now_iso()
+    )
+    _LAST_SIGNED[str(path)] = head
+
+
 class Store:
     """The hash-chained DuckDB ledger. Safe to share between threads and processes."""
 
@@ -72,6 +96,7 @@ class Store:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            auto_checkpoint(con, self.path)  # still holding the file: checkpoints stay in order
 
     def _write(self, action: str, ops: list[dict[str, Any]]) -> str:
         with self._transaction() as con:
@@ -330,8 +355,17 @@ class Store:
             ledger.append(con, "link_preflight", ops)
 
     # -- votes, similarity, reports -------------------------------------------------------
-    def record_vote(self, vote: dict[str, Any] | VoteRecord) -> None:
-        """Record one arena vote; a second vote for the same battle id raises ``InputError``."""
+    def record_vote(
+        self,
+        vote: dict[str, Any] | VoteRecord,
+        caps: list[tuple[str, str, int]] | None = None,
+        since: str | None = None,
+    ) -> None:
+        """Record one arena vote; a second vote for the same battle id raises ``InputError``.
+
+        ``caps`` are ``(column, value, most)`` limits, e.g. ``("ip_hash", h, 200)``, counted
+        over votes since ``since`` inside the same transaction as the write: parallel voters
+        at a cap cannot all pass the check (``InputError("vote_cap")``)."""
         record = vote if isinstance(vote, VoteRecord) else VoteRecord.model_validate(vote)
         if record.session_id is not None or record.ip is not None:
             raise InputError(
@@ -346,6 +380,18 @@ class Store:
                 "SELECT count(*) FROM votes WHERE battle_id = ?", [record.battle_id]
             ).fetchone()[0]:
                 raise InputError("duplicate_vote", f"battle {record.battle_id} already has a vote")
+            for column, value, most in caps or []:
+                if column not in ("session_hash", "ip_hash"):
+                    raise InputError("bad_cap", f"votes cannot be capped by {column!r}")
+                sql = f"SELECT count(*) FROM votes WHERE {column} = ?"
+                params: list[Any] = [value]
+                if since is not None:
+                    sql += " AND voted_at >= CAST(? AS TIMESTAMP)"
+                    params.append(ledger.coerce(since, "TIMESTAMP"))
+                if con.execute(sql, params).fetchone()[0] >= most:
+                    raise InputError(
+                        "vote_cap", "daily vote limit reached for this session or address"
+                    )
             ledger.append(con, "record_vote", [_insert("votes", row)])
 
     def import_votes(
@@ -446,6 +492,28 @@ class Store:
         )
         return report_id
 
+    def record_security_event(
+        self, kind: str, *, client_hash: str | None = None, details: dict | None = None
+    ) -> str:
+        """Record a security event (a failed admin sign-in, a lockout). Never the guess."""
+        event_id = _new_id()
+        row = {
+            "event_id": event_id,
+            "kind": kind,
+            "client_hash": client_hash,
+            "created_at": now_iso(),
+            "details": jsonable(details or {}),
+        }
+        self._write("record_security_event", [_insert("security_events", row)])
+        return event_id
+
+    def security_events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        if kind:
+            return self._rows(
+                "SELECT * FROM security_events WHERE kind = ? ORDER BY created_at", [kind]
+            )
+        return self._rows("SELECT * FROM security_events ORDER BY created_at")
+
     # -- queries ---------------------------------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM models ORDER BY registered_at")
@@ -536,10 +604,54 @@ class Store:
         rows = self._rows("SELECT hash FROM events ORDER BY seq DESC LIMIT 1")
         return rows[0]["hash"] if rows else ledger.GENESIS
 
-    def verify(self) -> VerifyResult:
-        """Recompute the hash chain and compare every table with it."""
-        with ledger.connect(self.path, self.timeout_s, create=self.create) as con:
-            return ledger.verify(con)
+    def verify(
+        self, checkpoints: str | Path | None = None, public_key: str | Path | None = None
+    ) -> VerifyResult:
+        """Recompute the hash chain, compare every table with it, then every signed checkpoint.
+
+        Checkpoints come from ``checkpoints`` (it must exist then) or the default file beside
+        the ledger; ``public_key`` (default ``$STILLHOUSE_VERIFY_KEY`` or the signing key's
+        ``.pub``) checks their signatures. A missing ledger is a ``NotFoundError`` and nothing
+        is created; a damaged one an ``IntegrityError``."""
+        import duckdb
+
+        from audit.ledger import checkpoints as signed
+
+        file = (
+            Path(checkpoints).expanduser() if checkpoints else signed.default_checkpoints(self.path)
+        )
+        key = Path(public_key).expanduser() if public_key else signed.default_public_key()
+        with ledger.connect(self.path, self.timeout_s, create=False) as con:
+            try:
+                result = ledger.verify(con)
+                events = dict(con.execute("SELECT seq, hash FROM events").fetchall())
+            except duckdb.Error as error:
+                raise ledger.damaged(self.path, error) from None
+        found = signed.check(events, file, key, required=checkpoints is not None)
+        update: dict[str, Any] = {"checkpoints": found.checked, "signed": found.signed}
+        if result.ok and not found.ok:
+            update.update(ok=False, first_bad_row=found.where, problem=found.problem)
+        return result.model_copy(update=update)
+
+    def latest_checkpoint(self) -> dict[str, Any] | None:
+        """The newest signed checkpoint beside the ledger (None when there is none)."""
+        from audit.ledger import checkpoints as signed
+
+        point = signed.latest(signed.default_checkpoints(self.path))
+        return point.model_dump() if point else None
+
+    def checkpoint(self, key: str | Path, checkpoints: str | Path | None = None) -> dict[str, Any]:
+        """Sign the current head with the private key in ``key`` and append it to the
+        checkpoints file (default: beside the ledger); return the checkpoint."""
+        from audit.ledger import checkpoints as signed
+
+        file = (
+            Path(checkpoints).expanduser() if checkpoints else signed.default_checkpoints(self.path)
+        )
+        with ledger.connect(self.path, self.timeout_s, create=False) as con:
+            seq, head = _head(con)
+            point = signed.write_checkpoint(seq, head, Path(key).expanduser(), file, now_iso())
+        return point.model_dump()
 
     @staticmethod
     def tables() -> list[str]:

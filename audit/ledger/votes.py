@@ -16,8 +16,8 @@ is stored as given.
 
 Caps count the votes recorded for the same hashed session, and for the same hashed IP, in
 the last ``window_hours`` (24 h by default, a rolling day). ``None`` switches a cap off.
-The check and the write are two steps, so two votes racing at the cap may both pass: a
-cap can be exceeded by the number of concurrent voters, never more.
+The caps are counted inside the vote's write transaction, so votes racing at a cap
+cannot pass it together.
 
 Votes whose answers named a model (or were empty), and votes that were not blind, are
 kept in the ledger with ``excluded=True`` and a reason; ratings leave them out.
@@ -104,23 +104,6 @@ def hash_id(value: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}\x00{value}".encode()).hexdigest()
 
 
-def _votes_left(
-    store: Any, session_hash: str | None, ip_hash: str | None, policy: VotePolicy
-) -> int | None:
-    since = (
-        (datetime.now(UTC) - timedelta(hours=policy.window_hours)).replace(tzinfo=None).isoformat()
-    )
-    left: list[int] = []
-    for cap, key in (
-        (policy.max_votes_per_session_per_day, "session_hash"),
-        (policy.max_votes_per_ip_per_day, "ip_hash"),
-    ):
-        value = session_hash if key == "session_hash" else ip_hash
-        if cap is not None and value:
-            left.append(cap - store.count_votes(**{key: value}, since=since))
-    return max(0, min(left)) if left else None
-
-
 def record_vote(store: Any, vote: Any, policy: VotePolicy | None = None) -> dict[str, Any]:
     """Check the caps, hash the ids and record the vote; return the row as stored.
 
@@ -128,15 +111,31 @@ def record_vote(store: Any, vote: Any, policy: VotePolicy | None = None) -> dict
     for a battle, (``bad_vote``) on a malformed vote; nothing is written then."""
     policy = policy or VotePolicy()
     row = to_ledger_row(vote, vote_salt(policy), store_text=policy.store_text)
-    if _votes_left(store, row["session_hash"], row["ip_hash"], policy) == 0:
-        raise InputError(
-            "vote_cap",
-            "daily vote limit reached for this session or address",
-            hint=f"at most {policy.max_votes_per_session_per_day} per session and "
-            f"{policy.max_votes_per_ip_per_day} per address in {policy.window_hours:g} h",
+    since = (
+        (datetime.now(UTC) - timedelta(hours=policy.window_hours)).replace(tzinfo=None).isoformat()
+    )
+    caps = [
+        (column, row[column], cap)
+        for column, cap in (
+            ("session_hash", policy.max_votes_per_session_per_day),
+            ("ip_hash", policy.max_votes_per_ip_per_day),
         )
-    store.record_vote(VoteRecord.model_validate(row))
+        if cap is not None and row[column]
+    ]
+    try:  # counted in the write's own transaction: racing voters cannot pass a cap together
+        store.record_vote(row, caps=caps, since=since)
+    except InputError as error:
+        if error.code != "vote_cap":
+            raise
+        raise InputError("vote_cap", error.message, hint=_cap_hint(policy)) from None
     return row
+
+
+def _cap_hint(policy: VotePolicy) -> str:
+    return (
+        f"at most {policy.max_votes_per_session_per_day} per session and "
+        f"{policy.max_votes_per_ip_per_day} per address in {policy.window_hours:g} h"
+    )
 
 
 _TEXT_FIELDS = ("prompt", "response_a", "response_b", "conversation_a", "conversation_b")

@@ -142,6 +142,7 @@ def _integrity(store: Any) -> Integrity:
         verify_ok=result.ok,
         first_bad_row=result.first_bad_row,
         problem=result.problem,
+        checkpoint=store.latest_checkpoint(),
     )
 
 

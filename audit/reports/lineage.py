@@ -144,7 +144,8 @@ def render_lineage(data: ReportData, fmt: str = "png") -> bytes:
         raise InputError("bad_format", f"lineage picture format must be png or svg, not {fmt!r}")
     import matplotlib
 
-    with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG keeps text as text
+    # SVG keeps text as text; names are plain text, never mathtext ('$' in a name crashed it)
+    with matplotlib.rc_context({"svg.fonttype": "none", "text.parse_math": False}):
         return _draw(data, fmt)
 
 

@@ -229,6 +229,9 @@ class Integrity(_Strict):
     verify_ok: bool = Field(default=True, description="Did `audit verify` pass at export?")
     first_bad_row: str | None = Field(default=None, description="First broken ledger row, if any.")
     problem: str | None = Field(default=None, description="What verification found wrong.")
+    checkpoint: dict[str, Any] | None = Field(
+        default=None, description="The ledger's newest signed checkpoint at export, if any."
+    )
     facts_sha256: str | None = Field(default=None, description="SHA-256 of the facts alone.")
     content_sha256: str | None = Field(default=None, description="SHA-256 of this report's JSON.")
 

@@ -145,6 +145,29 @@ def _rebuilt_facts(store: Any, claims: dict[str, Any]) -> tuple[str | None, str]
     return facts_sha256(rebuilt), ""
 
 
+def _checkpoint_holds(point: Any, events: list[dict[str, Any]]) -> tuple[bool, str]:
+    """Does the signed checkpoint the report carries still match the ledger's chain?"""
+    if not point:
+        return True, ""
+    from audit.ledger import checkpoints as signed
+
+    try:
+        checkpoint = signed.Checkpoint.model_validate(point)
+    except ValidationError:
+        return False, "checkpoint: the report's checkpoint is malformed"
+    key = signed.default_public_key()
+    if key is not None and not signed.signature_ok(checkpoint, signed.load_public_key(key)):
+        return False, "checkpoint: the report's signature does NOT verify with the public key"
+    hashes = {int(e["seq"]): e["hash"] for e in events}
+    if checkpoint.seq and hashes.get(checkpoint.seq) != checkpoint.head_hash:
+        return False, (
+            f"checkpoint: signed seq {checkpoint.seq} is NOT in this ledger as signed "
+            "(truncated, rolled back or rebuilt)"
+        )
+    signed_by = "signature ok" if key is not None else "signature not checked: no public key"
+    return True, f"checkpoint: signed seq {checkpoint.seq} holds ({signed_by})"
+
+
 def verify_report(store: Any, file: str | Path) -> ReportCheck:
     """Check an exported report against the ledger it came from."""
     path = Path(file).expanduser()
@@ -172,6 +195,9 @@ def verify_report(store: Any, file: str | Path) -> ReportCheck:
         messages.append(
             "ledger head: the report's head is NOT in this ledger (another ledger, or rewritten)"
         )
+    anchored, anchor_line = _checkpoint_holds(claims.get("checkpoint"), store.events())
+    if anchor_line:
+        messages.append(anchor_line)
     facts, problem = _rebuilt_facts(store, claims)
     facts_match = facts is not None and facts == claims.get("facts_sha256")
     messages.append(
@@ -184,7 +210,7 @@ def verify_report(store: Any, file: str | Path) -> ReportCheck:
     )
     if intact is False:
         status: CheckStatus = "tampered"
-    elif not result.ok:
+    elif not result.ok or not anchored:
         status = "ledger_broken"
     elif newer is None:
         status = "foreign_ledger"

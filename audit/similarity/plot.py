@@ -44,6 +44,7 @@ def plot_similarity(
         raise InputError("no_metric", f"metric '{metric}' was not computed in this report")
     series = _series(report, metric)
     labels = [f"{n}\n(candidate)" if i == 0 else f"{n}\n(baseline)" for i, n in enumerate(series)]
+    labels = [label.replace("$", r"\$") for label in labels]  # names are not mathtext
     fig, axes = plt.subplots(
         1, 2 if report.baselines else 1, figsize=(11 if report.baselines else 6, 4.5), squeeze=False
     )
@@ -59,7 +60,7 @@ def plot_similarity(
             alpha=0.6,
             color="#2e86c1" if i == 1 else "#7f8c8d",
         )
-    ax.set_ylabel(f"{metric} similarity to {report.reference}")
+    ax.set_ylabel(f"{metric} similarity to {report.reference}".replace("$", r"\$"))
     ax.set_title(f"per-prompt {metric} (n = {len(report.prompts)})")
     if report.baselines:
         _differences(axes[0][1], series, report, metric)

@@ -9,6 +9,8 @@ Callers in any thread ``submit`` tokenized prompts. The scheduler thread keeps o
 left-padded batch and its KV cache. Each step it (1) prefills whatever arrived since
 the last step as one padded group and splices those rows into the running batch's
 cache (so a request that arrives while others decode joins them at the next step);
+a prompt longer than ``prefill_chunk`` tokens is prefilled instead in pieces into its own
+cache, one piece between decode steps, so that other rows keep decoding meanwhile;
 the start all those prompts share, such as the chat template's system prompt, is
 computed once and kept for later groups (``core.backends.prefix``);
 (2) runs one decode step for every row, (3) samples each row with its own
@@ -80,6 +82,15 @@ class Job:
         )
 
 
+@dataclass(eq=False)
+class _LongPrefill:
+    """A long prompt being prefilled piece by piece into its own cache."""
+
+    job: Job
+    cache: Any = None
+    done: int = 0
+
+
 class _Batch:
     """The running batch: rows, KV cache, attention mask, next positions, last tokens."""
 
@@ -106,6 +117,7 @@ class BatchEngine:
         max_batch: int = 64,
         gather_s: float = 0.01,
         share_prefix: bool = True,
+        prefill_chunk: int = 512,
     ) -> None:
         from core.backends.prefix import PrefixCache
 
@@ -116,6 +128,11 @@ class BatchEngine:
         self.decode = decode
         self.max_batch = max_batch
         self.gather_s = gather_s
+        self.prefill_chunk = prefill_chunk  # longer prompts are prefilled this many at a time
+        self._long: list[_LongPrefill] = []  # long prompts being prefilled, oldest first
+        self._next_chunk_at = 0.0  # while rows decode, the next chunk waits until then
+        self._piece = prefill_chunk  # tokens in the next piece: shrinks while rows decode
+        self._step_s = 0.0  # recent decode step time (moving average)
         self._inbox: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -164,7 +181,7 @@ class BatchEngine:
 
         batch: _Batch | None = None
         while True:
-            arrived = self._collect(block=batch is None)
+            arrived = self._collect(block=batch is None and not self._long)
             if arrived is None:
                 self._fail(
                     batch.jobs if batch else [], BackendError("backend_closed", "backend closed")
@@ -197,17 +214,25 @@ class BatchEngine:
                 return [j for j in jobs if not j.cancelled]
 
     def _step(self, batch: _Batch | None, arrived: list[Job]) -> _Batch | None:
+        if self._chunkable():
+            self._long += [
+                _LongPrefill(j) for j in arrived if len(j.prompt_ids) > self.prefill_chunk
+            ]
+            arrived = [j for j in arrived if len(j.prompt_ids) <= self.prefill_chunk]
         room = self.max_batch - (len(batch.jobs) if batch else 0)
         if len(arrived) > room:  # the rest wait for a free row, first come first served
             for job in arrived[room:]:
                 self._inbox.put(job)
             arrived = arrived[:room]
         if arrived and (batch is None or _mergeable(batch.cache)):
-            fresh = self._prefill(arrived)
-            batch = fresh if batch is None else _merge(batch, fresh)
+            for fresh in self._prefill_isolated(arrived):
+                batch = fresh if batch is None else _merge(batch, fresh)
         elif arrived:
             for job in arrived:  # this cache cannot take new rows: they wait for the next batch
                 self._inbox.put(job)
+        ready = self._long_chunk(decoding=batch is not None)
+        if ready is not None:
+            batch = ready if batch is None else _merge(batch, ready)
         if batch is None:
             return None
         self.peak_rows = max(self.peak_rows, len(batch.jobs))
@@ -216,6 +241,96 @@ class BatchEngine:
             batch = self._decode_step(batch)
             batch = self._drop_finished(batch)
         return batch
+
+    def _chunkable(self) -> bool:
+        """Long prompts can be prefilled in pieces only into plain dynamic caches."""
+        if not hasattr(self, "_can_chunk"):
+            from transformers import DynamicCache
+
+            self._can_chunk = _mergeable(DynamicCache(config=self.model.config))
+        return self._can_chunk
+
+    def _long_chunk(self, *, decoding: bool) -> _Batch | None:
+        """Prefill the next piece of the oldest long prompt, when it is its turn; return its
+        row once the whole prompt is in.
+
+        Fairness: after a piece that took ``d`` seconds, the next one waits until the rows
+        already decoding have had ``2 d`` seconds of decode steps, so a long prompt arriving
+        makes everyone else's tokens at most about 1.5 times slower (and its own first token
+        up to 3 times later while others decode). While rows decode, pieces shrink (to 32
+        tokens at least) until one takes no more than a few decode steps, so a newcomer
+        never waits long behind a piece; with nobody decoding they grow back."""
+        if not self._long or (decoding and time.monotonic() < self._next_chunk_at):
+            return None
+        item = self._long[0]
+        if item.job.cancelled:
+            self._long.pop(0)
+            return None
+        started = time.monotonic()
+        try:
+            ready = self._prefill_piece(item)
+        except Exception as exc:  # this prompt fails alone
+            self._long.pop(0)
+            self._fail([item.job], _row_error(exc))
+            return None
+        spent = time.monotonic() - started
+        self._next_chunk_at = time.monotonic() + 2.0 * spent
+        if not decoding:
+            self._piece = self.prefill_chunk
+        elif spent > 4 * self._step_s:  # keep each piece to a few decode steps' time
+            self._piece = max(32, self._piece // 2)
+        elif spent < 2 * self._step_s:
+            self._piece = min(self.prefill_chunk, self._piece * 2)
+        if ready is not None:
+            self._long.pop(0)
+        return ready
+
+    def _prefill_piece(self, item: _LongPrefill) -> _Batch | None:
+        import torch
+        from transformers import DynamicCache
+
+        device = self.model.device
+        if item.cache is None:
+            item.cache = DynamicCache(config=self.model.config)
+        ids = item.job.prompt_ids
+        end = min(len(ids), item.done + self._piece)
+        out = self.model(
+            input_ids=torch.tensor([ids[item.done : end]], device=device),
+            attention_mask=torch.ones((1, end), dtype=torch.long, device=device),
+            position_ids=torch.arange(item.done, end, device=device)[None, :],
+            cache=item.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self.prefill_tokens += end - item.done
+        item.done = end
+        if end < len(ids):
+            return None
+        mask = torch.ones((1, end), dtype=torch.long, device=device)
+        batch = _Batch([item.job], item.cache, mask, torch.tensor([end], device=device), None)
+        batch.last = self._sample(batch.jobs, out.logits[:, -1, :])
+        return batch
+
+    def _prefill_isolated(self, jobs: list[Job]) -> list[_Batch]:
+        """Prefill the arrivals together; if that fails, each alone, so that one bad prompt
+        (too long for memory, say) fails only its own request. Rows already decoding are
+        not touched: a prefill builds a fresh cache."""
+        try:
+            return [self._prefill(jobs)]
+        except Exception as exc:
+            if len(jobs) == 1:
+                self._fail(jobs, _row_error(exc))
+                return []
+        groups: list[_Batch] = []
+        for job in jobs:
+            if groups and not _mergeable(groups[0].cache):
+                self._inbox.put(job)  # this cache cannot take more rows: next batch
+                continue
+            try:
+                groups.append(self._prefill([job]))
+            except Exception as exc:
+                self._fail([job], _row_error(exc))
+        return groups
 
     def _prefill(self, jobs: list[Job]) -> _Batch:
         """Prefill new rows as ``[shared prefix][padding][own prompt]``; sample their first
@@ -255,6 +370,7 @@ class BatchEngine:
     def _decode_step(self, batch: _Batch) -> _Batch:
         import torch
 
+        started = time.monotonic()
         ones = torch.ones((len(batch.jobs), 1), dtype=batch.mask.dtype, device=batch.mask.device)
         mask = torch.cat([batch.mask, ones], dim=1)
         out = self.model(
@@ -266,6 +382,8 @@ class BatchEngine:
             logits_to_keep=1,
         )
         self.steps += 1
+        took = time.monotonic() - started
+        self._step_s = 0.8 * self._step_s + 0.2 * took if self._step_s else took
         batch.mask, batch.positions = mask, batch.positions + 1  # the cache grew in place
         batch.last = self._sample(batch.jobs, out.logits[:, -1, :])
         return batch
@@ -282,15 +400,23 @@ class BatchEngine:
         if want_top:
             top_vals, top_ids = logprobs.topk(want_top, dim=-1)
         for row, job in enumerate(jobs):
-            if job.params.temperature > 0:
-                chosen[row] = _sample_row(logits[row], job.params, job.generator)
-            if job.params.top_logprobs:
-                k = job.params.top_logprobs
-                job.top_logprobs.append(
-                    list(zip(top_ids[row, :k].tolist(), top_vals[row, :k].tolist(), strict=True))
-                )
+            try:
+                if job.params.temperature > 0:
+                    chosen[row] = _sample_row(logits[row], job.params, job.generator)
+                if job.params.top_logprobs:
+                    k = job.params.top_logprobs
+                    job.top_logprobs.append(
+                        list(
+                            zip(top_ids[row, :k].tolist(), top_vals[row, :k].tolist(), strict=True)
+                        )
+                    )
+            except Exception as exc:  # this row's sampling failed: it fails alone
+                self._fail([job], _row_error(exc))
         for job, token in zip(jobs, chosen.tolist(), strict=True):
-            self._advance(job, token)
+            try:
+                self._advance(job, token)
+            except Exception as exc:  # e.g. its stop strings or decoding: fails alone
+                self._fail([job], _row_error(exc))
         return chosen.to(self.model.device)
 
     def _advance(self, job: Job, token: int) -> None:
@@ -356,6 +482,10 @@ class BatchEngine:
             if job.finish_reason is None:
                 job.finish_reason = "error"
                 job.outbox.put(error)
+
+
+def _row_error(exc: BaseException) -> BackendError:
+    return BackendError("generation_failed", f"generation failed for this request: {exc}")
 
 
 def _sample_row(logits, params: GenerationParams, generator) -> int:

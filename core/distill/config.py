@@ -13,7 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from core.errors import InputError, NotFoundError
 from core.licence_facts import PreflightFacts
@@ -27,7 +34,7 @@ LossName = Literal["forward_kl", "reverse_kl", "generalized_jsd", "skew_kl"]
 class DistillConfig(BaseModel):
     """One distillation run: teacher, student, teacher data, loss, training and evaluation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # lr=inf is refused
 
     # -- models -----------------------------------------------------------------------
     teacher: str = Field(
@@ -186,6 +193,15 @@ class DistillConfig(BaseModel):
     speed_tokens: int = Field(
         default=32, ge=1, description="New tokens generated to time tokens/s."
     )
+
+    @field_validator("student_name")
+    @classmethod
+    def _safe_student_name(cls, value: str) -> str:
+        from core.names import SLUG, SLUG_TEXT
+
+        if not SLUG.fullmatch(value) or ".." in value:  # it becomes a folder name
+            raise ValueError(f"must be a safe name ({SLUG_TEXT}), got {value[:60]!r}")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> DistillConfig:

@@ -109,6 +109,9 @@ def distill(
     if teacher_spec.source != "hf":
         offline_env()
     teacher_prep = prepare_model(teacher_spec)
+    from core.distill.shape import check_against_teacher
+
+    check_against_teacher(config, teacher_prep.path)  # before the teacher answers anything
     with args.main_process_first(desc="teacher data"):
         data = _teacher_data(config, prompts, teacher_spec, teacher_prep.weights_sha256, prog)
     inputs = [

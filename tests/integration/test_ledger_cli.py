@@ -166,7 +166,7 @@ def test_a_file_that_is_not_a_ledger_is_a_clear_error(tmp_path):
     path.write_text("not a database")
     done = run("audit", "verify", "--db", path)
     assert (
-        done.returncode == 2
+        done.returncode == 1
         and "not a stillhouse ledger" in done.stderr
         and "Traceback" not in done.stderr
     )

@@ -302,7 +302,7 @@ def test_verify_names_the_row_changed_behind_its_back(store, statement, where):
 def test_not_a_ledger_file_is_a_clear_error(tmp_path):
     path = tmp_path / "notes.duckdb"
     path.write_text("these are my notes")
-    with pytest.raises(InputError, match="not a stillhouse ledger"):
+    with pytest.raises(IntegrityError, match="not a stillhouse ledger"):
         Store(path).votes()
 
 

@@ -48,12 +48,19 @@ def serve_app(
         help="Share of the GPU both vLLM engines may take together, split by weight size "
         "(default 0.90; vLLM only).",
     ),
+    trusted_proxies: str = typer.Option(
+        "",
+        "--trusted-proxies",
+        envvar="STILLHOUSE_TRUSTED_PROXIES",
+        help="Comma-separated proxy addresses/networks whose X-Forwarded-For is believed.",
+    ),
 ) -> None:
     """Prepare the teacher, distill the student if none is cached, then serve the app."""
     from core.models import offline_env
 
     offline_env()
     from ui.app import start
+    from ui.clients import check_trusted
     from ui.config import AppConfig
     from ui.services.student import default_student
 
@@ -63,6 +70,7 @@ def serve_app(
         db_path=str(db) if db else None,
         max_new_tokens=max_new_tokens,
         gpu_memory=gpu_memory,
+        trusted_proxies=check_trusted([p for p in trusted_proxies.split(",") if p.strip()]),
     )
     start(config, preset=preset, distill=not no_distill, host=host, port=port)
 

@@ -1,4 +1,4 @@
-"""``stillhouse audit verify|register-dataset|register-model|show``: the tamper-evident ledger.
+"""``stillhouse audit verify|keygen|checkpoint|register-dataset|register-model|show``.
 
 Every command takes ``--db FILE`` (``ui.cli.common.DB_OPTION``); the default ledger is
 ``$STILLHOUSE_DB`` or ``$STILLHOUSE_HOME/ledger.duckdb``. ``verify`` and ``show`` only read:
@@ -29,19 +29,65 @@ def _check_license(license_id: str) -> str:
 @audit_app.command("verify")
 def verify(
     db: Path | None = DB_OPTION,
+    checkpoints: Path | None = typer.Option(
+        None,
+        "--checkpoints",
+        help="Signed checkpoints file (default: <ledger>.checkpoints.jsonl beside the ledger).",
+    ),
+    pubkey: Path | None = typer.Option(
+        None,
+        "--pubkey",
+        envvar="STILLHOUSE_VERIFY_KEY",
+        help="Public key that checks the checkpoints' signatures (from `audit keygen`).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Recompute the hash chain and check every table; exit 1 naming the first bad row."""
-    result = open_ledger(db, create=False).verify()
+    """Recompute the hash chain, check every table and signed checkpoint; exit 1 naming the
+    first bad row or checkpoint. A missing ledger exits 2 and nothing is created."""
+    result = open_ledger(db, create=False).verify(checkpoints=checkpoints, public_key=pubkey)
     if as_json:
         print(json.dumps(result.model_dump(), indent=2))
     elif result.ok:
-        print(f"OK  {result.rows} events, head {result.head_hash}")
+        anchor = (
+            f", {result.checkpoints} signed checkpoint(s) hold"
+            if result.signed
+            else f", {result.checkpoints} checkpoint(s) hold (signatures not checked: no --pubkey)"
+            if result.checkpoints
+            else ", no checkpoints (truncation and rollback not detectable)"
+        )
+        print(f"OK  {result.rows} events, head {result.head_hash}{anchor}")
     else:
         print(f"FAILED  {result.first_bad_row}: {result.problem}")
         print(f"chain checked up to head {result.head_hash} ({result.rows} events)")
     if not result.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("keygen")
+def keygen(
+    out: Path = typer.Option(..., "--out", help="Private key file to write (mode 0600)."),
+) -> None:
+    """Make an Ed25519 signing key for ledger checkpoints: FILE (private) and FILE.pub."""
+    from audit.ledger.checkpoints import generate_key
+
+    public, key_id = generate_key(out)
+    print(f"private key  {out}  (mode 0600; keep it off the ledger's machine if you can)")
+    print(f"public key   {public}  (key id {key_id})")
+
+
+@audit_app.command("checkpoint")
+def checkpoint(
+    key: Path = typer.Option(..., "--key", help="Private key from `audit keygen`."),
+    db: Path | None = DB_OPTION,
+    checkpoints: Path | None = typer.Option(
+        None,
+        "--checkpoints",
+        help="File to append to (default: <ledger>.checkpoints.jsonl beside the ledger).",
+    ),
+) -> None:
+    """Sign the ledger's current head (seq and hash) and append it to the checkpoints file."""
+    point = open_ledger(db, create=False).checkpoint(key, checkpoints)
+    print(f"checkpoint seq {point['seq']} head {point['head_hash']} at {point['time']}")
 
 
 @audit_app.command("register-dataset")

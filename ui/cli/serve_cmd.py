@@ -57,6 +57,9 @@ def serve_api(
     gpu_memory: float | None = typer.Option(
         None, "--gpu-memory", help="Share of the GPU vLLM may take (default 0.85; vLLM only)."
     ),
+    max_body_bytes: int = typer.Option(
+        1_000_000, "--max-body-bytes", help="Larger request bodies get 413 before parsing."
+    ),
 ) -> None:
     """Serve a model behind an OpenAI-compatible API (/v1/models, /v1/chat/completions,
     streaming)."""
@@ -65,6 +68,8 @@ def serve_api(
     _check_dtype(dtype)
     if not 0 < port < 65536:
         raise InputError("bad_port", f"--port must be in 1..65535, got {port}")
+    if max_body_bytes < 1024:
+        raise InputError("bad_max_body", f"--max-body-bytes must be >= 1024, got {max_body_bytes}")
     backend = _backend(model, dtype, gpu_memory)
     from core.api_server import serve
 
@@ -72,7 +77,7 @@ def serve_api(
     print(
         f"stillhouse: serving {served} on http://{host}:{port}/v1 (OpenAI-compatible)", flush=True
     )
-    serve(backend, host=host, port=port, model_name=served)
+    serve(backend, host=host, port=port, model_name=served, max_body_bytes=max_body_bytes)
 
 
 def compare_cmd(

@@ -40,7 +40,7 @@ class AppServices:
         self.store = Store(config.ledger_path())
         self.scratch = Scratch()
         self.models = ServedModels(config)
-        self.access = AdminAccess(config)
+        self.access = AdminAccess(config, self.store)
         self.arena = ArenaService(self.models)
         self.battle = BattleTabService(config, self.models, self.store)
         self.leaderboard = LeaderboardService(config, self.store, self.scratch)

@@ -64,28 +64,32 @@ class BattleTabService:
 
     def start(self, prompt: str, request: gr.Request | None = None) -> Battle:
         """A new battle for this browser session, with both answers complete."""
-        session_id, ip = client_ids(request)
+        session_id, ip = client_ids(request, self.config.trusted_proxies)
         return self.engine.start(prompt, session_id=session_id, ip=ip)
 
     def send(self, battle_id: str | None, prompt: str, request: gr.Request | None = None) -> Battle:
         """A new battle (no open one), or the next turn of this session's open battle."""
         if battle_id is None:
             return self.start(prompt, request)
-        return self.engine.follow_up(battle_id, prompt, session_id=client_ids(request)[0])
+        return self.engine.follow_up(
+            battle_id, prompt, session_id=client_ids(request, self.config.trusted_proxies)[0]
+        )
 
     def vote(self, battle_id: str, choice: str, request: gr.Request | None = None) -> VoteOutcome:
         """Vote once on a battle; the outcome names both models."""
         return self.engine.vote(battle_id, choice, session_id=client_ids(request)[0])
 
 
-def client_ids(request: gr.Request | None) -> tuple[str, str | None]:
-    """The browser session id and client IP of a Gradio request (first X-Forwarded-For hop on a
-    Space)."""
+def client_ids(
+    request: gr.Request | None, trusted_proxies: list[str] | None = None
+) -> tuple[str, str | None]:
+    """The browser session id and client IP of a Gradio request (``X-Forwarded-For`` only
+    from a trusted proxy: ``ui.clients.client_ip``)."""
+    from ui.clients import client_ip
+
     if request is None:
         return "anonymous", None
-    forwarded = (request.headers.get("x-forwarded-for") or "").split(",")[0].strip()
-    host = request.client.host if request.client else None
-    return request.session_hash or "anonymous", forwarded or host
+    return request.session_hash or "anonymous", client_ip(request, trusted_proxies or [])
 
 
 class _Categorizer:

@@ -131,6 +131,10 @@ class ServedModels:
         served = {self.teacher_label(): self.teacher_spec, self.student_label(): self.student_spec}
         return served.get(name) or resolve_model(name)
 
+    def is_served(self, spec: ModelSpec) -> bool:
+        """Is this the teacher's or the student's spec (a backend the app keeps loaded)?"""
+        return spec in (self.teacher_spec, self.student_spec)
+
     def probe_backend(self, spec: ModelSpec) -> Backend:
         """The app's loaded backend for the served pair; a fresh one for any other model."""
         if spec == self.teacher_spec:

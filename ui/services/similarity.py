@@ -56,8 +56,46 @@ class SimilarityService:
         self.scratch = scratch
 
     def model_names(self) -> list[str]:
-        """What the model pickers offer: the served pair first, then every known causal LM."""
-        return self.models.names()
+        """What the model pickers offer: the served pair first, then the ledger's models."""
+        served = [self.models.student_label(), self.models.teacher_label()]
+        return [*dict.fromkeys([*served, *self._registered()])]
+
+    def _registered(self) -> dict[str, ModelSpec]:
+        """Models registered in the ledger with a local folder or a hub id, by name."""
+        found: dict[str, ModelSpec] = {}
+        for row in self.store.models():
+            where = row.get("path") or row.get("hf_id")
+            if where and row["name"] not in found:
+                found[row["name"]] = ModelSpec(
+                    name=row["name"],
+                    source="local" if row.get("path") else "hf",
+                    path=row.get("path"),
+                    hf_id=row.get("hf_id"),
+                    license=row.get("license") or "unknown",
+                )
+        return found
+
+    def _allowed_spec(self, name: str, admin: bool) -> ModelSpec:
+        """A visitor may pick only a served or registered model; an admin may name any
+        model or path. The refusal names no path and says nothing about the server's files."""
+        served = {
+            self.models.teacher_label(): self.models.teacher_spec,
+            self.models.student_label(): self.models.student_spec,
+        }
+        if name in served:
+            return served[name]
+        registered = self._registered()
+        if name in registered:
+            return registered[name]
+        if admin:
+            return self.models.spec(name)
+        from core.errors import InputError
+
+        raise InputError(
+            "model_not_offered",
+            "pick the models from the lists: visitors may probe only the served and the "
+            "registered models",
+        )
 
     def probe(
         self,
@@ -67,27 +105,45 @@ class SimilarityService:
         *,
         prompts: int,
         max_new_tokens: int,
+        admin: bool = False,
     ) -> SimilarityView:
-        """Candidate, reference and baselines (by name) answer the probe prompts; score, record."""
-        spec = self.models.spec
+        """Candidate, reference and baselines (by name) answer the probe prompts; score, record.
+
+        Models other than the served pair are loaded one at a time and closed after
+        answering, so their memory comes back."""
+        specs = [self._allowed_spec(n, admin) for n in (candidate, reference, *baselines)]
         return probe(
             self.store,
-            spec(candidate),
-            spec(reference),
-            [spec(b) for b in baselines],
+            specs[0],
+            specs[1],
+            specs[2:],
             prompts=prompts,
             max_new_tokens=max_new_tokens,
             factory=self.models.probe_backend,
+            release=lambda spec: not self.models.is_served(spec),
             plot=self.scratch.file(".png"),
         )
 
     def files(
         self, reference: str, candidate: str, baselines: list[str], protected: str | None
     ) -> SimilarityView:
-        """Score uploaded JSONL answer files and record the result."""
-        return score_files(
-            self.store, reference, candidate, baselines, protected, self.scratch.file(".png")
-        )
+        """Score uploaded JSONL answer files and record the result. An error names the files
+        by their names only: the server's upload folders are nobody's business."""
+        from core.errors import StillhouseError
+
+        try:
+            return score_files(
+                self.store, reference, candidate, baselines, protected, self.scratch.file(".png")
+            )
+        except StillhouseError as error:
+            message = error.message
+            for given in sorted(
+                {str(p) for p in (reference, candidate, *baselines, protected) if p},
+                key=len,
+                reverse=True,
+            ):
+                message = message.replace(given, Path(given).name)
+            raise type(error)(error.code, message, error.hint) from None
 
 
 def probe(
@@ -100,6 +156,7 @@ def probe(
     max_new_tokens: int,
     factory: Callable[[ModelSpec], Backend],
     plot: Path,
+    release: Callable[[ModelSpec], bool] | None = None,
 ) -> SimilarityView:
     """Candidate, reference and baselines answer the probe prompts; score and record it."""
     from audit.similarity.service import score_and_record_probe
@@ -117,6 +174,7 @@ def probe(
         prompts_path=default_prompts_path(),
         progress=False,
         backend_factory=factory,
+        release=release,
     )
     return view(score_and_record_probe(store, answers, plot=plot))
 

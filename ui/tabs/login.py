@@ -1,9 +1,11 @@
 """The admin sign-in panel under the header.
 
-A password box checked against ``STILLHOUSE_ADMIN_PASSWORD`` (or, on a Hugging Face
-Space, the "Sign in with Hugging Face" button for users named in
-``STILLHOUSE_ADMIN_USERS``). The result is a per-browser-session ``gr.State``
-that the admin tabs take as an input; without it they say so and do nothing.
+The password goes to ``POST /stillhouse/sign-in`` (``ui.session``: throttled, failures
+recorded, answered with a signed HttpOnly cookie), never to a Gradio event; the event that
+follows, and every page load, only checks that cookie. On a Hugging Face Space, the "Sign
+in with Hugging Face" button makes users named in ``STILLHOUSE_ADMIN_USERS`` admins. The
+result is a per-browser-session ``gr.State`` that the admin tabs take as an input; without
+it they say so and do nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,23 @@ import os
 import gradio as gr
 
 from ui.services.app import AppServices
+from ui.session import is_admin_cookie
+
+SIGN_IN_JS = """async (secret) => {
+  const url = new URL("stillhouse/sign-in", window.location.href);
+  let message = "Sign-in failed.";
+  try {
+    const response = await fetch(url, {method: "POST", credentials: "same-origin",
+      headers: {"content-type": "application/json"}, body: JSON.stringify({password: secret})});
+    message = response.ok ? "Checking..." : (await response.json()).message;
+  } catch (error) {}
+  return [message, ""];
+}"""
+SIGN_OUT_JS = """async () => {
+  const url = new URL("stillhouse/sign-out", window.location.href);
+  try { await fetch(url, {method: "POST", credentials: "same-origin"}); } catch (error) {}
+  return ["Signing out..."];
+}"""
 
 LOCKED = (
     "<div class='sh-locked'><b>Admin login required.</b> {what} Sign in with the admin "
@@ -62,29 +81,36 @@ def build_login(services: AppServices) -> gr.State:
         if oauth_available():
             gr.LoginButton()
 
-    def check(secret: str) -> tuple[bool, str, str]:
-        if services.access.is_admin_password(secret):
-            return True, "Signed in as admin for this browser session.", ""
-        return False, "Wrong password.", ""
+    def from_cookie(request: gr.Request):
+        if is_admin_cookie(request):
+            return True, "Signed in as admin for this browser session."
+        return False, gr.update()
 
-    sign_in.click(
-        check, inputs=password, outputs=[admin, status, password], api_visibility="private"
-    )
-    password.submit(
-        check, inputs=password, outputs=[admin, status, password], api_visibility="private"
-    )
-    sign_out.click(
+    # The password goes to a plain HTTP route (throttled, answered with a signed HttpOnly
+    # cookie), never to a Gradio event; the event after it only reads the cookie.
+    for trigger in (sign_in.click, password.submit):
+        trigger(None, inputs=password, outputs=[status, password], js=SIGN_IN_JS, queue=False).then(
+            from_cookie, outputs=[admin, status], api_visibility="private"
+        )
+    sign_out.click(None, outputs=[status], js=SIGN_OUT_JS, queue=False).then(
         lambda: (False, "Signed out."), outputs=[admin, status], api_visibility="private"
     )
     return admin
 
 
 def attach_oauth(demo: gr.Blocks, services: AppServices, admin: gr.State) -> None:
-    """On a Space, a page load signed in with Hugging Face makes listed users admins."""
+    """A page load with a valid admin cookie is signed in; on a Space, so is one signed in
+    with Hugging Face as a listed user."""
     if not oauth_available():
+
+        def from_cookie(request: gr.Request) -> bool:
+            return is_admin_cookie(request)
+
+        demo.load(from_cookie, outputs=admin, api_visibility="private")
         return
 
-    def from_profile(profile: gr.OAuthProfile | None) -> bool:
-        return services.access.is_admin_user(profile.username if profile else None)
+    def from_profile(profile: gr.OAuthProfile | None, request: gr.Request) -> bool:
+        user = profile.username if profile else None
+        return services.access.is_admin_user(user) or is_admin_cookie(request)
 
     demo.load(from_profile, outputs=admin, api_visibility="private")

@@ -17,8 +17,8 @@ def build(services: AppServices, admin: gr.State) -> None:
     gr.Markdown(
         "Did one model learn to **copy** another? Similarity is judged against *baselines* "
         "(unrelated models on the same prompts): risk is high only when the candidate is closer to "
-        "the "
-        "reference than every baseline, with a small p-value."
+        "the reference than every baseline, with a small p-value. Pick the served models or the "
+        "models registered in the ledger; only an admin may type a folder or a hub id."
     )
     models = services.similarity.model_names()
     with gr.Tabs():
@@ -28,7 +28,7 @@ def build(services: AppServices, admin: gr.State) -> None:
                     models,
                     value=services.models.student_label(),
                     label="Candidate (suspected copy)",
-                    allow_custom_value=True,
+                    allow_custom_value=True,  # a path or hub id: admins only (checked on run)
                 )
                 reference = gr.Dropdown(
                     models,
@@ -88,11 +88,22 @@ def build(services: AppServices, admin: gr.State) -> None:
         plot = gr.Image(type="filepath", show_label=False, interactive=False, scale=2)
 
     def run_probe(
-        cand: str, ref: str, bases: list[str], n: float, max_tokens: float, progress=gr.Progress()
+        cand: str,
+        ref: str,
+        bases: list[str],
+        n: float,
+        max_tokens: float,
+        is_admin: bool,
+        progress=gr.Progress(),
     ):
         progress(None, desc="the models are answering the probe prompts")
         found = services.similarity.probe(
-            cand, ref, bases or [], prompts=int(n), max_new_tokens=int(max_tokens)
+            cand,
+            ref,
+            bases or [],
+            prompts=int(n),
+            max_new_tokens=int(max_tokens),
+            admin=bool(is_admin),
         )
         return found.risk, found.metrics, found.notes, found.plot
 
@@ -105,7 +116,7 @@ def build(services: AppServices, admin: gr.State) -> None:
     outputs = [risk, metrics, notes, plot]
     probe.click(
         run_probe,
-        [candidate, reference, baselines, prompts, tokens],
+        [candidate, reference, baselines, prompts, tokens, admin],
         outputs,
         api_name="similarity_probe",
     )

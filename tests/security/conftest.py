@@ -1,0 +1,105 @@
+"""Live servers on loopback for the attack replays: serve-api over a tiny 2-layer model.
+
+``slow_backend`` adds a fixed delay to every forward pass (a real model, just slower), so
+that cancellation and fairness can be seen in step counts and wall time.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """uvicorn serving an ASGI app in a thread on a free loopback port."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_model_dir):
+    from core.backends import backend_for
+    from core.models import resolve_model
+
+    local = backend_for(resolve_model(str(tiny_model_dir)))
+    yield local
+    local.close()
+
+
+@pytest.fixture(scope="module")
+def api(backend):
+    from core.api_server import create_app
+
+    with Server(create_app(backend, model_name="tiny-llama")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def slow_backend(tiny_model_dir):
+    """The tiny model with 20 ms added to every forward pass."""
+    from core.backends import backend_for
+    from core.models import resolve_model
+
+    local = backend_for(resolve_model(str(tiny_model_dir)))
+    local.model.register_forward_pre_hook(lambda module, args: time.sleep(0.02))
+    yield local
+    local.close()
+
+
+@pytest.fixture(scope="module")
+def slow_api(slow_backend):
+    from core.api_server import create_app
+
+    with Server(create_app(slow_backend, model_name="tiny-llama")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def live_app(tiny_model_dir, tiny_teacher_dir, tmp_path_factory):
+    """The real app (tiny teacher and student, a fresh ledger) on a free loopback port."""
+    from ui.app import build_app, launch_app
+    from ui.config import AppConfig
+
+    folder = tmp_path_factory.mktemp("live-app")
+    config = AppConfig(
+        teacher=str(tiny_teacher_dir),
+        student=str(tiny_model_dir),
+        db_path=str(folder / "ledger.duckdb"),
+        admin_password="correct horse battery staple",
+        preload=False,
+    )
+    demo = build_app(config)
+    port = free_port()
+    launch_app(demo, host="127.0.0.1", port=port, block=False)
+    demo.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    yield demo
+    demo.close()
