@@ -111,7 +111,8 @@ HEADER = """
   <div class="sh-brand"><b>{title}</b></div>
   <div class="sh-tagline">Distill a teacher into a student, compare them side by side, vote blind,
   and keep a tamper-evident ledger of what was made from what.</div>
-  <div class="sh-models">Teacher <code>{teacher}</code> · Student <code>{student}</code></div>
+  <div class="sh-models">Teacher <code>{teacher}</code> · Student <code>{student}</code> · \
+dtype <code>{dtype}</code></div>
 </div>
 """
 
@@ -152,6 +153,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
     """The whole app: header, admin login, and the seven tabs."""
     import gradio as gr
 
+    from core.dtype import serving_dtype
     from ui.services import AppServices
     from ui.tabs import arena, audit, battle, distill, leaderboard, reports, similarity
     from ui.tabs.login import attach_oauth, build_login
@@ -163,6 +165,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 title=config.title,
                 teacher=services.teacher_label(),
                 student=services.student_label(),
+                dtype=serving_dtype(),
             )
         )
         admin = build_login(services)
