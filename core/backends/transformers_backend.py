@@ -75,15 +75,17 @@ class TransformersBackend:
 
     def _setup(self, spec: ModelSpec, model, tokenizer, *, max_batch: int, gather_s: float) -> None:
         from core.backends.batching import BatchEngine
+        from core.backends.text import Detokenizer
 
         self.spec, self.model, self.tokenizer = spec, model, tokenizer
         self._tokenizer_lock = threading.Lock()  # fast tokenizers are not safe across threads
+        self._detokenizer = Detokenizer(tokenizer, self._tokenizer_lock)
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
         self.engine = BatchEngine(
             model,
             eos_ids=_eos_ids(model, tokenizer),
             pad_id=tokenizer.pad_token_id,
-            decode=self._decode,
+            decode=self._detokenizer,  # one DecodeStream per request: one step per token
             max_batch=max_batch,
             gather_s=gather_s,
         )
@@ -148,8 +150,7 @@ class TransformersBackend:
         return min(params.max_new_tokens, self.context_length - len(ids))
 
     def _decode(self, ids: list[int]) -> str:
-        with self._tokenizer_lock:
-            return self.tokenizer.decode(ids, skip_special_tokens=True)
+        return self._detokenizer(ids)
 
 
 def _eos_ids(model, tokenizer) -> set[int]:
