@@ -85,3 +85,20 @@ def test_without_an_export_auto_uses_torch(tmp_path, monkeypatch):
         assert sm.load_embedder().backend == "torch"
     finally:
         sm.load_embedder.cache_clear()
+
+
+def test_models_prepare_exports_the_embedding_model_once(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "models").mkdir()
+    env = {**os.environ, "STILLHOUSE_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "ui.cli", "models", "prepare", "all-minilm-l6-v2"]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert first.returncode == 0, first.stderr
+    export = tmp_path / "models" / "all-minilm-l6-v2-onnx"
+    assert f"onnx    {export}" in first.stdout and (export / "model.onnx").is_file()
+    stamp = (export / "model.onnx").stat().st_mtime_ns
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0 and (export / "model.onnx").stat().st_mtime_ns == stamp
