@@ -62,8 +62,9 @@ def main() -> None:
     refs, cands = make_pairs(args.pairs)
     ref_rows = [{"prompt_id": str(i), "text": t} for i, t in enumerate(refs)]
     cand_rows = [{"prompt_id": str(i), "text": t} for i, t in enumerate(cands)]
-    embedder = sm.load_embedder()
+    embedder = sm.load_embedder(None, "torch")
     embedder.encode(refs[:32], batch_size=32)  # warm-up
+    onnx_model = sm.load_embedder(None, "onnx") if sm.onnx_available() else None
     print(
         f"pairs: {args.pairs}, ~{sum(len(t.split()) for t in refs) / len(refs):.0f} words per "
         "answer, "
@@ -72,7 +73,9 @@ def main() -> None:
 
     total = timed(lambda: score_texts(ref_rows, cand_rows, None, config=SimilarityConfig()))
     print(
-        f"all metrics (score_texts, no baseline): {total:.1f} s, {args.pairs / total:.1f} pairs/s"
+        f"all metrics (score_texts, no baseline, embeddings on "
+        f"{'onnx' if onnx_model is not None else 'torch'}): {total:.1f} s, "
+        f"{args.pairs / total:.1f} pairs/s"
     )
     ref_t, cand_t = [sm.tokenize(t) for t in refs], [sm.tokenize(t) for t in cands]
     stages = {
@@ -86,7 +89,6 @@ def main() -> None:
         print(f"  {name:<12} {seconds:6.2f} s  {args.pairs / seconds:8.1f} pairs/s")
 
     texts = refs + cands
-    onnx_model = sm.load_embedder(None, "onnx") if sm.onnx_available() else None
     if onnx_model is None:
         print(f"onnx: not measured, backend {sm.embedding_backends()['onnx']}")
     bare, ours, onnx = [], [], []
