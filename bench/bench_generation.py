@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_generation.py [--prompts 32] [--new-tokens 64]
 
 Side by side in one process, greedy, the same 32 chat prompts x 64 new tokens:
-  (a) one prompt at a time through ``model.generate`` (float32);
+  (a) with ``--solo``: one prompt at a time through ``model.generate`` (float32);
   (b) ``model.generate`` on all prompts as one left-padded batch (float32), what a user
       would write by hand: the baseline;
   (c) ``TransformersBackend`` in its default config (``core.dtype.serving_dtype``: bf16 on
@@ -261,6 +261,9 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=2, help="Interleaved runs of (b), (c), (d); best kept."
     )
+    parser.add_argument(
+        "--solo", action="store_true", help="Also time (a), one prompt at a time (slow)."
+    )
     args = parser.parse_args()
     model, tok = load_causal_lm(resolve_model(DEFAULT_TEACHER), device="cpu", dtype="float32")
     requests = prompts(args.prompts)
@@ -285,9 +288,11 @@ def main() -> None:
         f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s",
         flush=True,
     )
-    report(
-        "(a) one at a time, model.generate", by_hand(model, tok, requests, args.new_tokens, False)
-    )
+    if args.solo:
+        report(
+            "(a) one at a time, model.generate",
+            by_hand(model, tok, requests, args.new_tokens, False),
+        )
     served = model if default == "float32" else copy.deepcopy(model).to(getattr(torch, default))
     other = "library" if DEFAULT_BATCHING == "ours" else "ours"
     engines = {
