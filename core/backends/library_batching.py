@@ -29,8 +29,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from core.backends import StreamChunk
 from core.backends.batching import Job, _sample_row
+from core.backends.protocol import StreamChunk
 from core.backends.text import TextTracker
 from core.errors import BackendError
 from core.generation import GenerationParams
@@ -145,17 +145,30 @@ class LibraryEngine:
         return job
 
     def close(self) -> None:
-        if self._started and not self._stopped.is_set():
+        """Stop the library's thread and the router; fail what is in flight; let go of the
+        model."""
+        with self._start_lock:
+            if self._stopped.is_set():
+                return
             self._stopped.set()
+        if self._started:
             self._manager.stop(block=True, timeout=30)
             if self._router is not None:
                 self._router.join(timeout=30)
-            with self._lock:
-                jobs = list(self._jobs.values())
-            self._fail(jobs, BackendError("backend_closed", "backend closed"))
+        with self._lock:
+            jobs = list(self._jobs.values())
+        self._fail(jobs, BackendError("backend_closed", "backend closed"))
+        self._manager.destroy()
+        self._manager = None
 
     def _alive(self) -> bool:
-        return self._started and not self._stopped.is_set() and self._manager.is_running()
+        manager = self._manager
+        return (
+            self._started
+            and not self._stopped.is_set()
+            and manager is not None
+            and (manager.is_running())
+        )
 
     def _ensure_started(self) -> None:
         with self._start_lock:

@@ -257,27 +257,29 @@ def evaluate_pair(
         batch_size=batch_size,
         progress=progress,
     )
-    t_speed = tokens_per_second(t.model, t.tokenizer, speed_tokens) if speed_tokens else None
-    s_speed = tokens_per_second(s.model, s.tokenizer, speed_tokens) if speed_tokens else None
+    teacher_stats = _stats(t, scores["teacher_perplexity"], speed_tokens)
+    student_stats = _stats(s, scores["perplexity"], speed_tokens)
     s.model.train(was_training)
     return EvalReport(
-        teacher=ModelStats(
-            name=t.name,
-            parameters=t.model.num_parameters(),
-            bytes=weights_bytes(t.path),
-            tokens_per_s=t_speed,
-            perplexity=scores["teacher_perplexity"],
-        ),
-        student=ModelStats(
-            name=s.name,
-            parameters=s.model.num_parameters(),
-            bytes=weights_bytes(s.path),
-            tokens_per_s=s_speed,
-            perplexity=scores["perplexity"],
-        ),
+        teacher=teacher_stats,
+        student=student_stats,
         kl=scores["kl"],
         top1_agreement=scores["top1_agreement"],
         heldout_tokens=int(scores["tokens"]),
         heldout_texts=len(texts),
         baseline=baseline,
+    )
+
+
+def _stats(subject: Subject, perplexity: float, speed_tokens: int) -> ModelStats:
+    """Size, speed (when ``speed_tokens``) and held-out perplexity of one model."""
+    speed = (
+        tokens_per_second(subject.model, subject.tokenizer, speed_tokens) if speed_tokens else None
+    )
+    return ModelStats(
+        name=subject.name,
+        parameters=subject.model.num_parameters(),
+        bytes=weights_bytes(subject.path),
+        tokens_per_s=speed,
+        perplexity=perplexity,
     )
