@@ -33,7 +33,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
@@ -211,7 +211,7 @@ def load_embedder(
             return found
     from sentence_transformers import SentenceTransformer as Torch
 
-    return Torch(str(path), backend="torch", local_files_only=True)
+    return cast(Embedder, Torch(str(path), backend="torch", local_files_only=True))
 
 
 def embed(

@@ -4,7 +4,9 @@
     embedder = load_onnx_embedder(model_dir)  # None (and one warning) when unusable
     vectors = embedder.encode(texts, batch_size=32, normalize_embeddings=True)
 
-The export is the model's transformer (``torch.onnx.export``, dynamic batch and length) in
+The export is the model's transformer (``torch.onnx.export`` of the eager-attention graph,
+dynamic batch and length, then onnxruntime's BERT fusions: attention, skip layer norm,
+bias GELU) in
 ``$STILLHOUSE_HOME/models/<name>-onnx/model.onnx``, beside ``stillhouse-onnx.json`` that
 records the SHA-256 of the ONNX file and of the weights it came from. ``load_onnx_embedder``
 re-hashes the file and refuses it (falls back to torch, with a warning) when either hash
@@ -69,14 +71,17 @@ def export_onnx(model_dir: Path, *, force: bool = False) -> Path:
     weights = sha256_weights(model_dir)
     if not force and _manifest_ok(target, weights):
         return target
-    model = _Hidden(AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval())
+    loaded = AutoModel.from_pretrained(
+        str(model_dir), local_files_only=True, attn_implementation="eager"
+    )
+    model = _Hidden(loaded.eval())
     sample = torch.ones((2, 8), dtype=torch.long)
     with atomic_dir(target) as tmp:
         with torch.inference_mode():
             torch.onnx.export(
                 model,
                 (sample, sample, torch.zeros_like(sample)),
-                str(tmp / ONNX_FILE),
+                str(tmp / "raw.onnx"),
                 input_names=["input_ids", "attention_mask", "token_type_ids"],
                 output_names=["last_hidden_state"],
                 dynamic_axes={
@@ -91,6 +96,8 @@ def export_onnx(model_dir: Path, *, force: bool = False) -> Path:
                 opset_version=17,
                 dynamo=False,
             )
+        _fuse(tmp / "raw.onnx", tmp / ONNX_FILE, loaded.config)
+        (tmp / "raw.onnx").unlink()
         manifest = {
             "onnx_sha256": sha256_file(tmp / ONNX_FILE),
             "weights_sha256": weights,
@@ -98,6 +105,19 @@ def export_onnx(model_dir: Path, *, force: bool = False) -> Path:
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return target
+
+
+def _fuse(source: Path, target: Path, config) -> None:
+    """onnxruntime's BERT graph fusions (attention, skip layer norm, bias GELU) into ``target``."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fused = optimize_model(
+        str(source),
+        model_type="bert",
+        num_heads=int(config.num_attention_heads),
+        hidden_size=int(config.hidden_size),
+    )
+    fused.save_model_to_file(str(target))
 
 
 def _hidden_class() -> type:
@@ -163,8 +183,18 @@ class OnnxEmbedder:
         config = model_dir / "sentence_bert_config.json"
         settings = json.loads(config.read_text()) if config.is_file() else {}
         self.max_seq_length = int(settings.get("max_seq_length", 256))
+        import torch
+
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", 0) or 0)
+        # As many threads as torch uses, and no busy-waiting between ops: spinning threads
+        # cost more than they save on a shared or small machine.
+        options.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or max(
+            1, torch.get_num_threads()
+        )
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(
             str(onnx_file), options, providers=["CPUExecutionProvider"]
         )
