@@ -30,6 +30,7 @@ import numpy as np
 
 from core.hashing import sha256_file, sha256_weights
 
+DEFAULT_EMBEDDING = "all-minilm-l6-v2"  # the bundled model's name (core.models.DEFAULT_EMBEDDING)
 MANIFEST = "stillhouse-onnx.json"
 ONNX_FILE = "model.onnx"
 log = logging.getLogger("stillhouse")
@@ -43,7 +44,7 @@ def onnx_runtime_installed() -> bool:
 def _name_of(model_dir: Path) -> str:
     """The bundled model's name when ``model_dir`` is the bundled folder, else its folder name."""
     try:
-        from core.models import DEFAULT_EMBEDDING, embedding_model_path
+        from core.bundled import embedding_model_path
 
         if Path(model_dir).resolve() == embedding_model_path().resolve():
             return DEFAULT_EMBEDDING
