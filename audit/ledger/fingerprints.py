@@ -19,7 +19,7 @@ lines holding those patterns always take the exact path. Only lines that are not
 canonical are parsed with ``json`` and rewritten by ``canonical_json`` before hashing;
 the result is the same as canonicalising every line. Files over 16 MB are cut into byte
 ranges of whole lines, one per core (at most 8), hashed in forked processes when the
-caller runs no other threads; the leaves are joined in file order, so the root is the
+caller runs no other non-daemon threads; the leaves are joined in file order, so the root is the
 same however many processes ran. One record's hash can be recomputed by anyone with the
 stdlib script in docs/ledger.md.
 """
@@ -211,6 +211,8 @@ def _ranges_in_parallel(
     forked()
     results = [_blocks_leaves(data, 0, points[1], 1, bar)]
     for process, receiver, start, end, first in children:
+        while not receiver.poll(0.5) and process.is_alive():
+            pass
         try:
             results.append(receiver.recv())
         except EOFError:  # the child died (out of memory, killed): do its range here
@@ -219,13 +221,20 @@ def _ranges_in_parallel(
     return results
 
 
+def _only_daemon_threads() -> bool:
+    """True when no other non-daemon thread runs (tqdm's monitor, a backend's scheduler are
+    daemons that sleep or wait; the forked children touch only orjson, hashlib and a pipe)."""
+    main = threading.main_thread()
+    return all(t.daemon or t is main for t in threading.enumerate())
+
+
 def dataset_fingerprint(
     path: str | Path, progress: bool = False, parallel: bool | int | None = None
 ) -> DatasetFingerprint:
     """Hash every record of a JSONL file; bad lines raise ``InputError`` naming them.
 
     ``parallel``: hash byte ranges in one process per core (None: when the file is over
-    16 MB and no other threads run, since the workers are forked; True: at least two; a
+    16 MB and no other non-daemon threads run, since the workers are forked; True: at least two; a
     number: that many processes). The file's own SHA-256
     is computed in a thread alongside (hashlib releases the GIL). ``progress`` shows a bar
     for files over 32 MB.
@@ -240,7 +249,7 @@ def dataset_fingerprint(
     hasher = threading.Thread(target=file_digest.update, args=(data,), daemon=True)
     workers = min(os.cpu_count() or 1, _MAX_WORKERS, max(1, len(data) // _PARALLEL_BYTES))
     if parallel is None:
-        parallel = len(data) > _PARALLEL_BYTES and threading.active_count() == 1
+        parallel = len(data) > _PARALLEL_BYTES and _only_daemon_threads()
     elif parallel is not False:  # asked for: True is at least two processes, a number that many
         workers = parallel if parallel is not True and parallel > 1 else max(2, workers)
     parallel = bool(parallel) and hasattr(os, "fork") and workers > 1
