@@ -1,25 +1,29 @@
-"""Generation throughput on the default teacher: by hand vs our continuous-batching backend.
+"""Generation throughput on the default teacher: by hand vs both continuous-batching engines.
 
     .venv/bin/python bench/bench_generation.py [--prompts 32] [--new-tokens 64]
 
 Side by side in one process, greedy, the same 32 chat prompts x 64 new tokens:
-  (a) one prompt at a time through ``model.generate`` (float32);
+  (a) with ``--solo``: one prompt at a time through ``model.generate`` (float32);
   (b) ``model.generate`` on all prompts as one left-padded batch (float32), what a user
-      would write by hand;
-  (c) ``TransformersBackend`` serving the prompts as concurrent requests from threads,
-      the way the arena and the API server send them, in its default dtype (float32),
-      and again in bfloat16 (c-bf16) when the CPU has native bf16.
-(b) and (c) run interleaved ``--repeats`` times (2) and the faster run of each is kept,
+      would write by hand: the baseline;
+  (c) ``TransformersBackend`` in its default config (``core.dtype.serving_dtype``: bf16 on
+      CPUs with native bf16, else float32; the default batching engine) serving the
+      prompts as concurrent requests from threads, the way the arena and the API server
+      send them;
+  (d) the same with the other batching engine (ours in ``core.backends.batching`` or
+      transformers' continuous batching, ``core.backends.library_batching``), same dtype;
+  (e) ours in float32, the old default, when the default dtype is not float32.
+(b), (c) and (d) run interleaved ``--repeats`` times (2) and the faster run of each is kept,
 because the CPU is shared and one slow moment should not decide the ratio.
 Tokens/s counts answer tokens up to EOS (what a user receives), so padding and rows
 that run on after their EOS count as waste. The GFLOP/s counts the matrix products
 each run really needed: 2 x parameters per answer token, 2 x (parameters - output
 head) per prompt token actually computed (padding excluded; a prompt start shared by
-(c) counted once). TTFT is when a request's first token is
-available to its caller: (a) and (b) return nothing before the end. The share of this
-machine's matrix-multiply peak is measured here, in the same run and dtype.
+ours counted once). TTFT is when a request's first token is available to its caller:
+(a) and (b) return nothing before the end. The share of this machine's matrix-multiply
+peak is measured here, in the same run and dtype.
 Then teacher vs a layer-dropped student through ``core.compare``: each side's time to
-first token alone and in the pair. The last line is ``concurrent/batched: R.Rx`` (c over b).
+first token alone and in the pair. The last line is ``default/batched-fp32: R.Rx`` (c over b).
 """
 
 from __future__ import annotations
@@ -39,8 +43,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from core.backends.transformers_backend import TransformersBackend  # noqa: E402
+from core.backends.transformers_backend import (  # noqa: E402
+    DEFAULT_BATCHING,
+    TransformersBackend,
+)
 from core.compare import compare_all  # noqa: E402
+from core.dtype import native_bf16, serving_dtype  # noqa: E402
 from core.generation import ChatRequest, GenerationParams  # noqa: E402
 from core.models import DEFAULT_TEACHER, load_causal_lm, resolve_model  # noqa: E402
 
@@ -256,50 +264,90 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument(
-        "--repeats", type=int, default=2, help="Interleaved runs of (b) and (c); best kept."
+        "--repeats", type=int, default=2, help="Interleaved runs of (b), (c), (d); best kept."
+    )
+    parser.add_argument(
+        "--solo", action="store_true", help="Also time (a), one prompt at a time (slow)."
     )
     args = parser.parse_args()
-    model, tok = load_causal_lm(resolve_model(DEFAULT_TEACHER), device="cpu")
+    model, tok = load_causal_lm(resolve_model(DEFAULT_TEACHER), device="cpu", dtype="float32")
     requests = prompts(args.prompts)
     n_params, n_embed = model.num_parameters(), model.get_input_embeddings().weight.numel()
     # Per prompt token: every matmul but the output head; per answer token: all of them.
     flops = (2.0 * (n_params - n_embed), 2.0 * n_params)
+    default = serving_dtype(device="cpu")
     print(
         f"default teacher {n_params / 1e6:.1f}M parameters; {args.prompts} prompts x "
-        f"{args.new_tokens} new tokens, greedy; torch threads {torch.get_num_threads()}",
+        f"{args.new_tokens} new tokens, greedy; torch threads {torch.get_num_threads()}; "
+        f"machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         flush=True,
     )
-    peak32 = matmul_peak(torch.float32)
-    peak16 = matmul_peak(torch.bfloat16)
     print(
-        f"matmul peak now: float32 {peak32:.0f} GFLOP/s, bfloat16 {peak16:.0f} GFLOP/s", flush=True
+        f"default config: dtype {default} (native bf16: {native_bf16('cpu')}), "
+        f"batching '{DEFAULT_BATCHING}'",
+        flush=True,
     )
-
-    report(
-        "(a) one at a time, model.generate", by_hand(model, tok, requests, args.new_tokens, False)
+    peaks = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
+    print(
+        f"matmul peak now: float32 {peaks['float32']:.0f} GFLOP/s, "
+        f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s",
+        flush=True,
     )
-    backend = TransformersBackend.from_model(model, tok, name=DEFAULT_TEACHER)
-    runs_b, runs_c = [], []
+    if args.solo:
+        report(
+            "(a) one at a time, model.generate",
+            by_hand(model, tok, requests, args.new_tokens, False),
+        )
+    served = model if default == "float32" else copy.deepcopy(model).to(getattr(torch, default))
+    other = "library" if DEFAULT_BATCHING == "ours" else "ours"
+    engines = {
+        DEFAULT_BATCHING: TransformersBackend.from_model(
+            served, tok, name=DEFAULT_TEACHER, batching=DEFAULT_BATCHING
+        ),
+        other: TransformersBackend.from_model(
+            copy.deepcopy(served), tok, name=DEFAULT_TEACHER, batching=other
+        ),
+    }
+    runs: dict[str, list[dict]] = {"b": [], DEFAULT_BATCHING: [], other: []}
     for _ in range(args.repeats):  # interleaved, best of each: the CPU is shared and noisy
-        runs_b.append(by_hand(model, tok, requests, args.new_tokens, True))
-        runs_c.append(concurrent(backend, requests, args.new_tokens))
-    rate_b = report("(b) padded batch, model.generate", fastest(runs_b), flops, peak32)
-    rate_c = report("(c) TransformersBackend, float32", fastest(runs_c), flops, peak32)
-    if peak16 > 1.5 * peak32:
-        fast = TransformersBackend.from_model(
-            copy.deepcopy(model).to(torch.bfloat16), tok, name=DEFAULT_TEACHER
-        )
-        rate_c16 = report(
-            "(c-bf16) TransformersBackend, bf16",
-            concurrent(fast, requests, args.new_tokens),
+        runs["b"].append(by_hand(model, tok, requests, args.new_tokens, True))
+        for name, backend in engines.items():
+            runs[name].append(concurrent(backend, requests, args.new_tokens))
+    rate_b = report(
+        "(b) padded batch, model.generate fp32", fastest(runs["b"]), flops, peaks["float32"]
+    )
+    rates = {
+        name: report(
+            f"({'c' if name == DEFAULT_BATCHING else 'd'}) {name} batching, {default}"
+            + (" (default)" if name == DEFAULT_BATCHING else ""),
+            fastest(runs[name]),
             flops,
-            peak16,
+            peaks[default],
         )
-        print(f"concurrent bf16/batched: {rate_c16 / rate_b:.1f}x", flush=True)
-        fast.close()
-    student = TransformersBackend.from_model(student_of(model), tok, name="student-8-layers")
-    pair_ttfts(backend, student, args.new_tokens)
-    print(f"concurrent/batched: {rate_c / rate_b:.1f}x")
+        for name in engines
+    }
+    for backend in engines.values():
+        backend.close()
+    best = max(rates.values())
+    print(
+        f"library/ours, same dtype ({default}): {rates['library'] / rates['ours']:.2f}x;  "
+        f"default engine / best engine: {rates[DEFAULT_BATCHING] / best:.2f}x",
+        flush=True,
+    )
+    if default != "float32":
+        fp32 = TransformersBackend.from_model(model, tok, name=DEFAULT_TEACHER)
+        rate32 = report(
+            "(e) ours, float32 (the old default)",
+            concurrent(fp32, requests, args.new_tokens),
+            flops,
+            peaks["float32"],
+        )
+        print(f"old default (float32 ours)/batched-fp32: {rate32 / rate_b:.1f}x", flush=True)
+        fp32.close()
+    teacher = TransformersBackend.from_model(served, tok, name=DEFAULT_TEACHER)
+    student = TransformersBackend.from_model(student_of(served), tok, name="student-8-layers")
+    pair_ttfts(teacher, student, args.new_tokens)
+    print(f"default/batched-fp32: {rates[DEFAULT_BATCHING] / rate_b:.1f}x")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests compare exact token ids, so they serve in float32 on every CPU; the hardware pick
+# (bf16 on CUDA and on CPUs with AMX / AVX512-BF16) is tested in tests/unit/test_dtype.py.
+os.environ.setdefault("STILLHOUSE_DTYPE", "float32")
 
 _USER_HOME = Path(
     os.environ.get("STILLHOUSE_HOME") or Path.home() / ".cache" / "stillhouse"

@@ -33,7 +33,8 @@ HEADER = """
   <div class="sh-brand"><b>{title}</b></div>
   <div class="sh-tagline">Distill a teacher into a student, compare them side by side, vote blind,
   and keep a tamper-evident ledger of what was made from what.</div>
-  <div class="sh-models">Teacher <code>{teacher}</code> · Student <code>{student}</code></div>
+  <div class="sh-models">Teacher <code>{teacher}</code> · Student <code>{student}</code> · \
+dtype <code>{dtype}</code></div>
 </div>
 """
 
@@ -74,6 +75,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
     """The whole app: header, admin login, and the seven tabs."""
     import gradio as gr
 
+    from core.dtype import serving_dtype
     from ui.errors import guard_handlers
     from ui.services.app import AppServices
     from ui.tabs import arena, audit, battle, distill, leaderboard, reports, similarity
@@ -86,6 +88,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 title=html.escape(config.title),
                 teacher=html.escape(services.models.teacher_label()),
                 student=html.escape(services.models.student_label()),
+                dtype=html.escape(serving_dtype()),
             )
         )
         admin = build_login(services)

@@ -17,8 +17,11 @@ orjson's sorted-keys re-encoding gives back exactly its bytes; orjson and Python
 numbers alike except small floats (``0.00001`` vs ``1e-05``, ``1e-9`` vs ``1e-09``), so
 lines holding those patterns always take the exact path. Only lines that are not
 canonical are parsed with ``json`` and rewritten by ``canonical_json`` before hashing;
-the result is the same as canonicalising every line. Large files are split in two and
-the halves hashed in two processes when a core is idle and the caller runs no other threads.
+the result is the same as canonicalising every line. Files over 16 MB are cut into byte
+ranges of whole lines, one per core (at most 8), hashed in forked processes when the
+caller runs no other non-daemon threads; the leaves are joined in file order, so the root is the
+same however many processes ran. One record's hash can be recomputed by anyone with the
+stdlib script in docs/ledger.md.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ LEAF_HASH = (
     f"leaf = sha256(canonical_json(record)); node = sha256(0x01 + child digests), fan-out {FANOUT}"
 )
 _PARALLEL_BYTES = 16 << 20
+_MAX_WORKERS = 8
 _BLOCK_BYTES = 8 << 20
 
 
@@ -169,45 +173,71 @@ def _blocks_leaves(
     return b"".join(digests), rewritten, bad
 
 
-def _halves_in_parallel(
-    data: bytes, bar=None, forked=lambda: None
+def _split_points(data: bytes, parts: int) -> list[int]:
+    """Byte offsets that cut ``data`` into ``parts`` ranges of whole lines."""
+    points = [0]
+    for i in range(1, parts):
+        cut = data.find(b"\n", max(points[-1], len(data) * i // parts)) + 1
+        if cut <= 0 or cut >= len(data):
+            break
+        points.append(cut)
+    return [*points, len(data)]
+
+
+def _ranges_in_parallel(
+    data: bytes, workers: int, bar=None, forked=lambda: None
 ) -> list[tuple[bytes, int, list[int]]]:
-    """Hash the second half of ``data`` in a forked process while this one hashes the first."""
+    """Hash ``workers`` byte ranges of whole lines at once: forked children take all but the
+    first, which this process hashes (with the progress bar) while they run."""
     import multiprocessing
 
-    middle = data.find(b"\n", len(data) // 2) + 1
-    if middle <= 0 or middle >= len(data):
-        forked()
-        return [_blocks_leaves(data, 0, len(data), 1, bar)]
-    second_line = data.count(b"\n", 0, middle) + 1
+    points = _split_points(data, workers)
+    firsts = [1]
+    for start, end in itertools.pairwise(points[:-1]):
+        firsts.append(firsts[-1] + data.count(b"\n", start, end))
     context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
+    children = []
+    for start, end, first in zip(points[1:-1], points[2:], firsts[1:], strict=True):
+        receiver, sender = context.Pipe(duplex=False)
 
-    def child() -> None:
-        sender.send(_blocks_leaves(data, middle, len(data), second_line))
+        def child(sender=sender, start=start, end=end, first=first) -> None:
+            sender.send(_blocks_leaves(data, start, end, first))
+            sender.close()
+
+        process = context.Process(target=child, daemon=True)
+        process.start()
         sender.close()
-
-    process = context.Process(target=child, daemon=True)
-    process.start()
-    sender.close()
+        children.append((process, receiver, start, end, first))
     forked()
-    first = _blocks_leaves(data, 0, middle, 1, bar)
-    try:
-        second = receiver.recv()
-    except EOFError:  # the child died (out of memory, killed): do its half here
-        second = _blocks_leaves(data, middle, len(data), second_line)
-    process.join()
-    return [first, second]
+    results = [_blocks_leaves(data, 0, points[1], 1, bar)]
+    for process, receiver, start, end, first in children:
+        while not receiver.poll(0.5) and process.is_alive():
+            pass
+        try:
+            results.append(receiver.recv())
+        except EOFError:  # the child died (out of memory, killed): do its range here
+            results.append(_blocks_leaves(data, start, end, first))
+        process.join()
+    return results
+
+
+def _only_daemon_threads() -> bool:
+    """True when no other non-daemon thread runs (tqdm's monitor, a backend's scheduler are
+    daemons that sleep or wait; the forked children touch only orjson, hashlib and a pipe)."""
+    main = threading.main_thread()
+    return all(t.daemon or t is main for t in threading.enumerate())
 
 
 def dataset_fingerprint(
-    path: str | Path, progress: bool = False, parallel: bool | None = None
+    path: str | Path, progress: bool = False, parallel: bool | int | None = None
 ) -> DatasetFingerprint:
     """Hash every record of a JSONL file; bad lines raise ``InputError`` naming them.
 
-    ``parallel``: hash the two halves in two processes (None: when the file is large, a core
-    is idle and no other threads run). The file's own SHA-256 is computed in a thread
-    alongside (hashlib releases the GIL). ``progress`` shows a bar for files over 32 MB.
+    ``parallel``: hash byte ranges in one process per core (None: when the file is over
+    16 MB and no other non-daemon threads run, since the workers are forked; True: at least two; a
+    number: that many processes). The file's own SHA-256
+    is computed in a thread alongside (hashlib releases the GIL). ``progress`` shows a bar
+    for files over 32 MB.
     """
     from tqdm import tqdm
 
@@ -217,23 +247,22 @@ def dataset_fingerprint(
     data = path.read_bytes()
     file_digest = hashlib.sha256()
     hasher = threading.Thread(target=file_digest.update, args=(data,), daemon=True)
+    workers = min(os.cpu_count() or 1, _MAX_WORKERS, max(1, len(data) // _PARALLEL_BYTES))
     if parallel is None:
-        parallel = (
-            len(data) > _PARALLEL_BYTES
-            and threading.active_count() == 1
-            and os.getloadavg()[0] < (os.cpu_count() or 1) - 1
-        )  # a core to spare
-    parallel = parallel and hasattr(os, "fork")
+        parallel = len(data) > _PARALLEL_BYTES and _only_daemon_threads()
+    elif parallel is not False:  # asked for: True is at least two processes, a number that many
+        workers = parallel if parallel is not True and parallel > 1 else max(2, workers)
+    parallel = bool(parallel) and hasattr(os, "fork") and workers > 1
     show = progress and len(data) > 4 * _BLOCK_BYTES
     with tqdm(
-        total=len(data) // 2 if parallel else len(data),
+        total=len(data) // workers if parallel else len(data),
         unit="B",
         unit_scale=True,
-        desc="hashing records" + (" (2 processes)" if parallel else ""),
+        desc="hashing records" + (f" ({workers} processes)" if parallel else ""),
         disable=not show,
     ) as bar:
         if parallel:
-            parts = _halves_in_parallel(data, bar if show else None, forked=hasher.start)
+            parts = _ranges_in_parallel(data, workers, bar if show else None, forked=hasher.start)
         else:
             hasher.start()
             parts = [_blocks_leaves(data, 0, len(data), 1, bar if show else None)]

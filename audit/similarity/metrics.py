@@ -7,7 +7,8 @@
 
 | metric         | library                    | what it sees                              |
 |----------------|----------------------------|-------------------------------------------|
-| embedding      | sentence-transformers      | meaning (cosine of normalised embeddings) |
+| embedding      | sentence-transformers /    | meaning (cosine of normalised embeddings) |
+|                | onnxruntime                |                                           |
 | rougeL         | rouge-score                | longest common subsequence of words (F1)  |
 | chrF           | sacrebleu                  | character n-gram F-score (0-1)            |
 | minhash        | datasketch                 | Jaccard of word shingles (near-duplicates)|
@@ -16,6 +17,11 @@
 Tokens, for ``longest_run`` and the shingles, are words and punctuation marks
 (Unicode regex ``\\w+|[^\\w\\s]+``: a run of punctuation is one token), case-folded; spans are cut
 from the original text.
+
+Embeddings run on ONNX Runtime when the ``onnx`` extra is installed and the model's export
+(made once by ``stillhouse models prepare all-minilm-l6-v2``, checked by SHA-256 at load,
+``audit.similarity.onnx_embedder``) is there; otherwise on torch. ``backend="auto"`` (the
+default) picks so; ``"torch"`` and ``"onnx"`` force one.
 """
 
 from __future__ import annotations
@@ -27,14 +33,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
 from core.errors import InputError, NotFoundError
 
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+
+class Embedder(Protocol):
+    """What the metrics need of an embedder: sentence-transformers' model or ``OnnxEmbedder``."""
+
+    device: Any
+
+    def encode(self, sentences: list[str], **kwargs: Any) -> Any: ...
+
 
 METRICS = ("embedding", "rougeL", "chrF", "minhash", "longest_run")
 METRIC_DESCRIPTIONS = {
@@ -142,8 +154,8 @@ def minhash_jaccards(
 
 
 def onnx_available() -> bool:
-    """True when sentence-transformers' ONNX backend can run here (onnxruntime and optimum)."""
-    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "optimum"))
+    """True when the ONNX embedding backend can run here (onnxruntime and onnx installed)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
 
 
 def embedding_backends() -> dict[str, str]:
@@ -151,10 +163,7 @@ def embedding_backends() -> dict[str, str]:
     onnx = (
         "available"
         if onnx_available()
-        else (
-            "unavailable: install onnxruntime and optimum (pip install "
-            "'sentence-transformers[onnx]')"
-        )
+        else "unavailable: install the onnx extra (pip install -e '.[onnx]')"
     )
     return {"torch": "available", "onnx": onnx}
 
@@ -168,14 +177,19 @@ def default_embedding_path() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def load_embedder(
-    model: str | None = None, backend: Literal["torch", "onnx"] = "torch"
-) -> SentenceTransformer:
-    """Load a sentence-transformers model once per process (offline; bundled model by default)."""
+    model: str | None = None, backend: Literal["auto", "torch", "onnx"] = "auto"
+) -> Embedder:
+    """Load an embedder once per process (offline; bundled model by default).
+
+    ``auto``: the checked ONNX export when onnxruntime is installed and the export exists,
+    else torch. ``onnx``: export now if needed. A corrupt export falls back to torch with a
+    warning either way.
+    """
     import os
 
-    if backend not in ("torch", "onnx"):
+    if backend not in ("auto", "torch", "onnx"):
         raise InputError(
-            "bad_embedding_backend", f"unknown embedding backend '{backend}' (torch or onnx)"
+            "bad_embedding_backend", f"unknown embedding backend '{backend}' (auto, torch or onnx)"
         )
     if backend == "onnx" and not onnx_available():
         raise InputError(
@@ -187,13 +201,21 @@ def load_embedder(
     if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
         raise NotFoundError("missing_embedding", f"no sentence-transformers model in {path}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
+    if backend != "torch" and onnx_available():
+        from audit.similarity import onnx_embedder
 
-    return SentenceTransformer(str(path), backend=backend, local_files_only=True)
+        if backend == "onnx" and not (onnx_embedder.export_path(path) / "model.onnx").is_file():
+            onnx_embedder.export_onnx(path)
+        found = onnx_embedder.load_onnx_embedder(path)
+        if found is not None:
+            return found
+    from sentence_transformers import SentenceTransformer as Torch
+
+    return cast(Embedder, Torch(str(path), backend="torch", local_files_only=True))
 
 
 def embed(
-    embedder: SentenceTransformer,
+    embedder: Embedder,
     texts: Sequence[str],
     *,
     batch_size: int = 32,
@@ -212,7 +234,7 @@ def embed(
 
 
 def embedding_cosines(
-    embedder: SentenceTransformer,
+    embedder: Embedder,
     references: Sequence[str],
     others: Sequence[Sequence[str]],
     *,

@@ -101,8 +101,10 @@ class SimilarityConfig(BaseModel):
         default=None,
         description="sentence-transformers model folder; default the bundled all-MiniLM-L6-v2.",
     )
-    embedding_backend: Literal["torch", "onnx"] = Field(
-        default="torch", description="torch, or onnx where onnxruntime and optimum are installed."
+    embedding_backend: Literal["auto", "torch", "onnx"] = Field(
+        default="auto",
+        description="auto (ONNX Runtime when the onnx extra and the model's export are there, "
+        "else torch), torch, or onnx.",
     )
     batch_size: int = Field(default=32, ge=1, description="Embedding batch size.")
 

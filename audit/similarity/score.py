@@ -126,7 +126,7 @@ def _compute(
         )
         embedding = {
             "model": config.embedding_model or "all-minilm-l6-v2 (bundled)",
-            "backend": config.embedding_backend,
+            "backend": str(getattr(embedder, "backend", config.embedding_backend)),
             "device": str(embedder.device),
         }
     pairwise = {"rougeL": sm.rouge_l, "chrF": sm.chrf}

@@ -8,24 +8,28 @@
 Thread-safe: every call, from any thread, goes to one scheduler thread
 (``core.backends.batching.BatchEngine``) that runs all waiting and running requests
 as one left-padded batch with a KV cache; requests that arrive while others decode
-join them at the next step. Greedy (temperature 0) or seeded sampling, EOS and stop
-strings, per-token top-k log-probabilities.
+join them at the next step. ``batching="library"`` runs transformers' own continuous
+batching (paged cache) instead (``core.backends.library_batching``), same contract.
+Greedy (temperature 0) or seeded sampling, EOS and stop strings, per-token top-k
+log-probabilities.
 
 Context policy: a prompt that leaves no room for one new token in the model's
 context (``max_position_embeddings``) is refused with ``InputError("prompt_too_long")``;
 otherwise the answer is capped so that prompt + answer fit (finish_reason "length").
 Nothing is truncated silently.
 
-dtype: float32 by default. ``dtype="bfloat16"`` runs about 1.5-4x faster on CPUs with
-native bf16 (avx512_bf16 / AMX); greedy answers then differ from float32 ones after a
-few tokens on some prompts (as float32 batched vs unbatched already do), with the same
-likelihood under the float32 model; see docs/serving.md.
+dtype: ``core.dtype.serving_dtype`` picks bfloat16 on CUDA and on CPUs with native bf16
+(AMX / AVX512-BF16), where it runs about 1.5-4x faster, and float32 elsewhere; ``dtype=``
+(``--dtype``) or ``$STILLHOUSE_DTYPE`` overrides. Greedy bf16 answers differ from float32
+ones after a few tokens on some prompts (as float32 batched vs unbatched already do); the
+held-out perplexity differs by well under 1%; see docs/serving.md.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from core.backends.chat import encode_chat
 from core.backends.protocol import (
@@ -35,9 +39,14 @@ from core.backends.protocol import (
     StreamChunk,
     text_deltas,
 )
-from core.errors import BackendError
+from core.errors import BackendError, InputError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
+
+BATCHING = ("ours", "library")
+# Our scheduler (core.backends.batching) measured faster than the library's continuous
+# batching on CPU (bench/bench_generation.py; docs/serving.md), so it stays the default.
+DEFAULT_BATCHING = "ours"
 
 
 class TransformersBackend:
@@ -51,11 +60,17 @@ class TransformersBackend:
         dtype: str | None = None,
         max_batch: int = 64,
         gather_s: float = 0.01,
+        batching: str = DEFAULT_BATCHING,
     ) -> None:
+        from core.dtype import default_device, serving_dtype
         from core.models import load_causal_lm
 
+        device = device or default_device()
+        dtype = serving_dtype(dtype, device)
         model, tokenizer = load_causal_lm(spec, device=device, dtype=dtype)
-        self._setup(spec, model, tokenizer, max_batch=max_batch, gather_s=gather_s)
+        self._setup(
+            spec, model, tokenizer, max_batch=max_batch, gather_s=gather_s, batching=batching
+        )
 
     @classmethod
     def from_model(
@@ -67,26 +82,49 @@ class TransformersBackend:
         name: str | None = None,
         max_batch: int = 64,
         gather_s: float = 0.01,
+        batching: str = DEFAULT_BATCHING,
     ) -> TransformersBackend:
         """Serve an already loaded model (a student in training, a model made in a test)."""
         spec = spec or ModelSpec(name=name or "in-memory", source="local")
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         backend = cls.__new__(cls)
-        backend._setup(spec, model.eval(), tokenizer, max_batch=max_batch, gather_s=gather_s)
+        backend._setup(
+            spec, model.eval(), tokenizer, max_batch=max_batch, gather_s=gather_s, batching=batching
+        )
         return backend
 
-    def _setup(self, spec: ModelSpec, model, tokenizer, *, max_batch: int, gather_s: float) -> None:
+    def _setup(
+        self, spec: ModelSpec, model, tokenizer, *, max_batch: int, gather_s: float, batching: str
+    ) -> None:
         from core.backends.batching import BatchEngine
+        from core.backends.text import Detokenizer
+
+        if batching not in BATCHING:
+            raise InputError(
+                "bad_batching", f"batching must be one of {', '.join(BATCHING)}, got {batching}"
+            )
 
         self.spec, self.model, self.tokenizer = spec, model, tokenizer
         self._tokenizer_lock = threading.Lock()  # fast tokenizers are not safe across threads
+        self._detokenizer = Detokenizer(tokenizer, self._tokenizer_lock)
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
+        self.batching = batching
+        if batching == "library":
+            from core.backends.library_batching import LibraryEngine
+
+            self.engine: Any = LibraryEngine(
+                model,
+                eos_ids=_eos_ids(model, tokenizer),
+                decode=self._detokenizer,
+                max_batch=max_batch,
+            )
+            return
         self.engine = BatchEngine(
             model,
             eos_ids=_eos_ids(model, tokenizer),
             pad_id=tokenizer.pad_token_id,
-            decode=self._decode,
+            decode=self._detokenizer,  # one DecodeStream per request: one step per token
             max_batch=max_batch,
             gather_s=gather_s,
         )
@@ -155,8 +193,7 @@ class TransformersBackend:
         return min(params.max_new_tokens, self.context_length - len(ids))
 
     def _decode(self, ids: list[int]) -> str:
-        with self._tokenizer_lock:
-            return self.tokenizer.decode(ids, skip_special_tokens=True)
+        return self._detokenizer(ids)
 
 
 def _eos_ids(model, tokenizer) -> set[int]:

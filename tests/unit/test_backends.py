@@ -1,7 +1,10 @@
 """TransformersBackend: batching keeps answers, concurrent callers share steps, sampling, stops,
 limits.
 
-Tiny random 2-layer Llama (max_position_embeddings 512), float32, CPU: seconds.
+Tiny random 2-layer Llama (max_position_embeddings 512), float32, CPU: seconds. Every test
+on the ``tiny`` fixture is the engine contract and runs against both batching engines: ours
+(``core.backends.batching``) and transformers' continuous batching
+(``core.backends.library_batching``).
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ PROMPTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir) -> TransformersBackend:
-    backend = backend_for(resolve_model(str(tiny_model_dir)))
+@pytest.fixture(scope="module", params=["ours", "library"])
+def tiny(request, tiny_model_dir) -> TransformersBackend:
+    backend = backend_for(resolve_model(str(tiny_model_dir)), batching=request.param)
+    assert (
+        type(backend.engine).__name__
+        == {"ours": "BatchEngine", "library": "LibraryEngine"}[request.param]
+    )
     yield backend
     backend.close()
 
@@ -197,6 +204,19 @@ def test_a_stream_abandoned_early_frees_its_row(tiny):
     stream.close()
     after = solo(tiny, "Paris is", GenerationParams(max_new_tokens=5))
     assert after.tokens == 5
+
+
+def test_the_library_engine_runs_transformers_paged_cache(tiny_model_dir):
+    backend = TransformersBackend(resolve_model(str(tiny_model_dir)), batching="library")
+    try:
+        result = solo(backend, "Hello", GenerationParams(max_new_tokens=5))
+        assert result.tokens == 5
+        manager = backend.engine._manager
+        assert type(manager).__name__ == "ContinuousBatchingManager" and manager.is_running()
+    finally:
+        backend.close()
+    with pytest.raises(InputError, match="batching"):
+        TransformersBackend(resolve_model(str(tiny_model_dir)), batching="mine")
 
 
 def test_bfloat16_backend_answers(tiny_model_dir):

@@ -196,8 +196,8 @@ def test_dataset_registered_once_per_merkle_root(store, tmp_path):
     assert len(store.datasets()) == 1 and store.datasets()[0]["records"] == 2
 
 
-@pytest.mark.parametrize("parallel", [False, True])
-def test_halves_in_two_processes_give_the_same_root(tmp_path, parallel):
+@pytest.mark.parametrize("parallel", [False, True, 3])
+def test_byte_ranges_in_several_processes_give_the_same_root(tmp_path, parallel):
     path = tmp_path / "d.jsonl"
     lines = [json.dumps({"i": i, "x": 1e-05 * i}, sort_keys=i % 2 == 0) for i in range(300)]
     path.write_text("\n".join(lines[:150] + [""] + lines[150:]))  # a blank line, no final newline

@@ -37,6 +37,20 @@ def prepare(
     prepared = prepare_model(spec, progress=True)
     print(f"path    {prepared.path}")
     print(f"sha256  {prepared.weights_sha256}")
+    if spec.kind == "embedding":
+        _export_onnx(prepared.path)
+
+
+def _export_onnx(folder) -> None:
+    """Export an embedding model to ONNX once, where the onnx extra is installed."""
+    from audit.similarity.metrics import embedding_backends, onnx_available
+
+    if not onnx_available():
+        print(f"onnx    not exported: {embedding_backends()['onnx']}")
+        return
+    from audit.similarity.onnx_embedder import export_onnx
+
+    print(f"onnx    {export_onnx(folder)}")
 
 
 def generate(

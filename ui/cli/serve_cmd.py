@@ -14,8 +14,8 @@ import sys
 import typer
 
 _DTYPE_HELP = (
-    "Weights dtype for transformers models: float32 (default) or bfloat16 (faster on CPUs with "
-    "bf16)."
+    "Weights dtype for transformers models: float32, bfloat16 or float16 (default: bfloat16 "
+    "on CUDA and on CPUs with native bf16, else float32)."
 )
 
 

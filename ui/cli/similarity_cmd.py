@@ -98,9 +98,10 @@ _MIN_MATCH = typer.Option(
     0.5, "--min-match", help="Least share of reference prompts that must match in every file."
 )
 _BACKEND = typer.Option(
-    "torch",
+    "auto",
     "--embedding-backend",
-    help="torch, or onnx where onnxruntime and optimum are installed.",
+    help="auto (ONNX Runtime when the onnx extra and the model's export are there, else "
+    "torch), torch, or onnx.",
 )
 _METRICS = typer.Option(
     None, "--metrics", help="Comma-separated subset of embedding,rougeL,chrF,minhash,longest_run."
