@@ -23,7 +23,7 @@ from core.models import DEFAULT_TEACHER
 if TYPE_CHECKING:
     import gradio as gr
 
-DEFAULT_STUDENT = "smollm2-distilled-8l"  # what the quick preset names its student
+DEFAULT_STUDENT = "smollm2-distilled"  # what the quick preset names its student
 
 
 def _env_password() -> str | None:

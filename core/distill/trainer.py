@@ -98,9 +98,7 @@ class DistillTrainer(Trainer):
         import torch
 
         labels = inputs.pop("labels")
-        cached = {
-            k: inputs.pop(k) for k in ("topk_ids", "topk_logprobs", "topk_tail") if k in inputs
-        }
+        cached = {k: inputs.pop(k) for k in list(inputs) if k.startswith("topk_")}
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         logits = outputs.logits[:, :-1]
         targets = labels[:, 1:]
@@ -141,6 +139,11 @@ class DistillTrainer(Trainer):
                 cached["topk_logprobs"][:, :-1],
                 cached["topk_tail"][:, :-1],
                 **kw,
+                **{
+                    name: cached[f"topk_{name}"][:, :-1]
+                    for name in ("entropy", "sample_ids", "sample_logprobs")
+                    if f"topk_{name}" in cached
+                },
             )
         if self.teacher is None:
             raise ValueError("DistillTrainer needs a teacher model or cached top-k rows")

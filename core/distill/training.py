@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from core.distill.config import data_path
 from core.distill.evaluate import Subject, compare_on_texts, evaluate_pair
 from core.recorder import ArtifactRef
 
@@ -25,12 +26,32 @@ CALIBRATION = [
 ]
 
 
+def calibration_texts(config, n_prompts: int = 64) -> list[str]:
+    """Text the pruning importance is measured on: a few fixed sentences and the first
+    training prompts (never the held-out set)."""
+    from core.distill.data import load_prompts
+
+    prompts = load_prompts(data_path(config.prompts), n_prompts)
+    return CALIBRATION + [p["prompt"] for p in prompts]
+
+
+def check_prune_early(config, teacher_folder: Path) -> None:
+    """Refuse prune settings that do not fit the teacher before any teacher data is made."""
+    if config.student_from:
+        return
+    from transformers import AutoConfig
+
+    from core.distill.student import check_prune
+
+    check_prune(config.prune, AutoConfig.from_pretrained(teacher_folder))
+
+
 def make_student(config, teacher, tokenizer, teacher_name: str, heldout: list[str]):
     """Prune the teacher (or load ``student_from``, checking its tokenizer); returns (model,
     kept)."""
     import torch
 
-    from core.distill.student import check_tokenizers, prune_layers
+    from core.distill.student import check_tokenizers
 
     if config.student_from:
         from core.models import load_causal_lm, resolve_model
@@ -40,21 +61,10 @@ def make_student(config, teacher, tokenizer, teacher_name: str, heldout: list[st
         check_tokenizers(tokenizer, student_tok, teacher_name, spec.name)
         student.train()
         return student, None
-    calibration = mask = None
-    if config.prune_method == "angular" and config.keep_layers is None:
-        enc = tokenizer(
-            CALIBRATION, return_tensors="pt", padding=True, truncation=True, max_length=128
-        )
-        calibration, mask = enc["input_ids"], enc["attention_mask"]
+    from core.distill.student import prune_student
+
     torch.manual_seed(config.seed)
-    student, kept = prune_layers(
-        teacher,
-        config.n_layers,
-        config.prune_method,
-        layers=config.keep_layers,
-        calibration=calibration,
-        attention_mask=mask,
-    )
+    student, kept = prune_student(teacher, tokenizer, config.prune, calibration_texts(config))
     student.train()
     return student, kept
 
@@ -101,6 +111,7 @@ def build_dataset(config, teacher, tokenizer, data, prog):
         return DistillDataset(sequences)
     key = sha256_text(
         f"{data.sha256}:{sequences_sha(sequences)}:{config.topk}:{config.cache_bf16}"
+        f":{config.tail_samples}:{config.seed}"
     )[:16]
     folder = stillhouse_home() / "cache" / f"topk-{key}"
     started = time.perf_counter()
@@ -109,6 +120,8 @@ def build_dataset(config, teacher, tokenizer, data, prog):
         sequences,
         folder,
         k=config.topk,
+        samples=config.tail_samples,
+        seed=config.seed,
         bf16=config.cache_bf16,
         batch_size=config.batch_size,
         progress=prog,

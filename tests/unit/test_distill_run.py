@@ -21,7 +21,7 @@ def tiny_config(teacher_dir: Path, **extra) -> DistillConfig:
     settings = dict(
         teacher=str(teacher_dir),
         student_name="tiny-distilled",
-        n_layers=2,
+        prune={"layers": 2, "method": "uniform"},
         max_prompts=12,
         max_new_tokens=10,
         gen_batch_size=6,

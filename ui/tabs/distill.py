@@ -206,7 +206,7 @@ def _overrides(
     return {
         "teacher": teacher,
         "student_name": student_name or None,
-        "n_layers": int(n_layers) if pruned else None,
+        "prune.layers": int(n_layers) if pruned else None,
         "student_from": None if pruned else student_from,
         "prompts": prompts,
         "prompts_license": license_id,
