@@ -134,6 +134,20 @@ class DistillConfig(BaseModel):
     heldout_license: str = Field(
         default="apache-2.0", description="Licence id of the held-out set."
     )
+    heldout_prompts: str | None = Field(
+        default="data/prompts/heldout_prompts.jsonl",
+        description='JSONL held-out prompts ({"id", "prompt"}) both models answer for the '
+        "answer agreement (None: skip it).",
+    )
+    answer_tokens: int = Field(
+        default=48, ge=1, description="Longest answer to a held-out prompt, in tokens."
+    )
+    answer_temperature: float = Field(
+        default=0.7,
+        ge=0.0,
+        description="Sampling temperature of the held-out answers (the teacher's two samples "
+        "at this temperature are the agreement ceiling).",
+    )
     # -- loss -------------------------------------------------------------------------
     loss: LossName = Field(default="forward_kl", description="Distillation divergence.")
     beta: float = Field(default=0.5, ge=0.0, le=1.0, description="generalized_jsd mixing weight.")
@@ -181,6 +195,12 @@ class DistillConfig(BaseModel):
     batch_size: int = Field(default=8, ge=1, description="Sequences per device per micro-batch.")
     grad_accum: int = Field(default=1, ge=1, description="Micro-batches per optimizer step.")
     max_steps: int = Field(default=150, ge=1, description="Optimizer steps.")
+    train_seconds: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Stop training after this many seconds of training, even before max_steps "
+        "(the learning-rate schedule still runs to max_steps; None: no limit).",
+    )
     lr: float = Field(default=2e-4, gt=0.0, description="AdamW peak learning rate.")
     warmup_ratio: float = Field(
         default=0.05, ge=0.0, lt=1.0, description="Linear warm-up share of steps."

@@ -35,8 +35,19 @@ def calibration_texts(config, n_prompts: int = 64) -> list[str]:
     return CALIBRATION + [p["prompt"] for p in prompts]
 
 
+def heldout_prompts(config) -> list[str] | None:
+    """The held-out prompts both models answer for the answer agreement (None: none set)."""
+    if not config.heldout_prompts:
+        return None
+    from core.distill.data import load_prompts
+
+    return [p["prompt"] for p in load_prompts(data_path(config.heldout_prompts))]
+
+
 def check_prune_early(config, teacher_folder: Path) -> None:
-    """Refuse prune settings that do not fit the teacher before any teacher data is made."""
+    """Refuse prune settings that do not fit the teacher, and a bad held-out prompt file,
+    before any teacher data is made."""
+    heldout_prompts(config)
     if config.student_from:
         return
     from transformers import AutoConfig
@@ -134,6 +145,7 @@ def build_dataset(config, teacher, tokenizer, data, prog):
 
 
 def make_trainer(config, args, student, teacher, tokenizer, dataset, prog):
+    from core.distill.budget import TimeBudget
     from core.distill.cache import collate
     from core.distill.trainer import DistillTrainer, KDSettings, ReportProgress, StopOnSignal
 
@@ -146,7 +158,7 @@ def make_trainer(config, args, student, teacher, tokenizer, dataset, prog):
         data_collator=partial(collate, pad_id=pad),
         kd=KDSettings.from_config(config),
         teacher=teacher if config.topk == 0 else None,
-        callbacks=[stopper, ReportProgress(prog)],
+        callbacks=[stopper, ReportProgress(prog), TimeBudget(config.train_seconds)],
     )
     if prog.enabled is not True:
         from transformers.trainer_callback import ProgressCallback
@@ -231,6 +243,10 @@ def finish(
         speed_tokens=config.speed_tokens,
         baseline=baseline_scores,
         progress=prog,
+        prompts=heldout_prompts(config),
+        answer_tokens=config.answer_tokens,
+        answer_temperature=config.answer_temperature,
+        seed=config.seed,
     )
     evaluation = {**report.model_dump(), "kl_reduction": report.kl_reduction}
     eval_path = folder / "evaluation.json"
