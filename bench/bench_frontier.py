@@ -29,14 +29,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SHAPES: dict[str, dict] = {
-    "d24": {"layers": 24, "method": "angular"},
+    "d22": {"layers": 22, "method": "angular"},  # depth only
+    "d18": {"layers": 18, "method": "angular"},  # depth only, deeper cut
     "d20": {"layers": 20, "method": "angular"},
-    "d18": {"layers": 18, "method": "angular"},
     "d20-bi": {"layers": 20, "method": "block_influence"},
-    "w-mlp50-h6": {"mlp_keep": 0.5, "heads_keep": 6},
+    "w-mlp50-h6": {"mlp_keep": 0.5, "heads_keep": 6},  # width only
+    "d22-mlp75": {"layers": 22, "method": "angular", "mlp_keep": 0.75},  # width + depth
     "d20-mlp75": {"layers": 20, "method": "angular", "mlp_keep": 0.75},
-    "d8u": {"layers": 8, "method": "uniform"},
+    "d8u": {"layers": 8, "method": "uniform"},  # the old 8-layer student
 }
+DEFAULT_SHAPES = "d22,d18,w-mlp50-h6,d22-mlp75,d8u"
 
 
 def distill_shape(name: str, prune: dict, budget: float, extra: list[str]):
@@ -149,7 +151,7 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=240.0, help="training seconds per shape")
-    parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated shape names")
+    parser.add_argument("--shapes", default=DEFAULT_SHAPES, help="comma-separated shape names")
     parser.add_argument("--set", action="append", default=[], help="extra preset override")
     parser.add_argument("--json", type=Path, default=None, help="append rows to this JSONL file")
     parser.add_argument("--plot", type=Path, default=None, help="write the frontier PNG here")

@@ -140,3 +140,41 @@ def test_cli_reports_a_broken_prompt_file(tmp_path):
     )
     assert done.returncode == 2 and "line 2 is not valid JSON" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_cli_reports_prune_settings_that_leave_nothing_in_one_line(tiny_teacher_dir, tmp_path):
+    """Bad prune values (pydantic) and ones that do not fit the teacher (checked against its
+    config before any teacher data is made): exit 2, one line, every problem named."""
+    env = {**os.environ, "STILLHOUSE_HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "ui.cli", "distill", "--use", "research"]
+    done = subprocess.run(
+        [*cmd, "--set", "prune.mlp_keep=0", "--set", "prune.heads_keep=0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "prune.mlp_keep" in done.stderr and "prune.heads_keep" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    done = subprocess.run(
+        [
+            *cmd,
+            "--set",
+            f"teacher={tiny_teacher_dir}",
+            "--set",
+            "prune.layers=9",
+            "--set",
+            "prune.heads_keep=8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "2 problem(s) in the prune settings" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "teacher-data").exists() or not any(
+        (tmp_path / "teacher-data").iterdir()
+    )
