@@ -37,8 +37,10 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser" tests/unit
 
 lint: setup
+	$(VENV)/bin/ruff format --check core audit ui tests bench app.py
 	$(VENV)/bin/ruff check core audit ui tests bench app.py
 	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_boundaries.py
 
 bench: setup
 	$(PY) -m pip install -q -e '.[dev,bench]'

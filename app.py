@@ -56,8 +56,9 @@ def main() -> None:
     from core.models import offline_env
 
     offline_env()
-    from ui.app import AppConfig
-    from ui.cli.app_cmd import default_student, start
+    from ui.app import start
+    from ui.config import AppConfig
+    from ui.services.student import default_student
 
     teacher = os.environ.get("STILLHOUSE_TEACHER", "smollm2-135m-instruct")
     preset = os.environ.get("STILLHOUSE_PRESET", "quick")

@@ -242,6 +242,11 @@ class _Idle:
     def stream(self, request, params):
         return iter(())
 
+    def stream_chunks(self, request, params):
+        from core.backends import chunks_from_deltas
+
+        return chunks_from_deltas(())
+
     def generate(self, requests, params):
         return []
 

@@ -110,10 +110,10 @@ def run_voters(voters: int, seconds: float, one_battle) -> Tally:
 
 def direct_battle(services):
     def one(rng: random.Random, index: int) -> bool:
-        battle = services.battles.start(
+        battle = services.battle.engine.start(
             rng.choice(PROMPTS), session_id=f"direct-{index}", ip="127.0.0.2"
         )
-        return services.battles.vote(
+        return services.battle.engine.vote(
             battle.battle_id, rng.choice(CHOICES), session_id=f"direct-{index}"
         ).accepted
 

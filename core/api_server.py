@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.backends import Backend, GenerationResult, StreamChunk, stream_chunks
+from core.backends.protocol import Backend, GenerationResult, StreamChunk
 from core.errors import InputError, NotFoundError, StillhouseError
 from core.generation import ChatMessage, ChatRequest, GenerationParams
 
@@ -122,7 +122,7 @@ def create_app(backend: Backend, *, model_name: str | None = None, default_max_t
         if not body.stream:
             result = backend.generate([request], params)[0]
             return _completion(completion_id, name, result)
-        chunks = stream_chunks(backend, request, params)
+        chunks = backend.stream_chunks(request, params)
         first = next(chunks)  # bad input fails here, as a 400, before any event is sent
         usage = bool(body.stream_options and body.stream_options.include_usage)
         events = _sse(completion_id, name, first, chunks, usage)

@@ -28,7 +28,6 @@ battle finite instead of infinite, so the output never holds NaN or inf.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,8 +37,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InputError
+from core.textfile import parse_jsonl
 
-Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 Choice = Literal["left", "right", "tie", "bothbad"]
 WINNERS: tuple[str, ...] = ("model_a", "model_b", "tie", "tie (bothbad)")
 CHOICES: tuple[str, ...] = ("left", "right", "tie", "bothbad")
@@ -111,22 +110,14 @@ class BattleTable:
         return cls(tuple(index), a, b, outcome)
 
 
-def battles_from_jsonl(lines: Iterable[str]) -> BattleTable:
-    """Parse JSON Lines text (one battle object per line) into a table.
+def battles_from_jsonl(lines: Iterable[str | bytes], *, source: str | None = None) -> BattleTable:
+    """Parse JSON Lines text (one battle object per line; ``source`` names the file in errors).
 
     Blank lines are skipped, and so are rows marked ``"excluded": true`` or ``"blind": false``
     (as ``stillhouse arena export --all`` writes them), which never count towards ratings."""
 
     def rows() -> Iterable[tuple[int, Mapping[str, Any]]]:
-        for line, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise InputError(
-                    "bad_battle_row", f"line {line}: not valid JSON ({error.msg})"
-                ) from None
+        for line, row in parse_jsonl(lines, source=source):
             if isinstance(row, Mapping) and (
                 row.get("excluded") is True or row.get("blind") is False
             ):

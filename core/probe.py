@@ -8,14 +8,13 @@ Generation lives here (it needs the backends); scoring lives in ``audit.similari
     report = score_texts(answers.reference, answers.candidate, answers.baselines,
                          names=answers.names(), provenance=answers.provenance())
 
-Models are loaded one at a time and released after answering, so three models never
+Models are loaded one at a time and closed after answering, so three models never
 sit in memory together. Greedy decoding (temperature 0) by default: same model, same text.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from core.errors import InputError, NotFoundError
 from core.generation import ChatRequest, GenerationParams
 from core.hashing import canonical_json, sha256_text
 from core.specs import ModelSpec
-from core.textfile import read_utf8
+from core.textfile import read_jsonl
 
 PROBES_DIR = Path(__file__).resolve().parent.parent / "data" / "probes"
 
@@ -51,25 +50,18 @@ def load_prompts(path: str | Path | None = None) -> list[ProbePrompt]:
     path = Path(path) if path else default_prompts_path()
     if not path.is_file():
         raise NotFoundError("missing_file", f"prompt file not found: {path}")
-    text = read_utf8(path)
     prompts: list[ProbePrompt] = []
     seen: set[str] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise InputError("bad_jsonl", f"{path}: line {number} is not JSON") from None
+    for number, row in read_jsonl(path):
         pid = row.get("prompt_id", row.get("id")) if isinstance(row, dict) else None
         prompt = row.get("prompt") if isinstance(row, dict) else None
         if pid is None or not isinstance(prompt, str) or not prompt.strip():
             raise InputError(
-                "bad_prompt", f"{path}: line {number} needs prompt_id and a non-empty prompt"
+                "bad_prompt", f"{path} line {number}: needs prompt_id and a non-empty prompt"
             )
         if str(pid) in seen:
             raise InputError(
-                "duplicate_prompt_id", f"{path}: line {number} repeats prompt_id '{pid}'"
+                "duplicate_prompt_id", f"{path} line {number}: repeats prompt_id '{pid}'"
             )
         seen.add(str(pid))
         prompts.append(ProbePrompt(prompt_id=str(pid), prompt=prompt))
@@ -184,7 +176,11 @@ def probe_models(
     backend_factory: Callable[[ModelSpec], Any] | None = None,
 ) -> ProbeAnswers:
     """Put the prompts to every model in turn (loading one model at a time) and collect the
-    answers."""
+    answers.
+
+    Backends made here are closed after answering (thread stopped, model dropped); backends
+    from ``backend_factory`` belong to the caller, who closes them (an app may hand in the
+    pair it serves)."""
     from core.backends import backend_for
 
     params = params or GenerationParams(max_new_tokens=128, temperature=0.0, seed=0)
@@ -195,16 +191,21 @@ def probe_models(
     facts: dict[str, dict[str, Any]] = {}
     for role, spec in jobs:
         backend = factory(spec)
-        answers[role] = collect_answers(
-            backend,
-            prompts,
-            params,
-            batch_size=batch_size,
-            progress=f"{role}: {spec.name}" if progress else False,
-        )
+        try:
+            answers[role] = collect_answers(
+                backend,
+                prompts,
+                params,
+                batch_size=batch_size,
+                progress=f"{role}: {spec.name}" if progress else False,
+            )
+            info = backend.info().model_dump()
+        finally:
+            if backend_factory is None:  # ours to release; a caller's factory keeps its own
+                backend.close()
         facts[role] = {
             "spec": spec.model_dump(exclude_none=True),
-            "info": backend.info().model_dump(),
+            "info": info,
             "weights_sha256": _weights_sha(spec),
         }
         del backend

@@ -1,110 +1,29 @@
 """The stillhouse web app: one Gradio Blocks with a tab per job.
 
-    config = AppConfig(teacher="smollm2-135m-instruct", student="smollm2-student-quick")
+    config = AppConfig(teacher="smollm2-135m-instruct", student="smollm2-distilled")
     demo = build_app(config)
     launch_app(demo, host="127.0.0.1", port=7860)
 
+    start(config, preset="quick", distill=True, host="127.0.0.1", port=7860)  # all of it
+
 Tabs live in ``ui/tabs/`` (one file each); every handler reads its widgets, calls
-a service function (``ui.services`` glue over ``core`` and ``audit``) and renders.
+a service (``ui.services``, one module per tab, over ``core`` and ``audit``) and renders.
+Every handler is wrapped by ``ui.errors.guard``: a ``StillhouseError`` shows its message,
+anything else shows "internal error, id X" while the server log gets the traceback.
 Chat and blind voting are open to anyone; Distill, registration, overrides and
 report export ask for the admin password (``STILLHOUSE_ADMIN_PASSWORD``).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from core.models import DEFAULT_TEACHER
+from ui.config import AppConfig
 
 if TYPE_CHECKING:
     import gradio as gr
 
-DEFAULT_STUDENT = "smollm2-distilled"  # what the quick preset names its student
-
-
-def _env_password() -> str | None:
-    return os.environ.get("STILLHOUSE_ADMIN_PASSWORD") or None
-
-
-class AppConfig(BaseModel):
-    """Everything the app needs to start: which models, which ledger, who is admin."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    teacher: str = Field(
-        default=DEFAULT_TEACHER, description="Teacher model name, folder or HF id."
-    )
-    student: str = Field(
-        default=DEFAULT_STUDENT, description="Student model name, folder or HF id."
-    )
-    db_path: str | None = Field(
-        default=None,
-        description="Ledger file; None means $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb.",
-    )
-    admin_password: str | None = Field(
-        default_factory=_env_password,
-        repr=False,
-        description=(
-            "Password for the admin tabs (from STILLHOUSE_ADMIN_PASSWORD); None disables admin "
-            "login."
-        ),
-    )
-    admin_users: list[str] = Field(
-        default_factory=lambda: [
-            u for u in os.environ.get("STILLHOUSE_ADMIN_USERS", "").split(",") if u
-        ],
-        description="Hugging Face user names that are admins when signed in with OAuth on a Space.",
-    )
-    max_new_tokens: int = Field(
-        default=128, ge=1, description="Most tokens per answer in Arena and Battle."
-    )
-    temperature: float = Field(
-        default=0.7, ge=0, description="Sampling temperature for chat; 0 is greedy."
-    )
-    votes_per_session: int | None = Field(
-        default=200,
-        ge=1,
-        description="Most votes one browser session may cast per day; None = no cap.",
-    )
-    votes_per_ip: int | None = Field(
-        default=1000,
-        ge=1,
-        description="Most votes one (hashed) IP address may cast per day; None = no cap.",
-    )
-    bootstrap: int = Field(
-        default=200, ge=0, description="Bootstrap rounds for the leaderboard's intervals."
-    )
-    cost_per_hour: float = Field(
-        default=0.10,
-        ge=0,
-        description="Price of this machine per hour in USD, for the cost per million "
-        "generated tokens on the Distill scorecard (default: a small 2-vCPU cloud VM).",
-    )
-    concurrency: int = Field(
-        default=32,
-        ge=1,
-        description="Requests handled at once per event (chat, battles); "
-        "the backends batch concurrent requests together.",
-    )
-    title: str = Field(
-        default="stillhouse", description="Name shown in the header and browser tab."
-    )
-    preload: bool = Field(
-        default=True, description="Load teacher and student in the background at start."
-    )
-
-    def ledger_path(self) -> Path:
-        """The ledger file this app writes to."""
-        if self.db_path:
-            return Path(self.db_path).expanduser()
-        from audit.ledger.store import default_db_path
-
-        return Path(default_db_path())
-
+__all__ = ["AppConfig", "build_app", "launch_app", "start"]
 
 HEADER = """
 <div class="sh-header">
@@ -152,7 +71,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
     """The whole app: header, admin login, and the seven tabs."""
     import gradio as gr
 
-    from ui.services import AppServices
+    from ui.errors import guard_handlers
+    from ui.services.app import AppServices
     from ui.tabs import arena, audit, battle, distill, leaderboard, reports, similarity
     from ui.tabs.login import attach_oauth, build_login
 
@@ -161,8 +81,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
         gr.HTML(
             HEADER.format(
                 title=config.title,
-                teacher=services.teacher_label(),
-                student=services.student_label(),
+                teacher=services.models.teacher_label(),
+                student=services.models.student_label(),
             )
         )
         admin = build_login(services)
@@ -182,6 +102,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
             with gr.Tab("Reports", id="reports") as reports_tab:
                 reports.build(services, admin, reports_tab)
         attach_oauth(demo, services, admin)
+    guard_handlers(demo)
     demo.services = services  # type: ignore[attr-defined]  # for launch_app's warm-up
     return demo
 
@@ -190,12 +111,12 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, bl
     """Serve ``demo`` with the app's theme; ``block=False`` returns at once (tests, soak)."""
     services = getattr(demo, "services", None)
     if services is not None and services.config.preload:
-        services.warm_up()
+        services.models.warm_up()
     limit = services.config.concurrency if services is not None else 8
     return demo.queue(default_concurrency_limit=limit).launch(
         server_name=host,
         server_port=port,
-        show_error=True,
+        show_error=False,  # ui.errors.guard decides what a visitor sees
         theme=theme(),
         css=CSS,
         prevent_thread_lock=not block,
@@ -204,3 +125,25 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, bl
         ssr_mode=False,
         run_history=False,
     )
+
+
+def start(config: AppConfig, *, preset: str, distill: bool, host: str, port: int) -> None:
+    """The main job: prepare the teacher, distill the student if missing, record both, serve."""
+    from ui.services.student import ensure_student
+
+    config = config.model_copy(
+        update={"student": ensure_student(config, preset=preset, distill=distill)}
+    )
+    demo = build_app(config)
+    services = demo.services  # type: ignore[attr-defined]
+    services.register_served_models()
+    print(f"stillhouse: ledger {config.ledger_path()}", flush=True)
+    print(
+        f"stillhouse: serving {services.models.teacher_label()} vs "
+        f"{services.models.student_label()} on http://{host}:{port}",
+        flush=True,
+    )
+    try:
+        launch_app(demo, host=host, port=port)
+    finally:
+        services.models.close()

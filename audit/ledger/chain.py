@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.ledger.migrations import TABLES, migrate
-from core.errors import InputError, StillhouseError
+from core.errors import InputError, NotFoundError, StillhouseError
 from core.hashing import canonical_json
 
 GENESIS = "0" * 64
@@ -69,8 +69,11 @@ def _path_lock(path: Path) -> threading.RLock:
 
 
 @contextlib.contextmanager
-def connect(path: Path, timeout_s: float = 60.0) -> Iterator[Any]:
+def connect(path: Path, timeout_s: float = 60.0, *, create: bool = True) -> Iterator[Any]:
     """A short-lived connection, retried while another process holds the file's lock.
+
+    ``create=False`` opens only a ledger that is already there: a missing file is a
+    ``NotFoundError`` (exit 2), and neither the file nor its folder is made.
 
     The schema is brought up to date on every open (cheap when it already is). Threads of one
     process are
@@ -80,6 +83,12 @@ def connect(path: Path, timeout_s: float = 60.0) -> Iterator[Any]:
 
     lock = _path_lock(path)
     with lock:
+        if not create and not path.is_file():
+            raise NotFoundError(
+                "no_ledger",
+                f"no ledger at {path}",
+                hint="check the path, or pass --db FILE of an existing ledger",
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout_s
         delay = 0.02

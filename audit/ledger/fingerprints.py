@@ -64,11 +64,6 @@ def canonical_record(line: bytes) -> bytes:
     return canonical_json(json.loads(line.decode("utf-8"))).encode("utf-8", "surrogatepass")
 
 
-def record_hash(record: Any) -> str:
-    """Hex leaf hash of one record (a parsed JSON value)."""
-    return hashlib.sha256(canonical_json(record).encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _risky_positions(chunk: bytes) -> list[int]:
     """Byte offsets of number forms where orjson and json may differ (``e-5``, ``0.00001``)."""
     positions = []

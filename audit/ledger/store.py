@@ -7,6 +7,7 @@ Connections are short-lived and retried while another process writes, so the web
 app and the CLI can share one file. ``Store`` implements ``core.recorder.Recorder``.
 
     store = Store()                       # $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb
+    Store("typo.duckdb", create=False)    # reads and writes only a ledger already there
     store.register_dataset("prompts.jsonl", name="prompts", license="cc-by-4.0")
     run_id = store.start_run("distill", config={...}, seed=0, code_version="0.1.0", inputs=[...])
     store.finish_run(run_id, outputs=[...], metrics={...}, status="succeeded")
@@ -50,9 +51,12 @@ def _insert(table: str, row: dict[str, Any]) -> dict[str, Any]:
 class Store:
     """The hash-chained DuckDB ledger. Safe to share between threads and processes."""
 
-    def __init__(self, path: str | Path | None = None, *, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, timeout_s: float = 60.0, create: bool = True
+    ) -> None:
         self.path = Path(path).expanduser() if path else default_db_path()
         self.timeout_s = timeout_s
+        self.create = create  # False: a missing file is a NotFoundError, never a new ledger
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -60,7 +64,7 @@ class Store:
     # -- plumbing ---------------------------------------------------------------------
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Any]:
-        with ledger.connect(self.path, self.timeout_s) as con:
+        with ledger.connect(self.path, self.timeout_s, create=self.create) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -74,7 +78,7 @@ class Store:
             return ledger.append(con, action, ops)
 
     def _rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-        with ledger.connect(self.path, self.timeout_s) as con:
+        with ledger.connect(self.path, self.timeout_s, create=self.create) as con:
             cursor = con.execute(sql, params or [])
             names = [d[0] for d in cursor.description]
             types = dict(zip(names, (str(d[1]) for d in cursor.description), strict=True))
@@ -484,7 +488,7 @@ class Store:
 
     def verify(self) -> VerifyResult:
         """Recompute the hash chain and compare every table with it."""
-        with ledger.connect(self.path, self.timeout_s) as con:
+        with ledger.connect(self.path, self.timeout_s, create=self.create) as con:
             return ledger.verify(con)
 
     @staticmethod

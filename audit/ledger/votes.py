@@ -5,8 +5,7 @@
         record_vote, store, policy=policy
     )   # hand to core.battle.BattleService
     record_vote(store, vote, policy)        # raises InputError("vote_cap", ...) over a cap
-    votes_left(store, session_id, ip, policy)                      # for the UI, before a battle
-    ratings = ratings_from_store(store, bootstrap=1000, seed=0)   # list[core.arena.Rating]
+    battles = counted_battles(store)      # rows for core.arena.BattleTable.from_rows
     export_votes(store, "parquet", Path("votes.parquet"))
 
 A vote (``core.battle.VoteRecord`` or a dict with the same fields) carries the RAW session
@@ -36,7 +35,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.arena import BattleTable, Rating, bradley_terry, online_elo
 from core.errors import InputError
 from core.paths import stillhouse_home
 
@@ -98,17 +96,6 @@ def vote_salt(policy: VotePolicy | None = None) -> str:
 def hash_id(value: str, salt: str) -> str:
     """Salted SHA-256 of a session id or IP address (hex)."""
     return hashlib.sha256(f"{salt}\x00{value}".encode()).hexdigest()
-
-
-def votes_left(
-    store: Any, session_id: str | None, ip: str | None, policy: VotePolicy | None = None
-) -> int | None:
-    """How many more votes this session / IP may cast now (None: no cap applies)."""
-    policy = policy or VotePolicy()
-    salt = vote_salt(policy)
-    return _votes_left(
-        store, session_id and hash_id(session_id, salt), ip and hash_id(ip, salt), policy
-    )
 
 
 def _votes_left(
@@ -199,18 +186,6 @@ def counted_battles(store: Any) -> list[dict[str, str]]:
         for v in store.votes(include_excluded=False)
         if v.get("blind", True)
     ]
-
-
-def ratings_from_store(store: Any, bootstrap: int = 1000, seed: int | None = 0) -> list[Rating]:
-    """Bradley-Terry ratings with bootstrap intervals from the ledger's counted votes."""
-    return bradley_terry(
-        BattleTable.from_rows(counted_battles(store)), bootstrap=bootstrap, seed=seed
-    )
-
-
-def elo_from_store(store: Any, k: float = 4.0) -> dict[str, float]:
-    """Online Elo over the counted votes in time order (order-dependent; shown beside BT)."""
-    return online_elo(BattleTable.from_rows(counted_battles(store)), k=k)
 
 
 def export_votes(

@@ -17,25 +17,21 @@ from typing import Any
 from core.errors import InputError, NotFoundError
 from core.hashing import sha256_file
 from core.paths import atomic_file
-from core.textfile import read_utf8
+from core.textfile import read_jsonl
 
 ID_KEYS = ("prompt_id", "id", "passage_id")
 
 
-def _row(path: Path, number: int, line: str, id_keys: tuple[str, ...]) -> dict[str, str]:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError("bad_jsonl", f"{path}: line {number} is not JSON ({exc.msg})") from None
+def _row(path: Path, number: int, row: Any, id_keys: tuple[str, ...]) -> dict[str, str]:
     if not isinstance(row, dict):
-        raise InputError("bad_jsonl", f"{path}: line {number} is not a JSON object")
+        raise InputError("bad_jsonl", f"{path} line {number}: not a JSON object")
     key = next((k for k in id_keys if k in row), None)
     if key is None or not isinstance(row[key], str | int) or isinstance(row[key], bool):
         raise InputError(
-            "missing_prompt_id", f"{path}: line {number} has no {id_keys[0]} (string or number)"
+            "missing_prompt_id", f"{path} line {number}: has no {id_keys[0]} (string or number)"
         )
     if not isinstance(row.get("text"), str):
-        raise InputError("missing_text", f"{path}: line {number} has no text (string)")
+        raise InputError("missing_text", f"{path} line {number}: has no text (string)")
     return {"prompt_id": str(row[key]), "text": row["text"]}
 
 
@@ -44,17 +40,14 @@ def read_rows(path: str | Path, *, id_keys: tuple[str, ...] = ID_KEYS) -> list[d
     path = Path(path)
     if not path.is_file():
         raise NotFoundError("missing_file", f"file not found: {path}")
-    text = read_utf8(path)
     rows: list[dict[str, str]] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        row = _row(path, number, line, id_keys)
+    for number, value in read_jsonl(path):
+        row = _row(path, number, value, id_keys)
         if row["prompt_id"] in seen:
             raise InputError(
                 "duplicate_prompt_id",
-                f"{path}: line {number} repeats prompt_id "
+                f"{path} line {number}: repeats prompt_id "
                 f"'{row['prompt_id']}' (first on line {seen[row['prompt_id']]})",
             )
         seen[row["prompt_id"]] = number

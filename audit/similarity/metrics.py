@@ -161,7 +161,7 @@ def embedding_backends() -> dict[str, str]:
 
 def default_embedding_path() -> Path:
     """Folder of the bundled all-MiniLM-L6-v2 model."""
-    from core.models import embedding_model_path
+    from core.bundled import embedding_model_path
 
     return embedding_model_path()
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.backends import GenerationResult, StreamChunk
+from core.backends.protocol import GenerationResult, StreamChunk
 from core.backends.text import TextTracker
 from core.errors import BackendError
 from core.generation import GenerationParams

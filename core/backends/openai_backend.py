@@ -24,7 +24,13 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from core.backends import BackendInfo, GenerationResult, StreamChunk
+from core.backends.protocol import (
+    BackendHealth,
+    BackendInfo,
+    GenerationResult,
+    StreamChunk,
+    text_deltas,
+)
 from core.errors import BackendError, InputError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
@@ -70,7 +76,23 @@ class OpenAIBackend:
     def info(self) -> BackendInfo:
         return BackendInfo(name=self.spec.name, engine="openai", device="remote")
 
+    def health(self) -> BackendHealth:
+        """Asks the server's ``/models`` once, without retries."""
+        import httpx
+
+        if self._client.is_closed:
+            return BackendHealth(ok=False, detail="closed")
+        try:
+            response = self._client.get("/models")
+        except httpx.HTTPError as exc:
+            return BackendHealth(ok=False, detail=f"cannot reach {self.base_url}: {exc}")
+        ok = response.status_code < 400
+        return BackendHealth(
+            ok=ok, detail=f"{self.base_url}/models answered {response.status_code}"
+        )
+
     def close(self) -> None:
+        """Close the HTTP client and its connections."""
         self._client.close()
 
     def generate(
@@ -85,9 +107,7 @@ class OpenAIBackend:
             return list(pool.map(lambda r: self._complete(r, params), requests))
 
     def stream(self, request: ChatRequest, params: GenerationParams) -> Iterator[str]:
-        for chunk in self.stream_chunks(request, params):
-            if chunk.text:
-                yield chunk.text
+        return text_deltas(self.stream_chunks(request, params))
 
     def stream_chunks(
         self, request: ChatRequest, params: GenerationParams
@@ -159,6 +179,8 @@ class OpenAIBackend:
         """POST with retries; returns an open response (a context manager) with a 2xx status."""
         import httpx
 
+        if self._client.is_closed:
+            raise BackendError("backend_closed", f"the client for {self.base_url} is closed")
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:

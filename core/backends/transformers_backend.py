@@ -27,8 +27,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from core.backends import BackendInfo, GenerationResult, StreamChunk
-from core.errors import InputError
+from core.backends.chat import encode_chat
+from core.backends.protocol import (
+    BackendHealth,
+    BackendInfo,
+    GenerationResult,
+    StreamChunk,
+    text_deltas,
+)
+from core.errors import BackendError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
 
@@ -85,6 +92,8 @@ class TransformersBackend:
         )
 
     def info(self) -> BackendInfo:
+        if self.model is None:
+            return self._closed_info
         return BackendInfo(
             name=self.spec.name,
             engine="transformers",
@@ -93,9 +102,18 @@ class TransformersBackend:
             dtype=str(self.model.dtype).removeprefix("torch."),
         )
 
+    def health(self) -> BackendHealth:
+        if self.model is None:
+            return BackendHealth(ok=False, detail="closed")
+        return BackendHealth(ok=True, detail="ready")
+
     def close(self) -> None:
-        """Stop the scheduler thread (it also stops with the process)."""
+        """Stop the scheduler thread and drop the model, so its memory can be freed."""
+        if self.model is None:
+            return
+        self._closed_info = self.info()
         self.engine.close()
+        self.engine.model = self.engine.prefixes = self.model = None
 
     # -- the protocol ---------------------------------------------------------------
     def generate(
@@ -108,9 +126,7 @@ class TransformersBackend:
 
     def stream(self, request: ChatRequest, params: GenerationParams) -> Iterator[str]:
         """Text deltas as they are decided; stop strings are never shown."""
-        for chunk in self.stream_chunks(request, params):
-            if chunk.text:
-                yield chunk.text
+        return text_deltas(self.stream_chunks(request, params))
 
     def stream_chunks(
         self, request: ChatRequest, params: GenerationParams
@@ -123,20 +139,15 @@ class TransformersBackend:
     # -- helpers ----------------------------------------------------------------------
     def encode(self, request: ChatRequest) -> list[int]:
         """Token ids of the chat with the template and the assistant turn opened."""
-        messages = [m.model_dump() for m in request.check().messages]
-        with self._tokenizer_lock:
-            text = self.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if self.context_length and len(ids) >= self.context_length:
-            raise InputError(
-                "prompt_too_long",
-                f"the prompt is {len(ids)} tokens but {self.spec.name} reads at most "
-                f"{self.context_length} (prompt and answer together)",
-                hint="shorten the prompt or the conversation",
-            )
-        return ids
+        if self.model is None:
+            raise BackendError("backend_closed", f"the backend of {self.spec.name} is closed")
+        return encode_chat(
+            self.tokenizer,
+            request,
+            lock=self._tokenizer_lock,
+            name=self.spec.name,
+            context_length=self.context_length,
+        )
 
     def _budget(self, ids: list[int], params: GenerationParams) -> int:
         if not self.context_length:

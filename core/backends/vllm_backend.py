@@ -18,10 +18,19 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from core.backends import BackendInfo, GenerationResult, StreamChunk
-from core.errors import BackendError, InputError
+from core.backends.chat import encode_chat
+from core.backends.protocol import (
+    BackendHealth,
+    BackendInfo,
+    GenerationResult,
+    StreamChunk,
+    text_deltas,
+)
+from core.errors import BackendError
 from core.generation import ChatRequest, GenerationParams
 from core.specs import ModelSpec
+
+_STOP = object()
 
 
 class VLLMBackend:
@@ -65,12 +74,36 @@ class VLLMBackend:
         self._driver.start()
 
     def info(self) -> BackendInfo:
+        if self.engine is None:
+            return self._closed_info
         return BackendInfo(
             name=self.spec.name,
             engine="vllm",
             device="cuda",
             dtype=str(self.engine.model_config.dtype).removeprefix("torch."),
         )
+
+    def health(self) -> BackendHealth:
+        if self.engine is None:
+            return BackendHealth(ok=False, detail="closed")
+        alive = self._driver.is_alive()
+        return BackendHealth(ok=alive, detail="ready" if alive else "the engine thread stopped")
+
+    def close(self) -> None:
+        """Stop the driver thread and drop the engine, so its GPU memory can be freed."""
+        if self.engine is None:
+            return
+        self._closed_info = self.info()
+        self._inbox.put(_STOP)
+        self._driver.join(timeout=30)
+        self.engine = None
+        import gc
+
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def generate(
         self, requests: list[ChatRequest], params: GenerationParams
@@ -79,9 +112,7 @@ class VLLMBackend:
         return [_result(list(_drain(outbox))[-1], params) for outbox in outboxes]
 
     def stream(self, request: ChatRequest, params: GenerationParams) -> Iterator[str]:
-        for chunk in self.stream_chunks(request, params):
-            if chunk.text:
-                yield chunk.text
+        return text_deltas(self.stream_chunks(request, params))
 
     def stream_chunks(
         self, request: ChatRequest, params: GenerationParams
@@ -98,18 +129,15 @@ class VLLMBackend:
     def _submit(self, request: ChatRequest, params: GenerationParams) -> queue.Queue:
         from vllm import SamplingParams
 
-        messages = [m.model_dump() for m in request.check().messages]
-        with self._lock:
-            text = self.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) >= self.context_length:
-            raise InputError(
-                "prompt_too_long",
-                f"the prompt is {len(ids)} tokens but {self.spec.name} "
-                f"reads at most {self.context_length}",
-            )
+        if self.engine is None:
+            raise BackendError("backend_closed", f"the backend of {self.spec.name} is closed")
+        ids = encode_chat(
+            self.tokenizer,
+            request,
+            lock=self._lock,
+            name=self.spec.name,
+            context_length=self.context_length,
+        )
         sampling = SamplingParams(
             max_tokens=min(params.max_new_tokens, self.context_length - len(ids)),
             temperature=params.temperature,
@@ -128,9 +156,14 @@ class VLLMBackend:
             block = not outboxes
             while True:
                 try:
-                    request_id, prompt, sampling, outbox = self._inbox.get(block=block)
+                    item = self._inbox.get(block=block)
                 except queue.Empty:
                     break
+                if item is _STOP:
+                    for waiting in outboxes.values():
+                        waiting.put(BackendError("backend_closed", "backend closed"))
+                    return
+                request_id, prompt, sampling, outbox = item
                 self.engine.add_request(request_id, prompt, sampling)
                 outboxes[request_id] = outbox
                 block = False

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core import textfile
 from core.errors import InputError, NotFoundError, StillhouseError
 from core.hashing import canonical_json, sha256_file, sha256_text
 from core.paths import atomic_file, stillhouse_home
@@ -46,21 +47,12 @@ def read_jsonl(path: str | Path, field: str, what: str) -> list[dict[str, Any]]:
     if not path.is_file():
         raise NotFoundError(f"missing_{what}", f"{what} file not found: {path}")
     records: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"bad_{what}", f"{path} line {number} is not valid JSON: {exc.msg}"
-                ) from exc
-            text = record.get(field) if isinstance(record, dict) else None
-            if not isinstance(text, str) or not text.strip():
-                raise InputError(f"bad_{what}", f'{path} line {number} has no non-empty "{field}"')
-            record.setdefault("id", f"{path.stem}-{number}")
-            records.append(record)
+    for number, record in textfile.read_jsonl(path):
+        text = record.get(field) if isinstance(record, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"bad_{what}", f'{path} line {number}: has no non-empty "{field}"')
+        record.setdefault("id", f"{path.stem}-{number}")
+        records.append(record)
     if not records:
         raise InputError(f"empty_{what}", f"{what} file {path} holds no records")
     return records

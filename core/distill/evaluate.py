@@ -1,7 +1,7 @@
 """Teacher vs student on held-out text: perplexity, KL, top-1 agreement, size and speed.
 
     report = evaluate_pair(
-        "smollm2-135m-instruct", "smollm2-distilled-8l", "data/prompts/heldout.jsonl"
+        "smollm2-135m-instruct", "smollm2-distilled", "data/prompts/heldout.jsonl"
     )
     print(report.table())
     report.model_dump_json()
@@ -361,22 +361,12 @@ def evaluate_pair(
         )
         answers_ppl = answers_perplexity(t.model, s.model, t.tokenizer, answers, max_len)
         agree = agreement(answers, scorer) if scorer is not None else None
+    teacher_stats = _stats(t, scores["teacher_perplexity"], t_speed)
+    student_stats = _stats(s, scores["perplexity"], s_speed)
     s.model.train(was_training)
     return EvalReport(
-        teacher=ModelStats(
-            name=t.name,
-            parameters=t.model.num_parameters(),
-            bytes=weights_bytes(t.path),
-            tokens_per_s=t_speed,
-            perplexity=scores["teacher_perplexity"],
-        ),
-        student=ModelStats(
-            name=s.name,
-            parameters=s.model.num_parameters(),
-            bytes=weights_bytes(s.path),
-            tokens_per_s=s_speed,
-            perplexity=scores["perplexity"],
-        ),
+        teacher=teacher_stats,
+        student=student_stats,
         kl=scores["kl"],
         top1_agreement=scores["top1_agreement"],
         heldout_tokens=int(scores["tokens"]),
@@ -385,4 +375,15 @@ def evaluate_pair(
         answers=answers,
         answers_perplexity=answers_ppl,
         agreement=agree,
+    )
+
+
+def _stats(subject: Subject, perplexity: float, speed: float | None) -> ModelStats:
+    """Size, speed (measured interleaved by the caller) and held-out perplexity of one model."""
+    return ModelStats(
+        name=subject.name,
+        parameters=subject.model.num_parameters(),
+        bytes=weights_bytes(subject.path),
+        tokens_per_s=speed,
+        perplexity=perplexity,
     )

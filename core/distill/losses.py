@@ -181,14 +181,17 @@ def dense_loss(
     alpha=0.1,
 ):
     """Any dense loss by name."""
-    kw = (
-        {"beta": beta}
-        if name == "generalized_jsd"
-        else {"alpha": alpha}
-        if name == "skew_kl"
-        else {}
-    )
+    kw = _shape_args(name, beta=beta, alpha=alpha)
     return _dense(name, student_logits, teacher_logits, temperature, mask, reduction, **kw)
+
+
+def _shape_args(name: str, *, beta: float, alpha: float) -> dict[str, float]:
+    """The one extra argument a divergence takes: JSD's ``beta`` or skew KL's ``alpha``."""
+    if name == "generalized_jsd":
+        return {"beta": beta}
+    if name == "skew_kl":
+        return {"alpha": alpha}
+    return {}
 
 
 # -- top-k losses --------------------------------------------------------------------------
@@ -251,13 +254,7 @@ def topk_loss(
         return reduce(per, mask, reduction)
     log_t = bucket_logprobs(topk_logprobs, tail_logprob, temperature)
     log_s = student_buckets(student_logits, topk_ids, temperature)
-    kw = (
-        {"beta": beta}
-        if name == "generalized_jsd"
-        else {"alpha": alpha}
-        if name == "skew_kl"
-        else {}
-    )
+    kw = _shape_args(name, beta=beta, alpha=alpha)
     return reduce(fn(log_t, log_s, **kw), mask, reduction)
 
 

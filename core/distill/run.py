@@ -19,15 +19,13 @@ this; only the main one records, saves and evaluates.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from core.distill.config import DistillConfig, data_path
+from core.distill.context import DistillResult, RunContext
 from core.distill.progress import Progress
 from core.errors import StillhouseError
 from core.hashing import canonical_json, sha256_file, sha256_text
@@ -38,33 +36,6 @@ class InterruptedRun(StillhouseError):
     """Training stopped on Ctrl-C after saving a checkpoint. Exit 130."""
 
     exit_code = 130
-
-
-class DistillResult(BaseModel):
-    """What a finished run made and how good it is."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    run_id: str = Field(description="Run id given by the recorder.")
-    run_dir: str = Field(description="Folder of checkpoints, loss curve and evaluation JSON.")
-    student_name: str = Field(description="Name the student is saved under.")
-    student_dir: str = Field(description="Folder of the saved student checkpoint.")
-    student_sha256: str = Field(description="SHA-256 of the student's weights.")
-    evaluation: dict[str, Any] = Field(description="EvalReport as a dict, plus kl_reduction.")
-    table: str = Field(description="The evaluation as a plain-text table.")
-    eval_json: str = Field(description="Path of evaluation.json.")
-    loss_curve_png: str | None = Field(default=None, description="Path of the loss-curve picture.")
-    teacher_data: str = Field(description="Path of the teacher-data JSONL file.")
-    kept_layers: list[int] | None = Field(
-        default=None, description="Teacher layers the student kept."
-    )
-    wall_s: float = Field(description="Seconds the run took.")
-    resumed_from_step: int = Field(default=0, description="Step the run resumed from (0: fresh).")
-    state_sha256: str = Field(
-        default="",
-        description="SHA-256 of the trained weights in memory "
-        "(every process computes it: equal under DDP).",
-    )
 
 
 def config_key(config: DistillConfig) -> str:
@@ -95,6 +66,14 @@ def _dataset_ref(role: str, path: Path, records: int, license: str) -> ArtifactR
     )
 
 
+def check_inputs(config: DistillConfig) -> tuple[list[dict[str, Any]], list[str]]:
+    """Read the prompt and held-out files, so a bad file fails before anything is recorded."""
+    from core.distill.data import load_heldout, load_prompts
+
+    prompts = load_prompts(data_path(config.prompts), config.max_prompts)
+    return prompts, load_heldout(data_path(config.heldout))
+
+
 def distill(
     config: DistillConfig,
     *,
@@ -103,12 +82,9 @@ def distill(
     resume: bool = False,
 ) -> DistillResult:
     """Run a distillation job end to end; see the module docstring."""
-    from core.distill.data import load_heldout, load_prompts
-
     started = time.perf_counter()
     prompts_path, heldout_path = data_path(config.prompts), data_path(config.heldout)
-    prompts = load_prompts(prompts_path, config.max_prompts)  # bad files fail before any work
-    heldout = load_heldout(heldout_path)
+    prompts, heldout = check_inputs(config)  # bad files fail before any work
     from core.distill.trainer import training_args
     from core.models import offline_env, prepare_model, resolve_model
 
@@ -154,20 +130,21 @@ def distill(
         code_version=code_version(),
         inputs=inputs,
     )
+    ctx = RunContext(
+        config=config,
+        args=args,
+        folder=folder,
+        checkpoint=checkpoint,
+        run_id=run_id,
+        recorder=recorder,
+        progress=prog,
+        teacher_spec=teacher_spec,
+        data=data,
+        heldout=heldout,
+        started=started,
+    )
     try:
-        return _train_and_finish(
-            config,
-            args,
-            folder,
-            checkpoint,
-            run_id,
-            recorder,
-            prog,
-            teacher_spec,
-            data,
-            heldout,
-            started,
-        )
+        return _train_and_finish(ctx)
     except InterruptedRun:
         raise
     except BaseException as exc:
@@ -186,17 +163,20 @@ def _teacher_data(config, prompts, teacher_spec, teacher_sha, prog):
         max_new_tokens=config.max_new_tokens, temperature=config.gen_temperature, seed=config.seed
     )
     backend = _LazyBackend(teacher_spec, config.teacher_engine, config.gen_dtype)
-    data = teacher_data(
-        backend,
-        prompts,
-        params,
-        teacher_name=teacher_spec.name,
-        teacher_sha256=teacher_sha,
-        batch_size=config.gen_batch_size,
-        progress=prog,
-        generator={"engine": config.teacher_engine, "dtype": config.gen_dtype},
-        samples=config.answers_per_prompt,
-    )
+    try:
+        data = teacher_data(
+            backend,
+            prompts,
+            params,
+            teacher_name=teacher_spec.name,
+            teacher_sha256=teacher_sha,
+            batch_size=config.gen_batch_size,
+            progress=prog,
+            generator={"engine": config.teacher_engine, "dtype": config.gen_dtype},
+            samples=config.answers_per_prompt,
+        )
+    finally:
+        backend.close()  # training loads the teacher on its own; free the serving copy
     if not data.reused:
         prog.note(f"teacher data: {data.records} answers -> {data.path}")
     return data
@@ -216,29 +196,27 @@ class _LazyBackend:
             self._backend = backend_for(self.spec, engine=self.engine, **self.kwargs)
         return self._backend.generate(requests, params)
 
+    def close(self) -> None:
+        if hasattr(self, "_backend"):
+            self._backend.close()
+            del self._backend
 
-def _train_and_finish(
-    config, args, folder, checkpoint, run_id, recorder, prog, teacher_spec, data, heldout, started
-) -> DistillResult:
+
+def _train_and_finish(ctx: RunContext) -> DistillResult:
     from core.distill import training
     from core.models import load_causal_lm
 
-    teacher, tokenizer = load_causal_lm(teacher_spec, dtype=config.teacher_dtype)
-    student, kept = training.make_student(config, teacher, tokenizer, teacher_spec.name, heldout)
-    baseline = (
-        training.baseline(config, folder, teacher, student, tokenizer, heldout, prog)
-        if args.process_index == 0
-        else {}
-    )
-    with args.main_process_first(desc="top-k cache"):
-        dataset = training.build_dataset(config, teacher, tokenizer, data, prog)
-    trainer, stopper = training.make_trainer(
-        config, args, student, teacher, tokenizer, dataset, prog
-    )
-    resumed_step = training.checkpoint_step(checkpoint)
+    config, folder = ctx.config, ctx.folder
+    ctx.teacher, ctx.tokenizer = load_causal_lm(ctx.teacher_spec, dtype=config.teacher_dtype)
+    ctx.student, ctx.kept = training.make_student(ctx)
+    ctx.baseline = training.baseline(ctx) if ctx.main else {}
+    with ctx.args.main_process_first(desc="top-k cache"):
+        dataset = training.build_dataset(ctx)
+    trainer, stopper = training.make_trainer(ctx, dataset)
+    ctx.resumed_step = training.checkpoint_step(ctx.checkpoint)
     stopper.install()
     try:
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        trainer.train(resume_from_checkpoint=str(ctx.checkpoint) if ctx.checkpoint else None)
     finally:
         stopper.uninstall()
     if stopper.requested:
@@ -248,8 +226,8 @@ def _train_and_finish(
             if saved
             else []
         )
-        recorder.finish_run(
-            run_id,
+        ctx.recorder.finish_run(
+            ctx.run_id,
             outputs=outputs,
             metrics={"step": trainer.state.global_step},
             status="interrupted",
@@ -260,9 +238,9 @@ def _train_and_finish(
             f"{config.max_steps}; checkpoint saved in {folder / 'checkpoints'}",
             hint="run the same command with --resume to continue",
         )
-    if not args.process_index == 0:
+    if not ctx.main:
         return DistillResult(
-            run_id=run_id,
+            run_id=ctx.run_id,
             run_dir=str(folder),
             student_name=config.student_name,
             student_dir="",
@@ -270,32 +248,8 @@ def _train_and_finish(
             evaluation={},
             table="",
             eval_json="",
-            teacher_data=str(data.path),
-            wall_s=time.perf_counter() - started,
-            state_sha256=training.state_sha256(student),
+            teacher_data=str(ctx.data.path),
+            wall_s=time.perf_counter() - ctx.started,
+            state_sha256=training.state_sha256(ctx.student),
         )
-    return training.finish(
-        config,
-        folder,
-        run_id,
-        recorder,
-        prog,
-        trainer,
-        student,
-        teacher,
-        tokenizer,
-        teacher_spec,
-        data,
-        heldout,
-        baseline,
-        kept,
-        started,
-        resumed_step,
-    )
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    from core.paths import atomic_file
-
-    with atomic_file(path, "w") as handle:
-        handle.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return training.finish(ctx, trainer)

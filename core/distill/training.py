@@ -1,8 +1,9 @@
 """The steps of ``distill()`` after the teacher data exists: student, baseline, cache, train,
 finish.
 
-Each function does one step and is called in order by ``core.distill.run``; they are kept
-here so that ``run.py`` reads as the outline of the job.
+Each function does one step, takes the run's ``RunContext`` (``core.distill.context``) and is
+called in order by ``core.distill.run``; they are kept here so that ``run.py`` reads as the
+outline of the job.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.distill.config import data_path
+from core.distill.context import DistillResult, RunContext, write_json
 from core.distill.evaluate import Subject, compare_on_texts, evaluate_pair
 from core.recorder import ArtifactRef
 
@@ -57,19 +59,21 @@ def check_prune_early(config, teacher_folder: Path) -> None:
     check_prune(config.prune, AutoConfig.from_pretrained(teacher_folder))
 
 
-def make_student(config, teacher, tokenizer, teacher_name: str, heldout: list[str]):
+def make_student(ctx: RunContext) -> tuple[Any, list[int] | None]:
     """Prune the teacher (or load ``student_from``, checking its tokenizer); returns (model,
     kept)."""
     import torch
 
     from core.distill.student import check_tokenizers
 
+    config, teacher, tokenizer = ctx.config, ctx.teacher, ctx.tokenizer
+
     if config.student_from:
         from core.models import load_causal_lm, resolve_model
 
         spec = resolve_model(config.student_from)
         student, student_tok = load_causal_lm(spec)
-        check_tokenizers(tokenizer, student_tok, teacher_name, spec.name)
+        check_tokenizers(tokenizer, student_tok, ctx.teacher_spec.name, spec.name)
         student.train()
         return student, None
     from core.distill.student import prune_student
@@ -80,39 +84,40 @@ def make_student(config, teacher, tokenizer, teacher_name: str, heldout: list[st
     return student, kept
 
 
-def baseline(config, folder: Path, teacher, student, tokenizer, heldout, prog) -> dict[str, float]:
+def baseline(ctx: RunContext) -> dict[str, float]:
     """Held-out figures of the untrained student (kept in the run folder, so resume reuses them)."""
-    path = folder / "baseline.json"
+    path = ctx.folder / "baseline.json"
     if path.is_file():
         return json.loads(path.read_text())
+    config, student = ctx.config, ctx.student
     student.eval()
     scores = compare_on_texts(
-        teacher,
+        ctx.teacher,
         student,
-        tokenizer,
-        heldout,
+        ctx.tokenizer,
+        ctx.heldout,
         max_len=config.eval_max_len,
         batch_size=config.eval_batch_size,
-        progress=prog,
+        progress=ctx.progress,
     )
     student.train()
     result = {k: scores[k] for k in ("perplexity", "kl", "top1_agreement")}
-    from core.distill.run import write_json
-
     write_json(path, result)
-    prog.note(
+    ctx.progress.note(
         f"untrained student: held-out KL {result['kl']:.3f} nats/token, "
         f"perplexity {result['perplexity']:.1f}"
     )
     return result
 
 
-def build_dataset(config, teacher, tokenizer, data, prog):
+def build_dataset(ctx: RunContext):
     """Tokenize the teacher data and (for top-k) build or reuse the teacher's top-k cache."""
     from core.distill.cache import DistillDataset, build_topk_cache, sequences_sha, tokenize_records
     from core.distill.data import read_teacher_data
     from core.hashing import sha256_text
     from core.paths import stillhouse_home
+
+    config, tokenizer, data, prog = ctx.config, ctx.tokenizer, ctx.data, ctx.progress
 
     records = read_teacher_data(data.path)
     sequences = tokenize_records(
@@ -127,7 +132,7 @@ def build_dataset(config, teacher, tokenizer, data, prog):
     folder = stillhouse_home() / "cache" / f"topk-{key}"
     started = time.perf_counter()
     cache = build_topk_cache(
-        teacher,
+        ctx.teacher,
         sequences,
         folder,
         k=config.topk,
@@ -144,23 +149,25 @@ def build_dataset(config, teacher, tokenizer, data, prog):
     return DistillDataset(sequences, cache)
 
 
-def make_trainer(config, args, student, teacher, tokenizer, dataset, prog):
+def make_trainer(ctx: RunContext, dataset):
+    """The ``DistillTrainer`` for this run and the Ctrl-C handler that stops it cleanly."""
     from core.distill.budget import TimeBudget
     from core.distill.cache import collate
     from core.distill.trainer import DistillTrainer, KDSettings, ReportProgress, StopOnSignal
 
+    config, tokenizer = ctx.config, ctx.tokenizer
     stopper = StopOnSignal()
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     trainer = DistillTrainer(
-        model=student,
-        args=args,
+        model=ctx.student,
+        args=ctx.args,
         train_dataset=dataset,
         data_collator=partial(collate, pad_id=pad),
         kd=KDSettings.from_config(config),
-        teacher=teacher if config.topk == 0 else None,
-        callbacks=[stopper, ReportProgress(prog), TimeBudget(config.train_seconds)],
+        teacher=ctx.teacher if config.topk == 0 else None,
+        callbacks=[stopper, ReportProgress(ctx.progress), TimeBudget(config.train_seconds)],
     )
-    if prog.enabled is not True:
+    if ctx.progress.enabled is not True:
         from transformers.trainer_callback import ProgressCallback
 
         trainer.remove_callback(ProgressCallback)
@@ -200,29 +207,13 @@ def loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def finish(
-    config,
-    folder,
-    run_id,
-    recorder,
-    prog,
-    trainer,
-    student,
-    teacher,
-    tokenizer,
-    teacher_spec,
-    data,
-    heldout,
-    baseline_scores,
-    kept,
-    started,
-    resumed_step,
-):
+def finish(ctx: RunContext, trainer) -> DistillResult:
     """Save the student, evaluate it against the teacher, write the files, record the run."""
-    from core.distill.run import DistillResult, write_json
     from core.models import prepare_model, save_model
     from core.specs import ModelSpec
 
+    config, folder, student, tokenizer = ctx.config, ctx.folder, ctx.student, ctx.tokenizer
+    teacher_spec, kept, baseline_scores = ctx.teacher_spec, ctx.kept, ctx.baseline
     student.eval()
     layers = f"layers {kept}" if kept else f"from {config.student_from}"
     spec = ModelSpec(
@@ -235,14 +226,14 @@ def finish(
     )
     saved = save_model(student, tokenizer, spec)
     report = evaluate_pair(
-        Subject(teacher_spec.name, teacher, tokenizer, prepare_model(teacher_spec).path),
+        Subject(teacher_spec.name, ctx.teacher, tokenizer, prepare_model(teacher_spec).path),
         Subject(config.student_name, student, tokenizer, saved.path),
-        heldout,
+        ctx.heldout,
         max_len=config.eval_max_len,
         batch_size=config.eval_batch_size,
         speed_tokens=config.speed_tokens,
         baseline=baseline_scores,
-        progress=prog,
+        progress=ctx.progress,
         prompts=heldout_prompts(config),
         answer_tokens=config.answer_tokens,
         answer_temperature=config.answer_temperature,
@@ -290,9 +281,9 @@ def finish(
         "steps": trainer.state.global_step,
         "student_parameters": report.student.parameters,
     }
-    recorder.finish_run(run_id, outputs=outputs, metrics=metrics, status="succeeded")
+    ctx.recorder.finish_run(ctx.run_id, outputs=outputs, metrics=metrics, status="succeeded")
     return DistillResult(
-        run_id=run_id,
+        run_id=ctx.run_id,
         run_dir=str(folder),
         student_name=config.student_name,
         student_dir=str(saved.path),
@@ -301,10 +292,10 @@ def finish(
         table=report.table(),
         eval_json=str(eval_path),
         loss_curve_png=str(png) if png else None,
-        teacher_data=str(data.path),
+        teacher_data=str(ctx.data.path),
         kept_layers=kept,
-        wall_s=time.perf_counter() - started,
-        resumed_from_step=resumed_step,
+        wall_s=time.perf_counter() - ctx.started,
+        resumed_from_step=ctx.resumed_step,
         state_sha256=state_sha256(student),
     )
 

@@ -101,6 +101,12 @@ def test_openai_backend_gets_the_local_answer(served, local):
     assert "".join(remote.stream(ask("Hello"), PARAMS)) == expected.text
     chunks = list(remote.stream_chunks(ask("Hello"), PARAMS))
     assert sum(c.tokens for c in chunks) == 10 and chunks[-1].finish_reason == "length"
+    assert remote.health().ok
+    remote.close()
+    assert not remote.health().ok
+    with pytest.raises(BackendError, match="closed"):
+        remote.generate([ask("Hello")], PARAMS)
+    assert not client_for("http://127.0.0.1:9/v1").health().ok  # nothing listens there
 
 
 def test_concurrent_remote_requests_are_batched_by_the_server(served, local):

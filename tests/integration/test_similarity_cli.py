@@ -111,9 +111,9 @@ def test_missing_baseline_scores_but_says_uncalibrated(files, tmp_path, capsys):
 @pytest.mark.parametrize(
     "problem, needle",
     [
-        ("not_utf8", "not UTF-8"),
+        ("not_utf8", "line 31: not valid UTF-8 (byte 0xe9"),
         ("mismatch", "only 0 of 30"),
-        ("not_json", "not JSON"),
+        ("not_json", "line 31: not valid JSON"),
         ("missing", "file not found"),
         ("duplicate", "repeats prompt_id"),
     ],

@@ -246,3 +246,28 @@ def test_shared_prompt_start_is_computed_once_and_answers_do_not_change(tiny_mod
     finally:
         sharing.close()
         plain.close()
+
+
+def _batcher_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "stillhouse-batcher"]
+
+
+def test_close_stops_the_scheduler_thread_and_frees_the_model(tiny_model_dir):
+    import gc
+    import weakref
+
+    from core.errors import BackendError
+
+    before = set(_batcher_threads())
+    backend = TransformersBackend(resolve_model(str(tiny_model_dir)))
+    assert backend.health().ok
+    solo(backend, "Hello", GenerationParams(max_new_tokens=2))
+    [thread] = set(_batcher_threads()) - before
+    model = weakref.ref(backend.model)
+    backend.close()
+    gc.collect()
+    assert not thread.is_alive() and model() is None
+    assert not backend.health().ok and backend.info().engine == "transformers"
+    with pytest.raises(BackendError, match="closed"):
+        solo(backend, "Hello", GenerationParams(max_new_tokens=2))
+    backend.close()  # twice is fine

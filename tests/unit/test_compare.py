@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from core.backends import BackendInfo, backend_for
+from core.backends import BackendInfo, backend_for, chunks_from_deltas
 from core.compare import compare, compare_all
 from core.errors import BackendError
 from core.generation import ChatRequest, GenerationParams
@@ -44,6 +44,9 @@ class Gated:
             raise BackendError("stuck", "the gate was never opened")
         yield "second"
 
+    def stream_chunks(self, request, params):
+        return chunks_from_deltas(self.stream(request, params))
+
 
 class Broken:
     def info(self) -> BackendInfo:
@@ -55,6 +58,9 @@ class Broken:
     def stream(self, request, params):
         raise BackendError("server_unreachable", "cannot reach http://nowhere/v1")
         yield  # a generator
+
+    def stream_chunks(self, request, params):
+        return chunks_from_deltas(self.stream(request, params))
 
 
 def test_each_side_streams_its_own_answer_with_figures(pair):

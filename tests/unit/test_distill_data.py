@@ -25,11 +25,11 @@ def test_missing_empty_and_bad_prompt_files_are_clear_errors(tmp_path):
         load_prompts(empty)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "fine"}\n{"prompt": "broken"\n')
-    with pytest.raises(InputError, match="line 2 is not valid JSON"):
+    with pytest.raises(InputError, match="line 2: not valid JSON"):
         load_prompts(bad)
     blank = tmp_path / "blank.jsonl"
     blank.write_text('{"prompt": "fine"}\n{"prompt": "  "}\n')
-    with pytest.raises(InputError, match="line 2 has no non-empty"):
+    with pytest.raises(InputError, match="line 2: has no non-empty"):
         load_prompts(blank)
 
 

@@ -138,7 +138,7 @@ def test_cli_reports_a_broken_prompt_file(tmp_path):
         text=True,
         timeout=120,
     )
-    assert done.returncode == 2 and "line 2 is not valid JSON" in done.stderr
+    assert done.returncode == 2 and "line 2: not valid JSON" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -178,3 +178,20 @@ def test_cli_reports_prune_settings_that_leave_nothing_in_one_line(tiny_teacher_
     assert not (tmp_path / "teacher-data").exists() or not any(
         (tmp_path / "teacher-data").iterdir()
     )
+
+
+def test_cli_refuses_a_non_utf8_prompt_file_before_anything_is_recorded(tmp_path):
+    bad = tmp_path / "prompts.jsonl"
+    bad.write_bytes(b'{"prompt": "ok"}\n{"prompt": "caf\xff"}\n')
+    ledger = tmp_path / "ledger.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "distill", "--set", f"prompts={bad}", "--db", str(ledger)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()[:1]
+    assert "prompts.jsonl line 2: not valid UTF-8 (byte 0xff" in line
+    assert "Traceback" not in done.stderr and not done.stdout.strip()
+    assert not ledger.exists()  # not even the pre-flight was recorded

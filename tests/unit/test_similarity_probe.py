@@ -30,9 +30,10 @@ def test_prompt_set_hash_is_stable_and_follows_the_text(tmp_path):
 @pytest.mark.parametrize(
     "content, needle",
     [
-        (b'{"prompt_id": "a", "prompt": "caf\xe9"}\n', "not UTF-8"),
+        (b'{"prompt_id": "a", "prompt": "caf\xe9"}\n', r"line 1: not valid UTF-8 \(byte 0xe9"),
         (b'{"prompt_id": "a", "prompt": "  "}\n', "non-empty prompt"),
-        (b'{"prompt_id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n', "repeats"),
+        (b'{"prompt_id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n', "line 2: repeats"),
+        (b'{"prompt_id": "a", "prompt": "x"}\n{oops\n', "line 2: not valid JSON"),
         (b"\n\n", "no prompts"),
     ],
 )
@@ -55,3 +56,25 @@ def test_collect_answers_keeps_prompt_ids_in_order(tiny_model_dir):
     assert all(isinstance(r["text"], str) for r in rows)
     assert collect_answers(backend, prompts, params, batch_size=2) == rows  # seeded: repeatable
     json.dumps(rows)
+
+
+def test_probe_releases_each_model_after_answering(tiny_model_dir):
+    import gc
+    import threading
+
+    from core.models import resolve_model
+    from core.probe import probe_models
+
+    def loaded() -> int:
+        gc.collect()
+        return sum(type(o).__name__ == "LlamaForCausalLM" for o in gc.get_objects())
+
+    before, threads = loaded(), {t for t in threading.enumerate() if t.name.startswith("stillh")}
+    spec = resolve_model(str(tiny_model_dir))
+    prompts = load_prompts()[:2]
+    answers = probe_models(
+        spec, spec, [spec], prompts, GenerationParams(max_new_tokens=2), progress=False
+    )
+    assert len(answers.candidate) == 2 and answers.models["candidate"]["info"]["parameters"] > 0
+    left = {t for t in threading.enumerate() if t.name.startswith("stillh")} - threads
+    assert loaded() == before and not [t for t in left if t.is_alive()]

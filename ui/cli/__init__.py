@@ -3,7 +3,9 @@
 Each command group lives in its own module under ``ui.cli`` and exposes
 ``register(app)``. Modules import torch, transformers, duckdb and gradio inside the
 command functions, never at the top, so ``stillhouse --help`` answers at once.
-Every ``StillhouseError`` becomes one line on stderr and its exit code; never a traceback.
+Every ``StillhouseError`` becomes one line on stderr and its exit code; a usage error
+(unknown option, missing argument) prints click's usage message and exits 2; never a
+traceback. The ledger is opened in one place, ``ui.cli.common.open_ledger``.
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from core.errors import StillhouseError
+
+try:  # typer >= 0.26 vendors click and raises its own copy of click's exceptions
+    from typer._click.exceptions import ClickException
+except ImportError:  # older typer raises click's
+    from click.exceptions import ClickException  # type: ignore[no-redef]
 
 # One line per command module; each defines register(app: typer.Typer).
 COMMAND_MODULES = (
@@ -58,12 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=argv, standalone_mode=False, prog_name="stillhouse")
     except StillhouseError as error:
         return _exit(fail(error))
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return _exit(done.exit_code)
-    except click.ClickException as error:
+    except ClickException as error:  # usage errors: exit 2 with click's message
         error.show()
         return _exit(error.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         return _exit(130)
     return _exit(result if isinstance(result, int) else 0)

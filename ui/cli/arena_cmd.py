@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from core.errors import InputError, NotFoundError
+from ui.cli.common import DB_OPTION, open_ledger
 
 arena_app = typer.Typer(
     help="Arena leaderboard: Bradley-Terry ratings with bootstrap intervals, vote exports.",
@@ -17,12 +18,7 @@ arena_app = typer.Typer(
 
 @arena_app.command("ratings")
 def ratings(
-    db: Path | None = typer.Option(
-        None,
-        "--db",
-        help="Ledger file to read votes from "
-        "(default: $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb).",
-    ),
+    db: Path | None = DB_OPTION,
     battles: Path | None = typer.Option(
         None,
         "--battles",
@@ -66,7 +62,7 @@ def ratings(
 def export(
     format: str = typer.Option(..., "--format", help="jsonl or parquet."),
     out: Path = typer.Option(..., "--out", help="File to write."),
-    db: Path | None = typer.Option(None, "--db", help="Ledger file (default: the usual ledger)."),
+    db: Path | None = DB_OPTION,
     include_excluded: bool = typer.Option(
         False,
         "--all",
@@ -76,7 +72,9 @@ def export(
     """Export the ledger's votes in the cleaned-battle format (plus hashes and latencies)."""
     from audit.ledger.votes import export_votes
 
-    count = export_votes(_store(db), format, out, include_excluded=include_excluded)
+    count = export_votes(
+        open_ledger(db, create=False), format, out, include_excluded=include_excluded
+    )
     print(f"wrote {count} votes to {out}")
 
 
@@ -88,7 +86,7 @@ def _read_battles(path: Path):
     if not path.is_file():
         raise NotFoundError("no_file", f"no battles file at {path}")
     with (
-        open(path, encoding="utf-8") as handle,
+        open(path, "rb") as handle,
         tqdm(
             total=path.stat().st_size,
             unit="B",
@@ -101,28 +99,17 @@ def _read_battles(path: Path):
 
         def lines():
             for line in handle:
-                bar.update(len(line.encode("utf-8")))
+                bar.update(len(line))
                 yield line
 
-        return battles_from_jsonl(lines())
-
-
-def _store(db: Path | None):
-    from audit.ledger.store import Store, default_db_path
-
-    path = db if db is not None else default_db_path()
-    if not path.is_file():
-        raise NotFoundError(
-            "no_ledger", f"no ledger at {path}", hint="vote in the app first, or pass --db"
-        )
-    return Store(path)
+        return battles_from_jsonl(lines(), source=str(path))
 
 
 def _ledger_battles(db: Path | None):
     from audit.ledger.votes import counted_battles
     from core.arena import BattleTable
 
-    return BattleTable.from_rows(counted_battles(_store(db)))
+    return BattleTable.from_rows(counted_battles(open_ledger(db, create=False)))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,8 +1,9 @@
 """``stillhouse audit verify|register-dataset|register-model|show``: the tamper-evident ledger.
 
-Every command takes ``--db FILE`` (or ``STILLHOUSE_DB``); the default ledger is
-``$STILLHOUSE_HOME/ledger.duckdb``. Other command modules add commands to ``audit_app``
-(e.g. ``audit report``) and can reuse ``DB_OPTION`` and ``open_store``.
+Every command takes ``--db FILE`` (``ui.cli.common.DB_OPTION``); the default ledger is
+``$STILLHOUSE_DB`` or ``$STILLHOUSE_HOME/ledger.duckdb``. ``verify`` and ``show`` only read:
+they refuse a missing file (exit 2) and create nothing; ``register-*`` create the ledger.
+Other command modules add commands to ``audit_app`` (e.g. ``audit report``).
 """
 
 from __future__ import annotations
@@ -12,23 +13,11 @@ from pathlib import Path
 
 import typer
 
+from ui.cli.common import DB_OPTION, open_ledger
+
 audit_app = typer.Typer(
     help="The tamper-evident ledger: register data and models, show, verify.", no_args_is_help=True
 )
-
-DB_OPTION = typer.Option(
-    None,
-    "--db",
-    envvar="STILLHOUSE_DB",
-    help="Ledger file (default: $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb).",
-)
-
-
-def open_store(db: Path | None):
-    """The ledger at ``db`` (or the default one)."""
-    from audit.ledger.store import Store
-
-    return Store(db)
 
 
 def _check_license(license_id: str) -> str:
@@ -43,7 +32,7 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Recompute the hash chain and check every table; exit 1 naming the first bad row."""
-    result = open_store(db).verify()
+    result = open_ledger(db, create=False).verify()
     if as_json:
         print(json.dumps(result.model_dump(), indent=2))
     elif result.ok:
@@ -78,7 +67,7 @@ def register_dataset(
             raise InputError(
                 "bad_date", f"--collected must be a date like 2026-11-29, not {collected!r}"
             ) from None
-    row = open_store(db).register_dataset(
+    row = open_ledger(db, create=True).register_dataset(
         file,
         name=name,
         license=_check_license(license),
@@ -118,7 +107,7 @@ def register_model(
     if (path is None) == (hf_id is None):
         raise InputError("model_source", "give exactly one of --path DIR or --hf-id ID")
     details = {"revision": revision} if revision else {}
-    row = open_store(db).register_model(
+    row = open_ledger(db, create=True).register_model(
         name, license=_check_license(license), path=path, hf_id=hf_id, details=details
     )
     if row["already"]:
@@ -140,7 +129,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List what the ledger holds: models, datasets, runs, findings, votes, similarity results."""
-    store = open_store(db)
+    store = open_ledger(db, create=False)
     if run_id:
         run = store.run(run_id)
         print(json.dumps(run, indent=2, ensure_ascii=False) if as_json else _format_run(run))

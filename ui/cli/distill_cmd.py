@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from ui.cli.common import DB_OPTION, open_ledger
+
 
 def make_recorder(
     config, db: Path | None = None, use: str = "commercial", override_reason: str | None = None
@@ -15,7 +17,6 @@ def make_recorder(
     Prints the verdict and findings. A ``blocked`` verdict stops here (exit 2) unless
     ``override_reason`` is given; the pre-flight, and the override, are recorded either way.
     """
-    from audit.ledger.store import Store
     from audit.licences.gate import preflight_gate
     from audit.licences.preflight import PreflightRequest
     from core.errors import InputError
@@ -33,7 +34,7 @@ def make_recorder(
         student_name=config.student_name,
         student_base_license=base,
     )
-    gate = preflight_gate(Store(db), request, override_reason)
+    gate = preflight_gate(open_ledger(db, create=True), request, override_reason)
     print(format_result(gate.result))
     if gate.refused:
         raise InputError(
@@ -57,9 +58,7 @@ def distill(
         False, "--resume", help="Continue an interrupted run with the same settings."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-    db: Path | None = typer.Option(
-        None, "--db", envvar="STILLHOUSE_DB", help="Ledger file the run is recorded in."
-    ),
+    db: Path | None = DB_OPTION,
     use: str = typer.Option(
         "commercial",
         "--use",
@@ -82,10 +81,12 @@ def distill(
 ) -> None:
     """Distill a teacher into a student: teacher data, top-k cache, training, evaluation."""
     from core.distill.config import load_preset
+    from core.distill.run import check_inputs
+    from core.distill.run import distill as run_distill
 
     config = load_preset(preset, set_)
+    check_inputs(config)  # a bad prompt file fails before the pre-flight is recorded
     recorder = make_recorder(config, db, use, override_reason)
-    from core.distill.run import distill as run_distill
 
     result = run_distill(config, recorder=recorder, progress=not quiet, resume=resume)
     if not result.student_dir:  # a non-main process under accelerate launch / torchrun

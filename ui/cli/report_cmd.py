@@ -13,7 +13,8 @@ from pathlib import Path
 
 import typer
 
-from core.errors import InputError, NotFoundError
+from core.errors import InputError
+from ui.cli.common import DB_OPTION, open_ledger
 
 _SUFFIXES = {".pdf": "pdf", ".html": "html", ".htm": "html", ".json": "json"}
 
@@ -41,14 +42,6 @@ def _format_for(out: Path, given: str | None) -> str:
     )
 
 
-def _store(db: Path | None):
-    from audit.ledger.store import Store
-
-    if db is not None and not Path(db).expanduser().is_file():
-        raise NotFoundError("no_ledger", f"no ledger file at {db}")
-    return Store(db)
-
-
 def report(
     run: str | None = typer.Option(None, "--run", help="Run id from the ledger."),
     model: str | None = typer.Option(None, "--model", help="Model name (its latest run is used)."),
@@ -56,18 +49,13 @@ def report(
         None, "--format", "-f", help="pdf, html, json or cyclonedx (default: from --out's suffix)."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="File to write; its folder must exist."),
-    db: Path | None = typer.Option(
-        None,
-        "--db",
-        envvar="STILLHOUSE_DB",
-        help="Ledger file (default $STILLHOUSE_HOME/ledger.duckdb).",
-    ),
+    db: Path | None = DB_OPTION,
 ) -> None:
     """Export a provenance report for legal review: verdict, licences, hashes, lineage."""
     from audit.reports.export import write_report
 
     fmt = _format_for(out, format)
-    data, path = write_report(_store(db), fmt, out, run_id=run, model=model)
+    data, path = write_report(open_ledger(db, create=False), fmt, out, run_id=run, model=model)
     print(f"wrote {path} ({fmt})")
     print(f"verdict        {data.verdict.code}")
     print(f"report sha256  {data.integrity.content_sha256}")
@@ -82,15 +70,13 @@ def report(
 
 def verify_report(
     file: Path = typer.Argument(..., help="A report written by `stillhouse audit report`."),
-    db: Path | None = typer.Option(
-        None, "--db", envvar="STILLHOUSE_DB", help="Ledger file to check against."
-    ),
+    db: Path | None = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> int:
     """Say whether a report still matches the ledger (exit 0) or not (exit 1)."""
     from audit.reports.export import verify_report as check_report
 
-    check = check_report(_store(db), file)
+    check = check_report(open_ledger(db, create=False), file)
     if as_json:
         print(json.dumps(check.model_dump(mode="json"), indent=2))
     else:

@@ -8,14 +8,13 @@ from pathlib import Path
 import typer
 
 from core.errors import InputError
+from ui.cli.common import DB_OPTION, open_ledger
 
 similarity_app = typer.Typer(
     help="Replication risk: is a candidate's output closer to a reference model's than an "
     "unrelated baseline's is? Calibrated p-values, verbatim runs, protected passages.",
     no_args_is_help=True,
 )
-
-_DB_HELP = "Ledger file (default: $STILLHOUSE_DB or $STILLHOUSE_HOME/ledger.duckdb)."
 
 
 def _config(
@@ -36,12 +35,6 @@ def _config(
         if "embedding" not in values["metrics"]:
             values["primary_metric"] = values["metrics"][0]
     return SimilarityConfig.build(**values)
-
-
-def _store(db: Path | None):
-    from audit.ledger.store import Store
-
-    return Store(db)
 
 
 def _print(outcome, as_json: bool) -> None:
@@ -119,7 +112,6 @@ _PROTECTED = typer.Option(
 )
 _PLOT = typer.Option(None, "--plot", help="Write the per-prompt similarity picture (PNG) here.")
 _JSON = typer.Option(False, "--json", help="Print the full result as JSON.")
-_DB = typer.Option(None, "--db", help=_DB_HELP)
 
 
 @similarity_app.command("score")
@@ -135,7 +127,7 @@ def score(
     ),
     protected: Path | None = _PROTECTED,
     as_json: bool = _JSON,
-    db: Path | None = _DB,
+    db: Path | None = DB_OPTION,
     plot: Path | None = _PLOT,
     permutations: int = _PERMUTATIONS,
     seed: int = _SEED,
@@ -153,7 +145,7 @@ def score(
         permutations, seed, verbatim_tokens, warn_tokens, min_match, embedding_backend, metrics
     )
     outcome = score_and_record_files(
-        _store(db),
+        open_ledger(db, create=True),
         reference,
         candidate,
         baseline,
@@ -187,7 +179,7 @@ def probe(
     ),
     protected: Path | None = _PROTECTED,
     as_json: bool = _JSON,
-    db: Path | None = _DB,
+    db: Path | None = DB_OPTION,
     plot: Path | None = _PLOT,
     permutations: int = _PERMUTATIONS,
     seed: int = _SEED,
@@ -210,7 +202,7 @@ def probe(
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     specs = [resolve_model(name) for name in (candidate, reference, *baseline)]
     probe_prompts = load_prompts(prompts)
-    store = _store(db)
+    store = open_ledger(db, create=True)
     offline_env()
     from audit.similarity.service import score_and_record_probe
     from core.probe import default_prompts_path, probe_models

@@ -1,9 +1,10 @@
-"""Glue for the Distill tab: choices, the licence pre-flight, the running job, the scorecard.
+"""The Distill tab's service: choices, the licence pre-flight, the running job, the scorecard.
 
-    job = DistillJob(store)
-    view = preflight_view(request)                       # before Start
-    for update in job.run(config, request, override_reason=None):
+    distill = DistillService(config, store)
+    view = distill.preflight("quick", {"teacher": "smollm2-135m-instruct"}, "commercial")
+    for update in distill.run("quick", overrides, "commercial", override_reason=None):
         ...                                              # progress, loss points, then the result
+    distill.latest()                                     # newest finished run's scorecard
 
 The job runs ``core.distill.run.distill`` in a thread, behind ``audit.licences.gate.preflight_gate``
 (the same gate ``stillhouse distill`` uses), and reads the loss history from the
@@ -18,11 +19,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from core.errors import InputError
+from ui.config import AppConfig
+
+if TYPE_CHECKING:
+    from audit.ledger.store import Store
+    from audit.licences.preflight import PreflightRequest
+    from core.distill.config import DistillConfig
+    from core.recorder import Recorder
 
 VERDICT_TEXT = {
     "allowed": "**Allowed.** Nothing in the licences stands in the way.",
@@ -86,7 +94,7 @@ def distill_choices() -> DistillChoices:
     )
 
 
-def distill_config(preset: str, overrides: dict[str, Any]) -> Any:
+def distill_config(preset: str, overrides: dict[str, Any]) -> DistillConfig:
     """The preset with the form's values applied (``None`` values keep the preset's)."""
     from core.distill.config import load_preset
 
@@ -96,7 +104,7 @@ def distill_config(preset: str, overrides: dict[str, Any]) -> Any:
     return load_preset(preset, pairs)
 
 
-def preflight_request(config: Any, use: str) -> Any:
+def preflight_request(config: DistillConfig, use: str) -> PreflightRequest:
     """The licence question for a config: teacher, data and student base licences, and the use."""
     from audit.licences.preflight import PreflightRequest
     from core.models import resolve_model
@@ -112,7 +120,7 @@ def preflight_request(config: Any, use: str) -> Any:
     )
 
 
-def preflight_view(request: Any) -> PreflightView:
+def preflight_view(request: PreflightRequest) -> PreflightView:
     from audit.licences.preflight import preflight
 
     result = preflight(request)
@@ -126,22 +134,82 @@ def preflight_view(request: Any) -> PreflightView:
     )
 
 
+class LatestRun(BaseModel):
+    """The newest finished distillation, for the Distill tab."""
+
+    run_id: str = Field(description="Ledger run id.")
+    rows: list[list[str]] = Field(description="Scorecard rows.")
+    loss_png: str | None = Field(
+        default=None, description="The run's loss-curve picture, if still on disk."
+    )
+
+
+class DistillService:
+    """What the Distill tab asks of the app: pre-flight, run, scorecards."""
+
+    def __init__(self, config: AppConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.job = DistillJob(store)
+
+    def preflight(self, preset: str, overrides: dict, use: str) -> PreflightView:
+        """The licence pre-flight for the form (nothing is recorded yet)."""
+        return preflight_view(preflight_request(distill_config(preset, overrides), use))
+
+    def run(
+        self, preset: str, overrides: dict, use: str, override_reason: str | None
+    ) -> Iterator[DistillUpdate]:
+        """Gate and run a distillation (one at a time per app), recorded in the ledger."""
+        config = distill_config(preset, overrides)
+        return self.job.run(config, preflight_request(config, use), override_reason=override_reason)
+
+    def scorecard(self, result: dict) -> list[list[str]]:
+        """Scorecard rows for a finished run's evaluation and the ledger's votes."""
+        from ui.services.scorecard import scorecard
+
+        return scorecard(result["evaluation"], self.store.votes(), self.config.cost_per_hour)
+
+    def latest(self) -> LatestRun | None:
+        """The newest succeeded distill run with an evaluation file: its scorecard and loss
+        curve."""
+        for run in reversed(self.store.runs(kind="distill")):
+            if run.get("status") != "succeeded":
+                continue
+            files = {a.get("role"): a.get("path") for a in self.store.run(run["run_id"])["outputs"]}
+            evaluation, curve = files.get("evaluation"), files.get("loss_curve")
+            if evaluation and Path(evaluation).is_file():
+                rows = self.scorecard({"evaluation": json.loads(Path(evaluation).read_text())})
+                return LatestRun(
+                    run_id=run["run_id"],
+                    rows=rows,
+                    loss_png=curve if curve and Path(curve).is_file() else None,
+                )
+        return None
+
+
 class DistillJob:
     """Runs one distillation at a time for the app, recorded in the ledger."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self._busy = threading.Lock()
 
     def run(
-        self, config: Any, request: Any, *, override_reason: str | None = None, poll_s: float = 2.0
+        self,
+        config: DistillConfig,
+        request: PreflightRequest,
+        *,
+        override_reason: str | None = None,
+        poll_s: float = 2.0,
     ) -> Iterator[DistillUpdate]:
         """Gate, then distill in a thread; yield progress, loss points and finally the result."""
         from audit.licences.gate import preflight_gate
+        from core.distill.run import check_inputs
 
         if not self._busy.acquire(blocking=False):
             raise InputError("distill_busy", "a distillation is already running in this app")
         try:
+            check_inputs(config)  # a bad prompt file fails before the pre-flight is recorded
             gate = preflight_gate(self.store, request, (override_reason or "").strip() or None)
             if gate.refused:
                 raise InputError(
@@ -153,7 +221,9 @@ class DistillJob:
         finally:
             self._busy.release()
 
-    def _watch(self, config: Any, recorder: Any, poll_s: float) -> Iterator[DistillUpdate]:
+    def _watch(
+        self, config: DistillConfig, recorder: Recorder, poll_s: float
+    ) -> Iterator[DistillUpdate]:
         from core.distill.run import distill, run_folder
 
         events: queue.Queue = queue.Queue()

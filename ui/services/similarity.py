@@ -1,4 +1,8 @@
-"""Glue for the Similarity tab: run a probe on live models or score uploaded answer files.
+"""The Similarity tab's service: run a probe on live models or score uploaded answer files.
+
+    similarity = SimilarityService(models, store, scratch)
+    view = similarity.probe("student", "teacher", ["other-model"], prompts=16, max_new_tokens=64)
+    view = similarity.files("ref.jsonl", "cand.jsonl", ["base.jsonl"], protected=None)
 
 Generation goes through ``core.probe`` (reusing the app's loaded teacher and student),
 scoring and recording through ``audit.similarity.service``; this module only shapes the
@@ -10,9 +14,18 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
+
+from core.specs import ModelSpec
+from ui.services.models import ServedModels
+from ui.services.scratch import Scratch
+
+if TYPE_CHECKING:
+    from audit.ledger.store import Store
+    from audit.similarity.service import SimilarityOutcome
+    from core.backends import Backend
 
 RISK_CLASS = {"low": "sh-allowed", "medium": "sh-needs_review", "high": "sh-blocked"}
 METRIC_HEADERS = [
@@ -34,15 +47,58 @@ class SimilarityView(BaseModel):
     plot: str | None = Field(default=None, description="PNG of the per-prompt distributions.")
 
 
+class SimilarityService:
+    """Probe and score for the app, reusing its loaded teacher and student."""
+
+    def __init__(self, models: ServedModels, store: Store, scratch: Scratch) -> None:
+        self.models = models
+        self.store = store
+        self.scratch = scratch
+
+    def model_names(self) -> list[str]:
+        """What the model pickers offer: the served pair first, then every known causal LM."""
+        return self.models.names()
+
+    def probe(
+        self,
+        candidate: str,
+        reference: str,
+        baselines: list[str],
+        *,
+        prompts: int,
+        max_new_tokens: int,
+    ) -> SimilarityView:
+        """Candidate, reference and baselines (by name) answer the probe prompts; score, record."""
+        spec = self.models.spec
+        return probe(
+            self.store,
+            spec(candidate),
+            spec(reference),
+            [spec(b) for b in baselines],
+            prompts=prompts,
+            max_new_tokens=max_new_tokens,
+            factory=self.models.probe_backend,
+            plot=self.scratch.file(".png"),
+        )
+
+    def files(
+        self, reference: str, candidate: str, baselines: list[str], protected: str | None
+    ) -> SimilarityView:
+        """Score uploaded JSONL answer files and record the result."""
+        return score_files(
+            self.store, reference, candidate, baselines, protected, self.scratch.file(".png")
+        )
+
+
 def probe(
-    store: Any,
-    candidate: Any,
-    reference: Any,
-    baselines: list[Any],
+    store: Store,
+    candidate: ModelSpec,
+    reference: ModelSpec,
+    baselines: list[ModelSpec],
     *,
     prompts: int,
     max_new_tokens: int,
-    factory: Callable[[Any], Any],
+    factory: Callable[[ModelSpec], Backend],
     plot: Path,
 ) -> SimilarityView:
     """Candidate, reference and baselines answer the probe prompts; score and record it."""
@@ -66,7 +122,7 @@ def probe(
 
 
 def score_files(
-    store: Any,
+    store: Store,
     reference: str,
     candidate: str,
     baselines: list[str],
@@ -81,7 +137,7 @@ def score_files(
     )
 
 
-def view(outcome: Any) -> SimilarityView:
+def view(outcome: SimilarityOutcome) -> SimilarityView:
     report = outcome.report
     risk = report.risk
     why = "; ".join(risk.reasons) or "no measure passes the risk thresholds"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.services import AppServices
+from ui.services.app import AppServices
 
 EXAMPLES = [
     "Explain knowledge distillation to a ten-year-old.",
@@ -26,7 +26,7 @@ def build(services: AppServices) -> None:
     with gr.Row(equal_height=True):
         with gr.Column():
             chat_a = gr.Chatbot(
-                label=f"Teacher · {services.teacher_label()}",
+                label=f"Teacher · {services.models.teacher_label()}",
                 height=420,
                 elem_id="arena-teacher",
                 buttons=["copy"],
@@ -36,7 +36,7 @@ def build(services: AppServices) -> None:
             )
         with gr.Column():
             chat_b = gr.Chatbot(
-                label=f"Student · {services.student_label()}",
+                label=f"Student · {services.models.student_label()}",
                 height=420,
                 elem_id="arena-student",
                 buttons=["copy"],
@@ -73,8 +73,8 @@ def build(services: AppServices) -> None:
     def ask(text: str, hist_a: list, hist_b: list, tokens: float, temp: float):
         if not text or not text.strip():
             raise gr.Error("Type a prompt first.")
-        params = services.params(max_new_tokens=int(tokens), temperature=temp)
-        for turn in services.arena_turn(text, hist_a, hist_b, params):
+        params = services.models.params(max_new_tokens=int(tokens), temperature=temp)
+        for turn in services.arena.turn(text, hist_a, hist_b, params):
             yield list(turn.history_a), list(turn.history_b), turn.stats_a, turn.stats_b, ""
 
     def again(hist_a: list, hist_b: list, tokens: float, temp: float):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.services import AppServices
-from ui.services import ledger as glue
+from ui.services.app import AppServices
+from ui.services.audit import COLUMNS
 from ui.tabs.login import locked_notice
 
 TITLES = {
@@ -37,7 +37,7 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
         for name, title in TITLES.items():
             with gr.Tab(title):
                 tables[name] = gr.Dataframe(
-                    headers=glue.COLUMNS[name],
+                    headers=COLUMNS[name],
                     interactive=False,
                     wrap=True,
                     show_label=False,
@@ -52,7 +52,7 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     )
     with gr.Accordion("Register a model or a dataset (admin)", open=False):
         locked_notice("Registration writes to the ledger.", admin)
-        licenses = services.license_ids()
+        licenses = services.audit.license_ids()
         with gr.Row():
             model_name = gr.Textbox(label="Model name")
             model_license = gr.Dropdown(licenses, value="apache-2.0", label="Licence")
@@ -68,34 +68,30 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
         registered = gr.Markdown()
 
     def show():
-        found = glue.ledger_tables(services.store)
-        runs = glue.run_choices(services.store)
+        found = services.audit.tables()
+        runs = services.audit.run_choices()
         newest = next(
             (value for label, value in runs if "· distill ·" in label), runs[0][1] if runs else None
         )
-        return (*(found[name] for name in TITLES), gr.update(choices=runs, value=newest))
+        return (*(getattr(found, name) for name in TITLES), gr.update(choices=runs, value=newest))
 
     def model(ok: bool, name: str, license: str, path: str) -> str:
-        return glue.register_model(services.store, name, license, path) if ok else LOCKED
+        return services.audit.register_model(name, license, path) if ok else LOCKED
 
     def dataset(ok: bool, path: str | None, name: str, license: str) -> str:
         if not ok:
             return LOCKED
         if not path:
             raise gr.Error("Choose a JSONL file first.")
-        return glue.register_dataset(services.store, path, name, license)
+        return services.audit.register_dataset(path, name, license)
 
     outputs = [*tables.values(), run]
     tab.select(show, outputs=outputs, api_visibility="private", show_progress="hidden")
     refresh.click(show, outputs=outputs, api_visibility="private")
-    verify.click(lambda: glue.verify_html(services.store), outputs=verdict, api_name="audit_verify")
+    verify.click(services.audit.verify_html, outputs=verdict, api_name="audit_verify")
 
     def lineage(run_id: str | None):
-        return (
-            glue.lineage_png(services.store, run_id, services.scratch_file(".png"))
-            if run_id
-            else None
-        )
+        return services.audit.lineage_png(run_id) if run_id else None
 
     draw.click(lineage, run, picture, api_visibility="private")
     run.change(lineage, run, picture, api_visibility="private", show_progress="hidden")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.services import AppServices, client_ids
+from ui.services.app import AppServices
 
 CHOICES = (
     ("left", "A is better"),
@@ -51,8 +51,7 @@ def build(services: AppServices) -> None:
     new = gr.Button("New battle", elem_id="battle-new")
 
     def begin(text: str, request: gr.Request):
-        session_id, ip = client_ids(request)
-        battle = services.battles.start(text, session_id=session_id, ip=ip)
+        battle = services.battle.start(text, request)
         user = {"role": "user", "content": battle.prompt}
         return (
             battle.battle_id,
@@ -66,7 +65,7 @@ def build(services: AppServices) -> None:
         def cast(current: str | None, request: gr.Request):
             if not current:
                 raise gr.Error("Start a battle first.")
-            outcome = services.battles.vote(current, choice, session_id=client_ids(request)[0])
+            outcome = services.battle.vote(current, choice, request)
             return (
                 gr.update(label=f"Model A · {outcome.model_left}"),
                 gr.update(label=f"Model B · {outcome.model_right}"),

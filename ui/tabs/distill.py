@@ -12,7 +12,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core.errors import StillhouseError
-from ui.services import AppServices
+from ui.services.app import AppServices
 from ui.services.distill import Eta, distill_choices
 from ui.services.scorecard import HEADERS
 from ui.tabs.login import locked_notice
@@ -114,7 +114,7 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     def check(preset_name: str, *values):
         *fields, use_value = values
         try:
-            view = services.distill_preflight(preset_name, _overrides(*fields), use_value)
+            view = services.distill.preflight(preset_name, _overrides(*fields), use_value)
         except StillhouseError as error:
             return _badge("needs_review", f"Cannot check yet: {error.message}"), None, ""
         return _badge(view.verdict, view.summary), view.findings, view.obligations
@@ -125,13 +125,13 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
             return
         *fields, use_value, reason = values
         eta = Eta()
-        for update in services.distill_run(preset_name, _overrides(*fields), use_value, reason):
+        for update in services.distill.run(preset_name, _overrides(*fields), use_value, reason):
             progress(update.fraction, desc=eta(update.fraction, update.desc))
             done = update.result or {}
             yield (
                 f"**{update.desc}**",
                 gr.update(value=_frame(update.loss), visible=not done),
-                services.run_scorecard(done) if done else gr.update(),
+                services.distill.scorecard(done) if done else gr.update(),
                 gr.update(
                     value=done.get("loss_curve_png"), visible=bool(done.get("loss_curve_png"))
                 ),
@@ -139,7 +139,7 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
             )
 
     def latest():
-        found = services.latest_scorecard()
+        found = services.distill.latest()
         if not found:
             return TITLE, None, gr.update(visible=False)
         return (

@@ -1,15 +1,16 @@
 """Leaderboard: Bradley-Terry ratings from the ledger's blind votes, with 95% intervals.
 
-The table and the intervals plot come from ``audit.ledger.votes.ratings_from_store`` and
-``core.arena_plot.plot_ratings``; the vote counts say how many votes were cast and
-how many count (votes whose answers named a model are kept but left out).
+The table and the intervals plot come from ``core.arena.bradley_terry`` over
+``audit.ledger.votes.counted_battles`` and ``core.arena_plot.plot_ratings``; the vote counts
+say how many votes were cast and how many count (votes whose answers named a model are kept
+but left out).
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
-from ui.services import AppServices
+from ui.services.app import AppServices
 
 COLUMNS = ["Rank", "Model", "Rating", "95% interval", "Battles"]
 
@@ -40,7 +41,7 @@ def build(services: AppServices, tab: gr.Tab) -> None:
     refresh = gr.Button("Refresh", elem_id="leaderboard-refresh")
 
     def show():
-        board = services.leaderboard()
+        board = services.leaderboard.view()
         return board.counts, board.rows, board.plot
 
     refresh.click(show, outputs=[counts, table, plot], api_name="leaderboard")

@@ -12,7 +12,7 @@ import os
 
 import gradio as gr
 
-from ui.services import AppServices
+from ui.services.app import AppServices
 
 LOCKED = (
     "<div class='sh-locked'><b>Admin login required.</b> {what} Sign in with the admin "
@@ -39,7 +39,7 @@ def locked_notice(what: str, admin: gr.State) -> gr.HTML:
 def build_login(services: AppServices) -> gr.State:
     """The Admin accordion; returns the session's is-admin state."""
     admin = gr.State(False)
-    configured = services.config.admin_password is not None
+    configured = services.access.enabled
     with gr.Accordion("Admin", open=False, elem_id="admin-panel"):
         with gr.Row(equal_height=True):
             password = gr.Textbox(
@@ -63,7 +63,7 @@ def build_login(services: AppServices) -> gr.State:
             gr.LoginButton()
 
     def check(secret: str) -> tuple[bool, str, str]:
-        if services.is_admin_password(secret):
+        if services.access.is_admin_password(secret):
             return True, "Signed in as admin for this browser session.", ""
         return False, "Wrong password.", ""
 
@@ -85,6 +85,6 @@ def attach_oauth(demo: gr.Blocks, services: AppServices, admin: gr.State) -> Non
         return
 
     def from_profile(profile: gr.OAuthProfile | None) -> bool:
-        return services.is_admin_user(profile.username if profile else None)
+        return services.access.is_admin_user(profile.username if profile else None)
 
     demo.load(from_profile, outputs=admin, api_visibility="private")

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.services import AppServices
-from ui.services import ledger as glue
+from ui.services.app import AppServices
 from ui.tabs.login import locked_notice
 
 FORMATS = {"PDF": "pdf", "HTML": "html", "JSON": "json", "CycloneDX ML-BOM": "cyclonedx"}
@@ -33,7 +32,7 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
     download = gr.File(label="Download", interactive=False, elem_id="reports-download")
 
     def subjects():
-        found = services.report_subjects()
+        found = services.reports.subjects()
         newest = next(
             (value for label, value in found if "· distill ·" in label),
             found[0][1] if found else None,
@@ -45,14 +44,7 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
             return LOCKED, None
         if not chosen:
             raise gr.Error("Choose a run or a model first.")
-        kind, _, value = chosen.partition(":")
-        path = glue.export_report(
-            services.store,
-            FORMATS[label],
-            value if kind == "run" else None,
-            value if kind == "model" else None,
-            services.scratch,
-        )
+        path = services.reports.export(FORMATS[label], chosen)
         return f"Exported **{path.name}** and recorded the export in the ledger.", str(path)
 
     tab.select(subjects, outputs=subject, api_visibility="private", show_progress="hidden")

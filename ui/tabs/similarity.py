@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.services import AppServices
+from ui.services.app import AppServices
 from ui.services.similarity import METRIC_HEADERS
 
 
@@ -20,19 +20,19 @@ def build(services: AppServices, admin: gr.State) -> None:
         "the "
         "reference than every baseline, with a small p-value."
     )
-    models = services.model_names()
+    models = services.similarity.model_names()
     with gr.Tabs():
         with gr.Tab("Probe models"):
             with gr.Row():
                 candidate = gr.Dropdown(
                     models,
-                    value=services.student_label(),
+                    value=services.models.student_label(),
                     label="Candidate (suspected copy)",
                     allow_custom_value=True,
                 )
                 reference = gr.Dropdown(
                     models,
-                    value=services.teacher_label(),
+                    value=services.models.teacher_label(),
                     label="Reference (original)",
                     allow_custom_value=True,
                 )
@@ -91,13 +91,15 @@ def build(services: AppServices, admin: gr.State) -> None:
         cand: str, ref: str, bases: list[str], n: float, max_tokens: float, progress=gr.Progress()
     ):
         progress(None, desc="the models are answering the probe prompts")
-        found = services.similarity_probe(cand, ref, bases or [], int(n), int(max_tokens))
+        found = services.similarity.probe(
+            cand, ref, bases or [], prompts=int(n), max_new_tokens=int(max_tokens)
+        )
         return found.risk, found.metrics, found.notes, found.plot
 
     def run_files(ref: str | None, cand: str | None, bases: list[str] | None, prot: str | None):
         if not ref or not cand:
             raise gr.Error("Upload at least the reference and the candidate answers.")
-        found = services.similarity_files(ref, cand, bases or [], prot)
+        found = services.similarity.files(ref, cand, bases or [], prot)
         return found.risk, found.metrics, found.notes, found.plot
 
     outputs = [risk, metrics, notes, plot]
