@@ -42,7 +42,7 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
         student_name = gr.Textbox(label="Student name", placeholder="the preset's name")
     with gr.Row():
         start_mode = gr.Radio([PRUNE, FROM_MODEL], value=PRUNE, label="Student start")
-        n_layers = gr.Slider(1, 32, value=8, step=1, label="Layers to keep (prune)")
+        n_layers = gr.Slider(1, 32, value=22, step=1, label="Layers to keep (prune)")
         student_from = gr.Dropdown(
             _with(choices.teachers, services.config.student),
             value=None,
