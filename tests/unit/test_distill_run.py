@@ -195,3 +195,23 @@ def test_cli_refuses_a_non_utf8_prompt_file_before_anything_is_recorded(tmp_path
     assert "prompts.jsonl line 2: not valid UTF-8 (byte 0xff" in line
     assert "Traceback" not in done.stderr and not done.stdout.strip()
     assert not ledger.exists()  # not even the pre-flight was recorded
+
+
+def test_a_depth_and_width_pruned_student_trains_saves_and_reloads(tiny_teacher_dir, session_home):
+    from transformers import AutoConfig
+
+    from core.distill.run import distill
+
+    os.environ["STILLHOUSE_HOME"] = str(session_home)
+    config = tiny_config(
+        tiny_teacher_dir,
+        student_name="tiny-narrow",
+        prune={"layers": 3, "method": "block_influence", "mlp_keep": 0.5, "heads_keep": 2},
+        max_steps=2,
+        tail_samples=8,
+    )
+    result = distill(config, recorder=NullRecorder(), progress=False)
+    saved = AutoConfig.from_pretrained(result.student_dir)
+    assert (saved.num_hidden_layers, saved.intermediate_size) == (3, 64)
+    assert (saved.num_attention_heads, saved.num_key_value_heads) == (2, 2)
+    assert result.evaluation["answers"]["student"]  # held-out prompts were answered
