@@ -142,7 +142,7 @@ class EvalReport(BaseModel):
                 )
             )
         kept = self.quality_kept
-        if kept is not None:
+        if kept is not None and self.agreement is not None:  # else the caller scores it
             speed = f", speed-up {self.speedup:.2f}x at batch 1" if self.speedup else ""
             lines.append(f"quality kept: {kept:.0%}{speed}")
         if self.kl_reduction is not None:
