@@ -1,6 +1,6 @@
 """Serving half of bench/gpu_check.sh: the default teacher and its quick student on one GPU.
 
-    python bench/gpu_check.py serve --student smollm2-distilled-8l [--requests 32] [--tokens 64]
+    python bench/gpu_check.py serve --student smollm2-distilled [--requests 32] [--tokens 64]
 
 With vllm installed: both models in vLLM engines in this one process (GPU memory split by weight
 size, ``core.backends.memory``), 32 concurrent requests to each, then both engines closed (the
@@ -135,7 +135,7 @@ def serve(student: str, n: int, tokens: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["serve"])
-    parser.add_argument("--student", default="smollm2-distilled-8l")
+    parser.add_argument("--student", default="smollm2-distilled")
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=64)
     args = parser.parse_args()

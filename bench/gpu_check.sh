@@ -62,4 +62,4 @@ sys.exit(0 if drop > 0 else 1)
 PY
 
 echo "== 3/3 serving: teacher and student side by side"
-"$PY" bench/gpu_check.py serve --student smollm2-distilled-8l --requests 32 --tokens 64
+"$PY" bench/gpu_check.py serve --student smollm2-distilled --requests 32 --tokens 64

@@ -1,6 +1,6 @@
 """The stillhouse web app: one Gradio Blocks with a tab per job.
 
-    config = AppConfig(teacher="smollm2-135m-instruct", student="smollm2-distilled-8l")
+    config = AppConfig(teacher="smollm2-135m-instruct", student="smollm2-distilled")
     demo = build_app(config)
     launch_app(demo, host="127.0.0.1", port=7860)
 

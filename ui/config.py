@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.models import DEFAULT_TEACHER
 
-DEFAULT_STUDENT = "smollm2-distilled-8l"  # what the quick preset names its student
+DEFAULT_STUDENT = "smollm2-distilled"  # what the quick preset names its student
 
 
 def _env_password() -> str | None:

@@ -1,16 +1,22 @@
 """The offline top-k logit cache: the teacher's forward pass, done once, before training.
 
     sequences = tokenize_records(tokenizer, records, max_len=160, train_on_prompt=True)
-    cache = build_topk_cache(teacher, sequences, folder, k=64, progress=progress)
+    cache = build_topk_cache(teacher, sequences, folder, k=32, samples=32, progress=progress)
     dataset = DistillDataset(sequences, cache)       # what the Trainer reads
 
 The teacher is run teacher-forced over each training sequence (prompt + teacher answer).
 For every position the cache keeps the k most likely next-token ids (uint16 when the
-vocabulary fits, else int32), their log-probs (float16) and the log of the remaining mass
-(float16, one "tail" bucket): ``4k + 2`` bytes per token with uint16 ids (258 at k = 64),
-against ``4 V`` bytes for dense float32 logits. Shards are ``.npz`` files written
-atomically into a temp folder that is renamed into place when complete, so an interrupted
-or failed build (disk full) leaves nothing half-written.
+vocabulary fits, else int32), their log-probs (float16), the log of the remaining mass
+(float16), and with ``samples = m > 0`` the entropy of the renormalised tail (float16) and m
+token ids drawn from the tail with their log-probs (see ``core.distill.tail``):
+``4k + 4m + 4`` bytes per token with uint16 ids (260 at k = m = 32; ``4k + 2`` without
+samples), against ``4 V`` bytes for dense float32 logits.
+
+A teacher answer that stopped on its own ends with EOS; one cut by ``max_new_tokens``
+(``finish_reason == "length"``) does not, so the student never learns to stop mid-answer.
+
+Shards are ``.npz`` files written atomically into a temp folder that is renamed into place
+when complete, so an interrupted or failed build (disk full) leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -54,7 +60,9 @@ def tokenize_records(
             messages, tokenize=False, add_generation_prompt=True
         )
         prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-        answer_ids = tokenizer(record["response"] + eos, add_special_tokens=False)["input_ids"]
+        ended = record.get("finish_reason") != "length"
+        answer = record["response"] + (eos if ended else "")
+        answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
         ids = (prompt_ids + answer_ids)[:max_len]
         labels = list(ids) if train_on_prompt else [-100] * len(prompt_ids) + answer_ids
         sequences.append(Sequence(ids, labels[:max_len]))
@@ -79,14 +87,26 @@ class TopkCache:
     logprobs: np.ndarray
     tail: np.ndarray
     offsets: np.ndarray
+    samples: int = 0
+    entropy: np.ndarray | None = None
+    sample_ids: np.ndarray | None = None
+    sample_logprobs: np.ndarray | None = None
 
     @property
     def bytes_per_token(self) -> float:
         return self.bytes / max(self.tokens, 1)
 
-    def rows(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def rows(self, index: int) -> tuple[np.ndarray, ...]:
         start, end = self.offsets[index], self.offsets[index + 1]
-        return self.ids[start:end], self.logprobs[start:end], self.tail[start:end]
+        base = (self.ids[start:end], self.logprobs[start:end], self.tail[start:end])
+        if self.entropy is None or self.sample_ids is None or self.sample_logprobs is None:
+            return base
+        return (
+            *base,
+            self.entropy[start:end],
+            self.sample_ids[start:end],
+            self.sample_logprobs[start:end],
+        )
 
 
 def build_topk_cache(
@@ -95,6 +115,8 @@ def build_topk_cache(
     folder: Path,
     *,
     k: int,
+    samples: int = 0,
+    seed: int = 0,
     batch_size: int = 8,
     bf16: bool = False,
     shard_tokens: int = 65536,
@@ -115,9 +137,16 @@ def build_topk_cache(
             f"topk must be between 1 and {vocab - 1} (the teacher's vocabulary "
             f"has {vocab} tokens), got {k}",
         )
+    if topk_rows is not None:
+        samples = 0  # vLLM's prompt_logprobs give the top-k and the tail mass, no tail samples
+        rows = topk_rows
+    else:
+        import torch
+
+        generator = torch.Generator().manual_seed(seed)
+        rows = lambda batch: _teacher_topk(teacher, batch, k, samples, bf16, generator)  # noqa: E731
     try:
         with atomic_dir(folder) as tmp:
-            rows = topk_rows or (lambda batch: _teacher_topk(teacher, batch, k, bf16))
             shards = _write_shards(
                 rows,
                 vocab,
@@ -129,6 +158,7 @@ def build_topk_cache(
             )
             manifest = {
                 "k": k,
+                "samples": samples,
                 "vocab": vocab,
                 "sequences": len(sequences),
                 "shards": shards,
@@ -140,24 +170,26 @@ def build_topk_cache(
     return load_topk_cache(folder)
 
 
+ARRAYS = ("ids", "logprobs", "tail", "entropy", "sample_ids", "sample_logprobs")
+
+
 def _write_shards(rows, vocab, sequences, tmp: Path, *, batch_size, shard_tokens, progress):
     import numpy as np
 
     id_dtype = np.uint16 if vocab <= 65536 else np.int32
     shards: list[str] = []
-    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    pending: list[tuple[np.ndarray, ...]] = []
 
     def flush() -> None:
         if not pending:
             return
         name = f"shard-{len(shards):05d}.npz"
+        arrays = {}
+        for column, key in enumerate(ARRAYS[: len(pending[0])]):
+            dtype = id_dtype if key.endswith("ids") else np.float16
+            arrays[key] = np.concatenate([p[column] for p in pending]).astype(dtype)
         with open(tmp / name, "wb") as handle:
-            np.savez(
-                handle,
-                ids=np.concatenate([p[0] for p in pending]).astype(id_dtype),
-                logprobs=np.concatenate([p[1] for p in pending]).astype(np.float16),
-                tail=np.concatenate([p[2] for p in pending]).astype(np.float16),
-            )
+            np.savez(handle, **arrays)
         shards.append(name)
         pending.clear()
 
@@ -174,12 +206,13 @@ def _write_shards(rows, vocab, sequences, tmp: Path, *, batch_size, shard_tokens
     return shards
 
 
-def _teacher_topk(teacher, batch: list[Sequence], k: int, bf16: bool):
+def _teacher_topk(teacher, batch: list[Sequence], k: int, samples: int, bf16: bool, generator):
     import contextlib
 
     import torch
 
     from core.distill.losses import topk_of
+    from core.distill.tail import teacher_rows
 
     width = max(len(s.input_ids) for s in batch)
     ids = torch.zeros(len(batch), width, dtype=torch.long)
@@ -193,17 +226,14 @@ def _teacher_topk(teacher, batch: list[Sequence], k: int, bf16: bool):
     )
     with torch.inference_mode(), autocast:
         logits = teacher(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-    top_ids, top_lp, tail = topk_of(logits.float(), k)
+    if samples:
+        columns = teacher_rows(logits.float(), k, samples, generator=generator).as_tuple()
+    else:
+        columns = topk_of(logits.float(), k)
     out = []
     for row, seq in enumerate(batch):
         n = len(seq.input_ids)
-        out.append(
-            (
-                top_ids[row, :n].cpu().numpy(),
-                top_lp[row, :n].cpu().numpy(),
-                tail[row, :n].cpu().numpy(),
-            )
-        )
+        out.append(tuple(column[row, :n].cpu().numpy() for column in columns))
     return out
 
 
@@ -212,7 +242,8 @@ def load_topk_cache(folder: Path) -> TopkCache:
     import numpy as np
 
     manifest = json.loads((folder / MANIFEST).read_text())
-    parts: dict[str, list[np.ndarray]] = {"ids": [], "logprobs": [], "tail": []}
+    samples = int(manifest.get("samples", 0))
+    parts: dict[str, list[np.ndarray]] = {key: [] for key in ARRAYS[: 6 if samples else 3]}
     size = 0
     for name in manifest["shards"]:
         with np.load(folder / name) as shard:
@@ -226,6 +257,7 @@ def load_topk_cache(folder: Path) -> TopkCache:
         tokens=manifest["tokens"],
         bytes=size,
         offsets=np.zeros(1, dtype=np.int64),
+        samples=samples,
         **arrays,
     )
 
@@ -281,16 +313,12 @@ def collate(items: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
         batch["attention_mask"][row, :n] = 1
         batch["labels"][row, :n] = torch.tensor(item["labels"])
     if "topk" in items[0]:
-        k = items[0]["topk"][0].shape[1]
-        ids = np.zeros((len(items), width, k), dtype=np.int64)
-        logprobs = np.zeros((len(items), width, k), dtype=np.float32)
-        tail = np.zeros((len(items), width), dtype=np.float32)
-        for row, item in enumerate(items):
-            rid, rlp, rtail = item["topk"]
-            ids[row, : len(rid)], logprobs[row, : len(rid)], tail[row, : len(rid)] = rid, rlp, rtail
-        batch.update(
-            topk_ids=torch.from_numpy(ids),
-            topk_logprobs=torch.from_numpy(logprobs),
-            topk_tail=torch.from_numpy(tail),
-        )
+        for column, key in enumerate(ARRAYS[: len(items[0]["topk"])]):
+            first = items[0]["topk"][column]
+            dtype = np.int64 if key.endswith("ids") else np.float32
+            out = np.zeros((len(items), width, *first.shape[1:]), dtype=dtype)
+            for row, item in enumerate(items):
+                values = item["topk"][column]
+                out[row, : len(values)] = values
+            batch[f"topk_{key}"] = torch.from_numpy(out)
     return batch

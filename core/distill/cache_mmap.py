@@ -17,9 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.distill.cache import MANIFEST, TopkCache
-
-FLAT = ("ids", "logprobs", "tail")
+from core.distill.cache import ARRAYS, MANIFEST, TopkCache
 
 
 def mmap_topk_cache(folder: Path) -> TopkCache:
@@ -27,16 +25,19 @@ def mmap_topk_cache(folder: Path) -> TopkCache:
     import numpy as np
 
     manifest = json.loads((folder / MANIFEST).read_text())
-    paths = {key: folder / f"flat-{key}.npy" for key in FLAT}
+    samples = int(manifest.get("samples", 0))
+    keys = ARRAYS[: 6 if samples else 3]  # sampled-tail columns only where the cache has them
+    paths = {key: folder / f"flat-{key}.npy" for key in keys}
     if not all(p.is_file() for p in paths.values()):
         _flatten(folder, manifest["shards"], paths)
-    arrays = {key: np.load(paths[key], mmap_mode="r") for key in FLAT}
+    arrays = {key: np.load(paths[key], mmap_mode="r") for key in keys}
     return TopkCache(
         folder=folder,
         k=manifest["k"],
         tokens=manifest["tokens"],
         bytes=sum(a.nbytes for a in arrays.values()),
         offsets=np.zeros(1, dtype=np.int64),
+        samples=samples,
         **arrays,
     )
 
@@ -51,9 +52,9 @@ def _flatten(folder: Path, shards: list[str], paths: dict[str, Path]) -> None:
     for name in shards:  # first pass: sizes only (npz members load lazily)
         with np.load(folder / name) as shard:
             rows += len(shard["ids"])
-            for key in FLAT:
+            for key in paths:
                 shapes[key], dtypes[key] = shard[key].shape[1:], shard[key].dtype
-    for key in FLAT:
+    for key in paths:
         tmp = paths[key].with_suffix(".tmp")
         out = np.lib.format.open_memmap(
             tmp, mode="w+", dtype=dtypes[key], shape=(rows, *shapes[key])

@@ -3,7 +3,8 @@
     config = load_preset("quick", ["max_steps=50", "loss=reverse_kl"])
 
 Presets live in ``data/presets/<name>.yaml`` (or give a path to a YAML file). Overrides are
-``key=value`` strings whose value is read as YAML (``keep_layers=[0,5,29]``, ``bf16=false``).
+``key=value`` strings whose value is read as YAML (``prune.keep_layers=[0,5,29]``,
+``bf16=false``); a dotted key sets one field of a nested setting (``prune.layers=20``).
 Every problem (unknown keys, bad values, malformed overrides) is reported at once in one
 ``InputError``.
 """
@@ -31,6 +32,55 @@ PRESETS_DIR = PROJECT_ROOT / "data" / "presets"
 LossName = Literal["forward_kl", "reverse_kl", "generalized_jsd", "skew_kl"]
 
 
+class PruneConfig(BaseModel):
+    """How the student is cut from the teacher: depth (which layers) and width (how narrow)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layers: int | None = Field(
+        default=None, ge=1, description="Decoder layers the student keeps (None: all of them)."
+    )
+    method: Literal["uniform", "angular", "block_influence"] = Field(
+        default="angular",
+        description="Which layers: uniform (evenly spaced, first and last kept), angular "
+        "(drop the contiguous block whose input and output hidden states differ least), "
+        "block_influence (drop the layers with the lowest 1 - cos(input, output)).",
+    )
+    keep_layers: list[int] | None = Field(
+        default=None,
+        description="Exact teacher layer indices to keep (overrides layers and method).",
+    )
+    mlp_keep: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1.0,
+        description="Share of MLP neurons kept in every layer, the most active on "
+        "calibration text (1: all).",
+    )
+    heads_keep: int | None = Field(
+        default=None,
+        ge=1,
+        description="Query heads kept per layer (None: all). GQA-aware: a multiple of the KV "
+        "heads (the best heads of every group) or of the group size (whole groups).",
+    )
+    hidden_keep: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1.0,
+        description="Share of hidden (embedding) channels kept, the most active on "
+        "calibration text (1: all; below 1 the RMSNorms change, so it needs training).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PruneConfig:
+        if self.keep_layers is not None:
+            if not self.keep_layers or len(set(self.keep_layers)) != len(self.keep_layers):
+                raise ValueError("keep_layers must list distinct layer indices")
+            if min(self.keep_layers) < 0:
+                raise ValueError("keep_layers must be >= 0")
+        return self
+
+
 class DistillConfig(BaseModel):
     """One distillation run: teacher, student, teacher data, loss, training and evaluation."""
 
@@ -42,7 +92,7 @@ class DistillConfig(BaseModel):
         description="Teacher model: catalogue name, folder, .gguf file or HF id.",
     )
     student_name: str = Field(
-        default="smollm2-distilled-8l",
+        default="smollm2-distilled",
         description="Name the distilled student is saved under "
         "($STILLHOUSE_HOME/models/<student_name>).",
     )
@@ -51,15 +101,10 @@ class DistillConfig(BaseModel):
         description="Start from this smaller model (same tokenizer as the "
         "teacher) instead of pruning the teacher.",
     )
-    n_layers: int = Field(default=8, ge=1, description="Decoder layers the pruned student keeps.")
-    prune_method: Literal["uniform", "angular"] = Field(
-        default="uniform",
-        description="uniform: evenly spaced layers (first and last kept); angular: "
-        "drop the contiguous block whose input and output hidden states differ least.",
-    )
-    keep_layers: list[int] | None = Field(
-        default=None,
-        description="Exact teacher layer indices to keep (overrides n_layers and prune_method).",
+    prune: PruneConfig = Field(
+        default_factory=PruneConfig,
+        description="How the student is pruned from the teacher: {layers, method, "
+        "keep_layers, mlp_keep, heads_keep, hidden_keep} (ignored with student_from).",
     )
     # -- teacher data -----------------------------------------------------------------
     prompts: str = Field(
@@ -71,6 +116,12 @@ class DistillConfig(BaseModel):
     max_new_tokens: int = Field(default=96, ge=1, description="Longest teacher answer, in tokens.")
     gen_temperature: float = Field(
         default=0.0, ge=0.0, description="Teacher sampling temperature (0 = greedy)."
+    )
+    answers_per_prompt: int = Field(
+        default=1,
+        ge=1,
+        description="Teacher answers per prompt (sample i uses seed + i; needs "
+        "gen_temperature > 0 when above 1): more teacher data from the same prompts.",
     )
     gen_batch_size: int = Field(
         default=32, ge=1, description="Prompts per teacher generate() call."
@@ -96,6 +147,20 @@ class DistillConfig(BaseModel):
         description="Facts for the licence pre-flight: mau, entity, region, hosted, internal, "
         "release_license, student_type, teacher_multimodal, further teacher_licenses.",
     )
+    heldout_prompts: str | None = Field(
+        default="data/prompts/heldout_prompts.jsonl",
+        description='JSONL held-out prompts ({"id", "prompt"}) both models answer for the '
+        "answer agreement (None: skip it).",
+    )
+    answer_tokens: int = Field(
+        default=48, ge=1, description="Longest answer to a held-out prompt, in tokens."
+    )
+    answer_temperature: float = Field(
+        default=0.7,
+        ge=0.0,
+        description="Sampling temperature of the held-out answers (the teacher's two samples "
+        "at this temperature are the agreement ceiling).",
+    )
     # -- loss -------------------------------------------------------------------------
     loss: LossName = Field(default="forward_kl", description="Distillation divergence.")
     beta: float = Field(default=0.5, ge=0.0, le=1.0, description="generalized_jsd mixing weight.")
@@ -111,10 +176,17 @@ class DistillConfig(BaseModel):
         default=0.0, ge=0.0, description="Weight of cross-entropy on the teacher's tokens."
     )
     topk: int = Field(
-        default=64,
+        default=32,
         ge=0,
         description="Teacher log-probs cached per token (offline KD); 0 runs the teacher "
         "in the training loop on dense logits.",
+    )
+    tail_samples: int = Field(
+        default=32,
+        ge=0,
+        description="Tokens sampled per position from the teacher's tail (beyond the top-k) "
+        "and cached with their log-probs and the tail's entropy: the top-k loss then "
+        "estimates the full divergence (0: fold the tail into one bucket).",
     )
     teacher_dtype: Literal["float32", "bfloat16"] = Field(
         default="float32",
@@ -125,7 +197,9 @@ class DistillConfig(BaseModel):
         description="Run the teacher under bf16 autocast while building the top-k cache.",
     )
     train_on_prompt: bool = Field(
-        default=True, description="Distil on prompt tokens too, not only the teacher's answer."
+        default=False,
+        description="Distil on prompt tokens too, not only the teacher's answer "
+        "(off: the loss covers answer tokens only).",
     )
     # -- training ---------------------------------------------------------------------
     max_seq_len: int = Field(
@@ -134,6 +208,12 @@ class DistillConfig(BaseModel):
     batch_size: int = Field(default=8, ge=1, description="Sequences per device per micro-batch.")
     grad_accum: int = Field(default=1, ge=1, description="Micro-batches per optimizer step.")
     max_steps: int = Field(default=150, ge=1, description="Optimizer steps.")
+    train_seconds: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Stop training after this many seconds of training, even before max_steps "
+        "(the learning-rate schedule still runs to max_steps; None: no limit).",
+    )
     lr: float = Field(default=2e-4, gt=0.0, description="AdamW peak learning rate.")
     warmup_ratio: float = Field(
         default=0.05, ge=0.0, lt=1.0, description="Linear warm-up share of steps."
@@ -205,11 +285,10 @@ class DistillConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> DistillConfig:
-        if self.keep_layers is not None:
-            if not self.keep_layers or len(set(self.keep_layers)) != len(self.keep_layers):
-                raise ValueError("keep_layers must list distinct layer indices")
-            if min(self.keep_layers) < 0:
-                raise ValueError("keep_layers must be >= 0")
+        if self.answers_per_prompt > 1 and self.gen_temperature == 0:
+            raise ValueError(
+                "answers_per_prompt > 1 needs gen_temperature > 0 (greedy answers are identical)"
+            )
         if self.kd_weight == 0 and self.ce_weight == 0:
             raise ValueError("kd_weight and ce_weight are both 0: nothing to train")
         return self
@@ -269,7 +348,12 @@ def load_preset(name: str = "quick", overrides: list[str] | None = None) -> Dist
     if not isinstance(data, dict):
         raise InputError("bad_preset", f"preset {path} must be a mapping of settings")
     values, problems = parse_overrides(list(overrides or []))
-    data.update(values)
+    for key, value in values.items():
+        head, dot, rest = key.partition(".")
+        if dot and isinstance(data.get(head, {}), dict):
+            data[head] = {**(data.get(head) or {}), rest: value}
+        else:
+            data[key] = value
     try:
         config = DistillConfig.model_validate(data)
     except ValidationError as exc:

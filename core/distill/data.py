@@ -4,8 +4,9 @@
     data = teacher_data(backend, prompts, params, teacher_name=..., teacher_sha256=...)
     data.path, data.sha256, data.records
 
-The teacher answers through any ``core.backends`` Backend (batched ``generate``). The output
-is a JSONL file, one record per prompt: id, prompt, response, teacher name and weights hash,
+The teacher answers through any ``core.backends`` Backend (batched ``generate``), ``samples``
+times per prompt (sample i uses seed + i; id ``<prompt id>#<i>`` when samples > 1). The output
+is a JSONL file, one record per answer: id, prompt, response, teacher name and weights hash,
 generation parameters, finish reason and a SHA-256 of the record's canonical JSON. Files are
 written atomically and cached by content under ``$STILLHOUSE_HOME/teacher-data/``: the same
 teacher, prompts and parameters are answered once.
@@ -83,19 +84,21 @@ def teacher_data(
     progress: Progress,
     folder: Path | None = None,
     generator: dict[str, Any] | None = None,
+    samples: int = 1,
 ) -> TeacherData:
     """Have the teacher answer every prompt (reusing an identical earlier file) and return the
     file."""
-    key = sha256_text(
-        canonical_json(
-            {
-                "teacher": teacher_sha256 or teacher_name,
-                "params": params.model_dump(),
-                "generator": generator,
-                "prompts": [[p["id"], p["prompt"]] for p in prompts],
-            }
-        )
-    )[:16]
+    if samples < 1:
+        raise InputError("bad_samples", f"answers per prompt must be >= 1, got {samples}")
+    identity: dict[str, Any] = {
+        "teacher": teacher_sha256 or teacher_name,
+        "params": params.model_dump(),
+        "generator": generator,
+        "prompts": [[p["id"], p["prompt"]] for p in prompts],
+    }
+    if samples > 1:
+        identity["samples"] = samples
+    key = sha256_text(canonical_json(identity))[:16]
     folder = folder or stillhouse_home() / "teacher-data"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{teacher_name}-{key}.jsonl"
@@ -103,7 +106,17 @@ def teacher_data(
         return TeacherData(
             path, sha256_file(path), sum(1 for _ in open(path, encoding="utf-8")), True
         )
-    records = _answer(backend, prompts, params, teacher_name, teacher_sha256, batch_size, progress)
+    records = []
+    for index in range(samples):
+        pass_params = (
+            params.model_copy(update={"seed": (params.seed or 0) + index}) if index else params
+        )
+        pass_prompts = (
+            [{**p, "id": f"{p['id']}#{index}"} for p in prompts] if samples > 1 else prompts
+        )
+        records += _answer(
+            backend, pass_prompts, pass_params, teacher_name, teacher_sha256, batch_size, progress
+        )
     for record in records:
         record["generator"] = generator or {}
         record["sha256"] = record_sha256(record)

@@ -1,7 +1,7 @@
 """Teacher vs student on held-out text: perplexity, KL, top-1 agreement, size and speed.
 
     report = evaluate_pair(
-        "smollm2-135m-instruct", "smollm2-distilled-8l", "data/prompts/heldout.jsonl"
+        "smollm2-135m-instruct", "smollm2-distilled", "data/prompts/heldout.jsonl"
     )
     print(report.table())
     report.model_dump_json()
@@ -9,7 +9,14 @@
 ``teacher`` and ``student`` may be names/specs (loaded here) or ``Subject`` objects holding an
 already-loaded model. Perplexity = exp(mean next-token NLL); KL = mean over held-out tokens of
 KL(p_teacher || p_student) at T = 1, in nats/token; top-1 agreement = share of positions where
-both models' most likely next token is the same; tokens/s = greedy generation speed, batch 1.
+both models' most likely next token is the same; tokens/s = greedy decode speed at batch 1, the
+two models timed interleaved (teacher, student, teacher, ...; median of 3), so load on the
+machine hits both alike.
+
+With ``prompts`` (held-out prompts) the report also holds answers (``core.distill.answers``):
+the teacher's two samples and the student's, the perplexity of both models on the teacher's
+answers (text the teacher wrote, never trained on), and, when a ``scorer`` is given, the answer
+agreement between floor and ceiling and the "quality kept" number.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.distill.answers import AnswerAgreement, AnswerSet, Scorer, agreement, quality_kept
 from core.specs import ModelSpec
 
 
@@ -55,6 +63,33 @@ class EvalReport(BaseModel):
     baseline: dict[str, float] | None = Field(
         default=None, description="The pruned, untrained student: perplexity, kl, top1_agreement."
     )
+    answers: AnswerSet | None = Field(
+        default=None, description="Both models' answers to the held-out prompts."
+    )
+    answers_perplexity: dict[str, float] | None = Field(
+        default=None,
+        description="Perplexity of teacher and student on the teacher's held-out answers.",
+    )
+    agreement: AnswerAgreement | None = Field(
+        default=None, description="Answer agreement between floor and ceiling (with a scorer)."
+    )
+    win_rate: float | None = Field(
+        default=None, description="The student's win rate against the teacher (judge or votes)."
+    )
+
+    @property
+    def perplexity_ratio(self) -> float:
+        return self.student.perplexity / self.teacher.perplexity
+
+    @property
+    def speedup(self) -> float | None:
+        t, s = self.teacher.tokens_per_s, self.student.tokens_per_s
+        return s / t if t and s else None
+
+    @property
+    def quality_kept(self) -> float | None:
+        """Mean of the perplexity ratio (inverted), agreement positions and win rate."""
+        return quality_kept(self.perplexity_ratio, self.agreement, self.win_rate)[0]
 
     @property
     def kl_reduction(self) -> float | None:
@@ -90,6 +125,26 @@ class EvalReport(BaseModel):
         lines = [
             "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
         ]
+        if self.answers_perplexity:
+            ap = self.answers_perplexity
+            lines.append(
+                f"perplexity on the teacher's held-out answers: teacher {ap['teacher']:.2f}, "
+                f"student {ap['student']:.2f} ({ap['student'] / ap['teacher']:.2f}x)"
+            )
+        if self.agreement is not None:
+            a = self.agreement
+            lines.append(
+                "answer agreement (floor / student / ceiling): "
+                + "; ".join(
+                    f"{m} {a.floor[m]:.3f} / {a.student[m]:.3f} / {a.ceiling[m]:.3f} "
+                    f"({a.position[m]:.0%} of the way)"
+                    for m in a.position
+                )
+            )
+        kept = self.quality_kept
+        if kept is not None and self.agreement is not None:  # else the caller scores it
+            speed = f", speed-up {self.speedup:.2f}x at batch 1" if self.speedup else ""
+            lines.append(f"quality kept: {kept:.0%}{speed}")
         if self.kl_reduction is not None:
             lines.append(
                 f"KL drop vs pruned, untrained student: {self.kl_reduction:.1%} "
@@ -202,13 +257,14 @@ def tokens_per_second(
     tokenizer,
     new_tokens: int = 32,
     prompt: str = "Write a short note about rivers and the sea.",
+    batch: int = 1,
 ) -> float:
-    """Greedy generation speed (batch 1) after one warm-up token."""
+    """Greedy decode speed (new tokens/s over the whole batch) after one warm-up token."""
     import torch
 
     messages = [{"role": "user", "content": prompt}]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    inputs = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(
+    inputs = tokenizer([text] * batch, return_tensors="pt", add_special_tokens=False).to(
         next(model.parameters()).device
     )
     kwargs = {
@@ -225,7 +281,32 @@ def tokens_per_second(
             **inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **kwargs
         )
         elapsed = time.perf_counter() - start
-    return (out.shape[1] - inputs["input_ids"].shape[1]) / max(elapsed, 1e-9)
+    return batch * (out.shape[1] - inputs["input_ids"].shape[1]) / max(elapsed, 1e-9)
+
+
+def decode_speeds(
+    teacher, student, tokenizer, new_tokens: int = 32, *, batch: int = 1, repeats: int = 3
+) -> tuple[float, float]:
+    """Greedy decode tokens/s of both models at ``batch``, timed interleaved (median)."""
+    import statistics
+
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for side, model in enumerate((teacher, student)):
+            times[side].append(tokens_per_second(model, tokenizer, new_tokens, batch=batch))
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def answers_perplexity(teacher, student, tokenizer, answers: AnswerSet, max_len: int):
+    """Perplexity of both models on the teacher's answers to held-out prompts (chat form)."""
+    texts = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": p}, {"role": "assistant", "content": a}], tokenize=False
+        )
+        for p, a in zip(answers.prompts, answers.teacher, strict=True)
+    ]
+    scores = compare_on_texts(teacher, student, tokenizer, texts, max_len=max_len)
+    return {"teacher": scores["teacher_perplexity"], "student": scores["perplexity"]}
 
 
 def evaluate_pair(
@@ -238,6 +319,11 @@ def evaluate_pair(
     speed_tokens: int = 32,
     baseline: dict[str, float] | None = None,
     progress=None,
+    prompts: list[str] | None = None,
+    answer_tokens: int = 48,
+    answer_temperature: float = 0.7,
+    scorer: Scorer | None = None,
+    seed: int = 0,
 ) -> EvalReport:
     """Score a student against its teacher on held-out texts (a JSONL path or a list of texts)."""
     from core.distill.data import load_heldout
@@ -257,8 +343,26 @@ def evaluate_pair(
         batch_size=batch_size,
         progress=progress,
     )
-    teacher_stats = _stats(t, scores["teacher_perplexity"], speed_tokens)
-    student_stats = _stats(s, scores["perplexity"], speed_tokens)
+    t_speed = s_speed = None
+    if speed_tokens:
+        t_speed, s_speed = decode_speeds(t.model, s.model, t.tokenizer, speed_tokens)
+    answers = agree = answers_ppl = None
+    if prompts:
+        from core.distill.answers import answer_set
+
+        answers = answer_set(
+            t.model,
+            s.model,
+            t.tokenizer,
+            prompts,
+            max_new_tokens=answer_tokens,
+            temperature=answer_temperature,
+            seed=seed,
+        )
+        answers_ppl = answers_perplexity(t.model, s.model, t.tokenizer, answers, max_len)
+        agree = agreement(answers, scorer) if scorer is not None else None
+    teacher_stats = _stats(t, scores["teacher_perplexity"], t_speed)
+    student_stats = _stats(s, scores["perplexity"], s_speed)
     s.model.train(was_training)
     return EvalReport(
         teacher=teacher_stats,
@@ -268,14 +372,14 @@ def evaluate_pair(
         heldout_tokens=int(scores["tokens"]),
         heldout_texts=len(texts),
         baseline=baseline,
+        answers=answers,
+        answers_perplexity=answers_ppl,
+        agreement=agree,
     )
 
 
-def _stats(subject: Subject, perplexity: float, speed_tokens: int) -> ModelStats:
-    """Size, speed (when ``speed_tokens``) and held-out perplexity of one model."""
-    speed = (
-        tokens_per_second(subject.model, subject.tokenizer, speed_tokens) if speed_tokens else None
-    )
+def _stats(subject: Subject, perplexity: float, speed: float | None) -> ModelStats:
+    """Size, speed (measured interleaved by the caller) and held-out perplexity of one model."""
     return ModelStats(
         name=subject.name,
         parameters=subject.model.num_parameters(),

@@ -109,9 +109,9 @@ def distill(
     if teacher_spec.source != "hf":
         offline_env()
     teacher_prep = prepare_model(teacher_spec)
-    from core.distill.shape import check_against_teacher
+    from core.distill.training import check_prune_early
 
-    check_against_teacher(config, teacher_prep.path)  # before the teacher answers anything
+    check_prune_early(config, teacher_prep.path)  # bad prune settings fail before any work
     with args.main_process_first(desc="teacher data"):
         data = _teacher_data(config, prompts, teacher_spec, teacher_prep.weights_sha256, prog)
     inputs = [
@@ -178,6 +178,7 @@ def _teacher_data(config, prompts, teacher_spec, teacher_sha, prog):
             batch_size=config.gen_batch_size,
             progress=prog,
             generator={"engine": config.teacher_engine, "dtype": config.gen_dtype},
+            samples=config.answers_per_prompt,
         )
         if config.topk and backend.is_vllm():  # the same engine writes the top-k cache
             from core.distill.vllm_topk import cache_with_vllm

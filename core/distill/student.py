@@ -1,15 +1,23 @@
-"""Students: a teacher with decoder layers dropped, or a given smaller model with the same
+"""Students: the teacher pruned in depth and width, or a given smaller model with the same
 tokenizer.
 
-    student, kept = prune_layers(
-        teacher, n_keep=8, method="uniform"
-    )   # a new model; teacher untouched
+    student, kept = prune_student(teacher, tokenizer, PruneConfig(layers=20, mlp_keep=0.75),
+                                  calibration_texts)      # a new model; teacher untouched
+    student, kept = prune_layers(teacher, n_keep=8, method="uniform")   # depth only
     check_tokenizers(teacher_tok, student_tok, "smollm2-135m-instruct", "my-student")
 
+Depth (which layers stay):
 ``uniform`` keeps evenly spaced layers, always the first and the last (DistilBERT-style).
 ``angular`` drops the contiguous block of layers whose input and output hidden states have the
 smallest angular distance on calibration text (Gromov et al., "The Unreasonable Ineffectiveness
 of the Deeper Layers"): those layers change the representation least.
+``block_influence`` drops the layers with the lowest block influence, 1 - cos(input, output)
+of each layer on calibration text (ShortGPT; the depth score of Minitron), not necessarily
+contiguous.
+
+Width (``core.distill.width``): MLP neurons, attention heads (GQA-aware) and hidden channels
+ranked by activation importance on the same calibration text, Minitron-style. The student is
+a plain config of the teacher's architecture with the smaller sizes.
 """
 
 from __future__ import annotations
@@ -77,6 +85,111 @@ def angular_layers(
         if dist.item() < best_dist:
             best, best_dist = start, dist.item()
     return [i for i in range(n_total) if not best <= i < best + n_drop]
+
+
+def block_influence_layers(states: list[Tensor], weights: Tensor, n_keep: int) -> list[int]:
+    """Keep the ``n_keep`` layers with the highest 1 - cos(input, output) (``states[i]`` enters
+    layer i)."""
+    import torch
+
+    n_total = len(states) - 1
+    w = weights.float()
+    scores = []
+    for i in range(n_total):
+        cos = torch.nn.functional.cosine_similarity(states[i], states[i + 1], dim=-1)
+        scores.append(float(((1 - cos) * w).sum() / w.sum()))
+    keep = sorted(range(n_total), key=lambda i: -scores[i])[:n_keep]
+    return sorted(keep)
+
+
+def angular_from_states(states: list[Tensor], weights: Tensor, n_keep: int) -> list[int]:
+    """``angular_layers`` from hidden states already captured (``states[i]`` enters layer i)."""
+    import torch
+
+    n_total = len(states) - 1
+    n_drop = n_total - n_keep
+    w = weights.float()
+    best, best_dist = 0, math.inf
+    for start in range(0, n_total - n_drop + 1):
+        cos = torch.nn.functional.cosine_similarity(states[start], states[start + n_drop], dim=-1)
+        dist = float((torch.arccos(cos.clamp(-1, 1)) / math.pi * w).sum() / w.sum())
+        if dist < best_dist:
+            best, best_dist = start, dist
+    return [i for i in range(n_total) if not best <= i < best + n_drop]
+
+
+def prune_problems(prune, config) -> list[str]:
+    """Every way a ``PruneConfig`` does not fit a teacher config, as one-line problems."""
+    from core.distill.width import valid_heads_keep
+
+    problems = []
+    n_total = config.num_hidden_layers
+    if prune.layers is not None and prune.layers > n_total:
+        problems.append(f"prune.layers: {prune.layers} is more than the teacher's {n_total} layers")
+    if prune.keep_layers is not None and max(prune.keep_layers) >= n_total:
+        problems.append(f"prune.keep_layers: indices must be in 0..{n_total - 1}")
+    n_q = config.num_attention_heads
+    n_kv = getattr(config, "num_key_value_heads", None) or n_q
+    if prune.heads_keep is not None:
+        valid = valid_heads_keep(n_q, n_kv)
+        if prune.heads_keep > n_q:
+            problems.append(
+                f"prune.heads_keep: {prune.heads_keep} is more than the teacher's {n_q} heads"
+            )
+        elif prune.heads_keep not in valid:
+            problems.append(
+                f"prune.heads_keep: {prune.heads_keep} does not fit {n_q} query heads in {n_kv} "
+                f"KV groups; one of {', '.join(map(str, valid))}"
+            )
+    return problems
+
+
+def check_prune(prune, config) -> None:
+    """Raise one ``InputError`` naming every problem of ``prune`` against the teacher config."""
+    problems = prune_problems(prune, config)
+    if problems:
+        raise InputError(
+            "bad_prune",
+            f"{len(problems)} problem(s) in the prune settings: " + "; ".join(problems),
+            hint="see docs/distill.md, 'Students'",
+        )
+
+
+def prune_student(model, tokenizer, prune, texts: list[str]):
+    """Prune ``model`` in depth and width as ``prune`` says; returns (student, kept layers)."""
+    from core.distill.width import activation_scores, apply_plan, width_plan
+
+    check_prune(prune, model.config)
+    n_total = model.config.num_hidden_layers
+    narrow = prune.mlp_keep < 1 or prune.hidden_keep < 1 or prune.heads_keep is not None
+    needs_scores = narrow or (prune.keep_layers is None and prune.method != "uniform")
+    if not needs_scores:
+        n_keep = prune.layers or n_total
+        return prune_layers(model, n_keep, "uniform", layers=prune.keep_layers)
+    enc = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=128)
+    device = next(model.parameters()).device
+    ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+    scores = activation_scores(model, ids, mask)
+    n_keep = prune.layers or n_total
+    if prune.keep_layers is not None:
+        layers = sorted(prune.keep_layers)
+    elif prune.method == "uniform":
+        layers = uniform_layers(n_total, n_keep)
+    elif prune.method == "angular":
+        layers = angular_from_states(scores.states, mask, n_keep)
+    else:
+        layers = block_influence_layers(scores.states, mask, n_keep)
+    if not narrow:
+        return prune_layers(model, layers=layers)
+    plan = width_plan(
+        model.config,
+        scores,
+        layers,
+        mlp_keep=prune.mlp_keep,
+        heads_keep=prune.heads_keep,
+        hidden_keep=prune.hidden_keep,
+    )
+    return apply_plan(model, plan), layers
 
 
 def prune_layers(

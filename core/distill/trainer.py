@@ -111,9 +111,7 @@ class DistillTrainer(Trainer):
         import torch
 
         labels = inputs.pop("labels")
-        cached = {
-            k: inputs.pop(k) for k in ("topk_ids", "topk_logprobs", "topk_tail") if k in inputs
-        }
+        cached = {k: inputs.pop(k) for k in list(inputs) if k.startswith("topk_")}
         targets = labels[:, 1:]
         mask = targets != -100
         count = num_items_in_batch if num_items_in_batch is not None else mask.sum()
@@ -158,8 +156,21 @@ class DistillTrainer(Trainer):
                 cached["topk_tail"][:, :-1],
                 logits.shape[-1],
             )
+            # Sampled-tail columns (core.distill.tail); a padded vocabulary falls back to the
+            # tail bucket, since the samples may name tokens the student does not have.
+            samples = {
+                name: cached[f"topk_{name}"][:, :-1]
+                for name in ("entropy", "sample_ids", "sample_logprobs")
+                if f"topk_{name}" in cached and not padded
+            }
             return losses.topk_loss(
-                self.kd.loss, pad_column(logits) if padded else logits, ids, logprobs, tail, **kw
+                self.kd.loss,
+                pad_column(logits) if padded else logits,
+                ids,
+                logprobs,
+                tail,
+                **kw,
+                **samples,
             )
         if self.teacher is None:
             raise ValueError("DistillTrainer needs a teacher model or cached top-k rows")

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from core.distill.config import data_path
 from core.distill.context import DistillResult, RunContext, write_json
 from core.distill.evaluate import Subject, compare_on_texts, evaluate_pair
 from core.recorder import ArtifactRef
@@ -27,12 +28,43 @@ CALIBRATION = [
 ]
 
 
+def calibration_texts(config, n_prompts: int = 64) -> list[str]:
+    """Text the pruning importance is measured on: a few fixed sentences and the first
+    training prompts (never the held-out set)."""
+    from core.distill.data import load_prompts
+
+    prompts = load_prompts(data_path(config.prompts), n_prompts)
+    return CALIBRATION + [p["prompt"] for p in prompts]
+
+
+def heldout_prompts(config) -> list[str] | None:
+    """The held-out prompts both models answer for the answer agreement (None: none set)."""
+    if not config.heldout_prompts:
+        return None
+    from core.distill.data import load_prompts
+
+    return [p["prompt"] for p in load_prompts(data_path(config.heldout_prompts))]
+
+
+def check_prune_early(config, teacher_folder: Path) -> None:
+    """Refuse prune settings that do not fit the teacher, and a bad held-out prompt file,
+    before any teacher data is made."""
+    heldout_prompts(config)
+    if config.student_from:
+        return
+    from transformers import AutoConfig
+
+    from core.distill.student import check_prune
+
+    check_prune(config.prune, AutoConfig.from_pretrained(teacher_folder))
+
+
 def make_student(ctx: RunContext) -> tuple[Any, list[int] | None]:
     """Prune the teacher (or load ``student_from``, checking its tokenizer); returns (model,
     kept)."""
     import torch
 
-    from core.distill.student import check_tokenizers, prune_layers
+    from core.distill.student import check_tokenizers
 
     config, teacher, tokenizer = ctx.config, ctx.teacher, ctx.tokenizer
 
@@ -44,21 +76,10 @@ def make_student(ctx: RunContext) -> tuple[Any, list[int] | None]:
         check_tokenizers(tokenizer, student_tok, ctx.teacher_spec.name, spec.name)
         student.train()
         return student, None
-    calibration = mask = None
-    if config.prune_method == "angular" and config.keep_layers is None:
-        enc = tokenizer(
-            CALIBRATION, return_tensors="pt", padding=True, truncation=True, max_length=128
-        )
-        calibration, mask = enc["input_ids"], enc["attention_mask"]
+    from core.distill.student import prune_student
+
     torch.manual_seed(config.seed)
-    student, kept = prune_layers(
-        teacher,
-        config.n_layers,
-        config.prune_method,
-        layers=config.keep_layers,
-        calibration=calibration,
-        attention_mask=mask,
-    )
+    student, kept = prune_student(teacher, tokenizer, config.prune, calibration_texts(config))
     student.train()
     return student, kept
 
@@ -113,6 +134,8 @@ def build_dataset(ctx: RunContext):
             sequences,
             folder,
             k=config.topk,
+            samples=config.tail_samples,
+            seed=config.seed,
             bf16=config.cache_bf16,
             batch_size=config.batch_size,
             progress=prog,
@@ -133,12 +156,14 @@ def topk_cache_folder(config, data, sequences) -> Path:
 
     key = sha256_text(
         f"{data.sha256}:{sequences_sha(sequences)}:{config.topk}:{config.cache_bf16}"
+        f":{config.tail_samples}:{config.seed}"
     )[:16]
     return stillhouse_home() / "cache" / f"topk-{key}"
 
 
 def make_trainer(ctx: RunContext, dataset):
     """The ``DistillTrainer`` for this run and the Ctrl-C handler that stops it cleanly."""
+    from core.distill.budget import TimeBudget
     from core.distill.cache import collate
     from core.distill.trainer import (
         DistillTrainer,
@@ -158,7 +183,12 @@ def make_trainer(ctx: RunContext, dataset):
         data_collator=partial(collate, pad_id=pad),
         kd=KDSettings.from_config(config),
         teacher=ctx.teacher if config.topk == 0 else None,
-        callbacks=[stopper, ReportProgress(ctx.progress), PeakMemory(ctx.progress)],
+        callbacks=[
+            stopper,
+            ReportProgress(ctx.progress),
+            PeakMemory(ctx.progress),
+            TimeBudget(config.train_seconds),
+        ],
     )
     if ctx.progress.enabled is not True:
         from transformers.trainer_callback import ProgressCallback
@@ -230,6 +260,10 @@ def finish(ctx: RunContext, trainer) -> DistillResult:
         speed_tokens=config.speed_tokens,
         baseline=baseline_scores,
         progress=ctx.progress,
+        prompts=heldout_prompts(config),
+        answer_tokens=config.answer_tokens,
+        answer_temperature=config.answer_temperature,
+        seed=config.seed,
     )
     evaluation = {**report.model_dump(), "kl_reduction": report.kl_reduction}
     eval_path = folder / "evaluation.json"

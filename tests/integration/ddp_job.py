@@ -21,7 +21,7 @@ def main(teacher_dir: str, out_dir: str) -> None:
     config = DistillConfig(
         teacher=teacher_dir,
         student_name="tiny-ddp",
-        n_layers=2,
+        prune={"layers": 2, "method": "uniform"},
         max_prompts=16,
         max_new_tokens=10,
         gen_batch_size=8,

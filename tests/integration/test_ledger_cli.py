@@ -27,18 +27,44 @@ def check_json(*args: str) -> dict:
 
 
 def test_licence_check_acceptance():
-    named = check_json(
+    unknown_mau = check_json(
         "--teacher-license", "llama3.1", "--use", "commercial", "--student-name", "MyBot"
+    )
+    assert unknown_mau["verdict"] == "needs_review"  # the 700M MAU threshold needs --mau
+    assert any("--mau" in f["message"] for f in unknown_mau["findings"])
+    named = check_json(
+        "--teacher-license",
+        "llama3.1",
+        "--use",
+        "commercial",
+        "--student-name",
+        "MyBot",
+        "--mau",
+        "1000",
     )
     assert named["verdict"] == "allowed_with_conditions"
     assert any(f["clause"] == "1.b.i" and "Llama" in f["message"] for f in named["findings"])
     renamed = check_json(
-        "--teacher-license", "llama3.1", "--use", "commercial", "--student-name", "Llama-MyBot"
+        "--teacher-license",
+        "llama3.1",
+        "--use",
+        "commercial",
+        "--student-name",
+        "Llama-MyBot",
+        "--mau",
+        "1000",
     )
     assert not any("name" in f["message"] for f in renamed["findings"])
     blocked = check_json("--teacher-license", "openai-terms", "--use", "commercial")
     assert blocked["verdict"] == "blocked"
-    assert set(blocked["findings"][0]) == {"severity", "license", "clause", "message"}
+    assert set(blocked["findings"][0]) == {
+        "severity",
+        "license",
+        "clause",
+        "message",
+        "verified",
+        "missing",
+    }
 
 
 def test_unknown_licence_exits_2_listing_known_ids():

@@ -35,15 +35,23 @@ def test_more_layers_than_the_teacher_has_is_refused_before_any_work(tiny_teache
     from core.distill.run import distill
 
     config = DistillConfig(
-        teacher=str(tiny_teacher_dir), student_name="too-deep", n_layers=100, max_prompts=4
+        teacher=str(tiny_teacher_dir),
+        student_name="too-deep",
+        prune={"layers": 100},
+        max_prompts=4,
     )
     recorder = NullRecorder()
     started = time.perf_counter()
-    with pytest.raises(InputError, match="teacher has only 4 layers"):
+    with pytest.raises(InputError, match="more than the teacher's 4 layers"):
         distill(config, recorder=recorder, progress=False)
     assert not recorder.runs and time.perf_counter() - started < 30
-    with pytest.raises(InputError, match=r"keep_layers \[7\]"):
-        distill(config.model_copy(update={"keep_layers": [0, 7]}), progress=False)
+    with pytest.raises(InputError, match=r"keep_layers: indices must be in 0\.\.3"):
+        deep = config.model_copy(
+            update={
+                "prune": config.prune.model_copy(update={"layers": None, "keep_layers": [0, 7]})
+            }
+        )
+        distill(deep, progress=False)
 
 
 def test_deeply_nested_jsonl_is_a_clean_error(tmp_path):

@@ -8,10 +8,21 @@ from core.distill.config import DistillConfig, load_preset
 from core.errors import InputError, NotFoundError
 
 
-def test_quick_preset_is_the_default_teacher_to_an_8_layer_student():
+def test_quick_preset_is_the_default_teacher_to_a_pruned_student():
     config = load_preset("quick")
     assert config.teacher == "smollm2-135m-instruct"
-    assert config.n_layers == 8 and config.student_name == "smollm2-distilled-8l"
+    assert config.prune.layers and 8 < config.prune.layers < 30
+    assert config.student_name == "smollm2-distilled"
+    assert config.topk + config.tail_samples > 0 and not config.train_on_prompt
+
+
+def test_every_shipped_preset_loads():
+    from core.distill.config import PRESETS_DIR
+
+    names = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+    assert {"quick", "tiny", "gpu-qwen"} <= set(names)
+    for name in names:
+        load_preset(name)
 
 
 def test_gpu_preset_loads():
@@ -21,9 +32,10 @@ def test_gpu_preset_loads():
 
 def test_overrides_are_read_as_yaml():
     config = load_preset(
-        "quick", ["max_steps=7", "keep_layers=[0, 5, 29]", "bf16=false", "loss=reverse_kl"]
+        "quick",
+        ["max_steps=7", "prune.keep_layers=[0, 5, 29]", "bf16=false", "loss=reverse_kl"],
     )
-    assert config.max_steps == 7 and config.keep_layers == [0, 5, 29]
+    assert config.max_steps == 7 and config.prune.keep_layers == [0, 5, 29]
     assert config.bf16 is False and config.loss == "reverse_kl"
 
 

@@ -9,6 +9,7 @@ import signal
 import pytest
 
 from core.distill.cache import DistillDataset, build_topk_cache, collate, tokenize_records
+from core.distill.config import DistillConfig
 from core.distill.data import load_prompts, read_teacher_data, teacher_data
 from core.distill.progress import Progress
 from core.errors import InputError, NotFoundError, StillhouseError
@@ -106,6 +107,54 @@ def test_answer_only_labels_skip_the_prompt(teacher_and_sequences):
     assert tokenizer.decode(seq.input_ids[first_label:]).startswith("red is a word")
 
 
+def test_no_eos_after_an_answer_cut_by_max_new_tokens(teacher_and_sequences):
+    _, tokenizer, _ = teacher_and_sequences
+    records = [
+        {"prompt": "Count.", "response": "one two three", "finish_reason": "stop"},
+        {"prompt": "Count.", "response": "one two three", "finish_reason": "length"},
+    ]
+    ended, cut = tokenize_records(tokenizer, records, max_len=64, train_on_prompt=False)
+    assert ended.input_ids[-1] == tokenizer.eos_token_id
+    assert cut.input_ids[-1] != tokenizer.eos_token_id
+    assert tokenizer.eos_token_id not in cut.labels
+    assert ended.input_ids[:-1] == cut.input_ids
+
+
+def test_the_loss_covers_answer_tokens_only(teacher_and_sequences, tmp_path):
+    """Changing the teacher's rows on prompt positions leaves the training loss unchanged;
+    changing them on answer positions does not."""
+    import torch
+
+    from core.distill.trainer import DistillTrainer, KDSettings, training_args
+
+    model, _, sequences = teacher_and_sequences
+    cache = build_topk_cache(
+        model, sequences, tmp_path / "c", k=8, samples=4, progress=Progress(False)
+    )
+    batch = collate([DistillDataset(sequences, cache)[i] for i in (0, 1)])
+    first_answer = next(i for i, v in enumerate(sequences[0].labels) if v != -100)
+    args = training_args(
+        DistillConfig(max_steps=1, bf16=False), tmp_path / "out", save_strategy="no"
+    )
+    trainer = DistillTrainer(model=model, args=args, kd=KDSettings(), data_collator=collate)
+
+    def loss_with(change) -> float:
+        inputs = {k: v.clone() for k, v in batch.items()}
+        change(inputs)
+        with torch.no_grad():
+            return float(trainer.compute_loss(model, inputs))
+
+    base = loss_with(lambda b: None)
+    # Row p predicts token p + 1: rows before first_answer - 1 belong to the prompt.
+    prompt_rows = slice(0, first_answer - 1)
+    assert loss_with(lambda b: b["topk_logprobs"][0, prompt_rows].fill_(-0.01)) == pytest.approx(
+        base, rel=1e-6
+    )
+    assert loss_with(lambda b: b["topk_logprobs"][0, first_answer:].fill_(-0.01)) != pytest.approx(
+        base, rel=1e-3
+    )
+
+
 def test_topk_cache_rows_match_the_teacher_and_are_compact(teacher_and_sequences, tmp_path):
     import torch
 
@@ -123,6 +172,14 @@ def test_topk_cache_rows_match_the_teacher_and_are_compact(teacher_and_sequences
     assert torch.allclose(batch["topk_logprobs"][1, :5], want.values, atol=2e-2)
     again = build_topk_cache(model, sequences, tmp_path / "cache", k=8, progress=Progress(False))
     assert again.tokens == cache.tokens  # reused, not rebuilt
+    sampled = build_topk_cache(
+        model, sequences, tmp_path / "sampled", k=8, samples=8, progress=Progress(False)
+    )
+    assert sampled.bytes_per_token == 4 * 8 + 4 * 8 + 4  # + samples, their log-probs, entropy
+    batch = collate([DistillDataset(sequences, sampled)[i] for i in (0, 3)])
+    top = batch["topk_ids"][1, :5]
+    drawn = batch["topk_sample_ids"][1, :5]
+    assert not (drawn[..., :, None] == top[..., None, :]).any()  # samples come from the tail
 
 
 def test_k_larger_than_the_vocabulary_is_refused(teacher_and_sequences, tmp_path):

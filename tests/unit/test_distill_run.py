@@ -21,7 +21,7 @@ def tiny_config(teacher_dir: Path, **extra) -> DistillConfig:
     settings = dict(
         teacher=str(teacher_dir),
         student_name="tiny-distilled",
-        n_layers=2,
+        prune={"layers": 2, "method": "uniform"},
         max_prompts=12,
         max_new_tokens=10,
         gen_batch_size=6,
@@ -142,6 +142,44 @@ def test_cli_reports_a_broken_prompt_file(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_cli_reports_prune_settings_that_leave_nothing_in_one_line(tiny_teacher_dir, tmp_path):
+    """Bad prune values (pydantic) and ones that do not fit the teacher (checked against its
+    config before any teacher data is made): exit 2, one line, every problem named."""
+    env = {**os.environ, "STILLHOUSE_HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "ui.cli", "distill", "--use", "research"]
+    done = subprocess.run(
+        [*cmd, "--set", "prune.mlp_keep=0", "--set", "prune.heads_keep=0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "prune.mlp_keep" in done.stderr and "prune.heads_keep" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    done = subprocess.run(
+        [
+            *cmd,
+            "--set",
+            f"teacher={tiny_teacher_dir}",
+            "--set",
+            "prune.layers=9",
+            "--set",
+            "prune.heads_keep=8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "2 problem(s) in the prune settings" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "teacher-data").exists() or not any(
+        (tmp_path / "teacher-data").iterdir()
+    )
+
+
 def test_cli_refuses_a_non_utf8_prompt_file_before_anything_is_recorded(tmp_path):
     bad = tmp_path / "prompts.jsonl"
     bad.write_bytes(b'{"prompt": "ok"}\n{"prompt": "caf\xff"}\n')
@@ -157,3 +195,23 @@ def test_cli_refuses_a_non_utf8_prompt_file_before_anything_is_recorded(tmp_path
     assert "prompts.jsonl line 2: not valid UTF-8 (byte 0xff" in line
     assert "Traceback" not in done.stderr and not done.stdout.strip()
     assert not ledger.exists()  # not even the pre-flight was recorded
+
+
+def test_a_depth_and_width_pruned_student_trains_saves_and_reloads(tiny_teacher_dir, session_home):
+    from transformers import AutoConfig
+
+    from core.distill.run import distill
+
+    os.environ["STILLHOUSE_HOME"] = str(session_home)
+    config = tiny_config(
+        tiny_teacher_dir,
+        student_name="tiny-narrow",
+        prune={"layers": 3, "method": "block_influence", "mlp_keep": 0.5, "heads_keep": 2},
+        max_steps=2,
+        tail_samples=8,
+    )
+    result = distill(config, recorder=NullRecorder(), progress=False)
+    saved = AutoConfig.from_pretrained(result.student_dir)
+    assert (saved.num_hidden_layers, saved.intermediate_size) == (3, 64)
+    assert (saved.num_attention_heads, saved.num_key_value_heads) == (2, 2)
+    assert result.evaluation["answers"]["student"]  # held-out prompts were answered

@@ -70,6 +70,15 @@ def distill(
         "--override-reason",
         help="Run even if the licence pre-flight says blocked; the reason is recorded.",
     ),
+    judge: str | None = typer.Option(
+        None, "--judge", help="Judge model for a pairwise win rate (OpenAI-compatible endpoint)."
+    ),
+    judge_url: str = typer.Option(
+        "http://127.0.0.1:8000/v1",
+        "--judge-url",
+        envvar="STILLHOUSE_JUDGE_URL",
+        help="Base URL of the judge's OpenAI-compatible API (key: $OPENAI_API_KEY).",
+    ),
 ) -> None:
     """Distill a teacher into a student: teacher data, top-k cache, training, evaluation."""
     from core.distill.config import load_preset
@@ -89,6 +98,19 @@ def distill(
     if not result.student_dir:  # a non-main process under accelerate launch / torchrun
         return
     print(result.table)
+    from ui.services.quality import answer_quality, judge_answers
+
+    win_rate = None
+    if judge:
+        outcome = judge_answers(result.evaluation, judge, judge_url)
+        win_rate = outcome.win_rate
+        print(
+            outcome.error
+            or f"judge {judge}: student win rate {win_rate:.0%} "
+            f"({outcome.judged} verdicts, both orders)"
+        )
+    for line in answer_quality(result.evaluation, win_rate)["lines"]:
+        print(line)
     print(f"student     {result.student_dir}  (sha256 {result.student_sha256[:16]}...)")
     print(f"evaluation  {result.eval_json}")
     if result.loss_curve_png:

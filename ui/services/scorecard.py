@@ -66,6 +66,7 @@ def scorecard(
         ["Top-1 agreement with the teacher", "100%", f"{evaluation['top1_agreement']:.0%}", ""],
     ]
     share, n = vote_share(votes, t["name"], s["name"])
+    rows += _quality_rows(evaluation, share)
     rows.append(
         [
             "Blind-vote win rate",
@@ -86,6 +87,32 @@ def scorecard(
             _share(cost_s, cost_t),
         ]
     )
+    return rows
+
+
+def _quality_rows(evaluation: dict[str, Any], win_rate: float | None) -> list[list[str]]:
+    """Speed-up, answer agreement between floor and ceiling, and the one quality-kept number."""
+    from ui.services.quality import answer_quality
+
+    view = answer_quality(evaluation, win_rate)
+    rows = []
+    if view["speedup"]:
+        rows.append(["Decode speed-up (batch 1, interleaved)", "1x", f"{view['speedup']:.2f}x", ""])
+    agree = view["agreement"]
+    if agree:
+        for metric, label in (("chrf", "chrF"), ("cosine", "embedding cosine")):
+            rows.append(
+                [
+                    f"Answer agreement, {label} (floor / ceiling)",
+                    f"{agree['ceiling'][metric]:.2f} (ceiling)",
+                    f"{agree['student'][metric]:.2f}",
+                    f"{agree['position'][metric]:.0%} of the way from floor "
+                    f"{agree['floor'][metric]:.2f} to ceiling",
+                ]
+            )
+    if view["kept"] is not None:
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in view["parts"].items())
+        rows.append(["Quality kept", "100%", f"{view['kept']:.0%}", f"mean of {parts}"])
     return rows
 
 

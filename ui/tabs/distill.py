@@ -43,7 +43,7 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
         student_name = gr.Textbox(label="Student name", placeholder="the preset's name")
     with gr.Row():
         start_mode = gr.Radio([PRUNE, FROM_MODEL], value=PRUNE, label="Student start")
-        n_layers = gr.Slider(1, 32, value=8, step=1, label="Layers to keep (prune)")
+        n_layers = gr.Slider(1, 32, value=22, step=1, label="Layers to keep (prune)")
         student_from = gr.Dropdown(
             _with(choices.teachers, services.config.student),
             value=None,
@@ -242,7 +242,7 @@ def _overrides(
         "preflight": _facts(*facts),
         "teacher": teacher,
         "student_name": student_name or None,
-        "n_layers": int(n_layers) if pruned else None,
+        "prune.layers": int(n_layers) if pruned else None,
         "student_from": None if pruned else student_from,
         "prompts": prompts,
         "prompts_license": license_id,
