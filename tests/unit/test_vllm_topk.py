@@ -56,7 +56,7 @@ def vllm(teacher):
 
 
 def test_vllm_rows_match_the_transformers_rows(teacher, sequences, vllm):
-    hf_rows = _teacher_topk(teacher[0], sequences, K, bf16=False)
+    hf_rows = _teacher_topk(teacher[0], sequences, K, 0, False, None)  # no tail samples
     v_rows = vllm_topk_rows(vllm, k=K)(sequences)
     for (h_ids, h_lp, h_tail), (v_ids, v_lp, v_tail), seq in zip(
         hf_rows, v_rows, sequences, strict=True
