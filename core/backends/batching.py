@@ -113,6 +113,16 @@ def fail_job(job: Job, error: BaseException) -> None:
         job.outbox.put(error)
 
 
+def final_chunk(job: Job, reason: str, tokens: int, delta: str = "") -> StreamChunk:
+    """The last chunk of ``job``: ``delta`` and the text its tracker held back, the reason."""
+    return StreamChunk(
+        text=delta + job.tracker.finish(),
+        tokens=tokens,
+        finish_reason=reason,
+        prompt_tokens=len(job.prompt_ids),
+    )
+
+
 @dataclass(eq=False)
 class _LongPrefill:
     """A long prompt being prefilled piece by piece into its own cache."""
@@ -458,14 +468,7 @@ class BatchEngine:
 
     def _finish(self, job: Job, reason: str, tokens: int, delta: str = "") -> None:
         job.finish_reason = reason
-        job.outbox.put(
-            StreamChunk(
-                text=delta + job.tracker.finish(),
-                tokens=tokens,
-                finish_reason=reason,
-                prompt_tokens=len(job.prompt_ids),
-            )
-        )
+        job.outbox.put(final_chunk(job, reason, tokens, delta))
 
     def _drop_finished(self, batch: _Batch) -> _Batch | None:
         import torch

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from core.backends.batching import Job, _sample_row, fail_job, new_job
+from core.backends.batching import Job, _sample_row, fail_job, final_chunk, new_job
 from core.backends.protocol import StreamChunk
 from core.errors import BackendError
 from core.generation import GenerationParams
@@ -239,14 +239,7 @@ class LibraryEngine:
     def _finish(self, job: Job, reason: str, tokens: int, delta: str = "") -> None:
         job.finish_reason = reason
         del job.top_logprobs[len(job.tracker.ids) :]  # the EOS, or steps past a stop string
-        job.outbox.put(
-            StreamChunk(
-                text=delta + job.tracker.finish(),
-                tokens=tokens,
-                finish_reason=reason,
-                prompt_tokens=len(job.prompt_ids),
-            )
-        )
+        job.outbox.put(final_chunk(job, reason, tokens, delta))
 
     def _cancel_abandoned(self) -> None:
         with self._lock:
