@@ -112,6 +112,15 @@ class Store:
                 for row in cursor.fetchall()
             ]
 
+    def _select(
+        self, table: str, order: str, column: str, value: str | None
+    ) -> list[dict[str, Any]]:
+        """Every row of ``table`` by ``order``; only those whose ``column`` is ``value`` when
+        ``value`` is given (not empty)."""
+        if value:
+            return self._rows(f"SELECT * FROM {table} WHERE {column} = ? ORDER BY {order}", [value])
+        return self._rows(f"SELECT * FROM {table} ORDER BY {order}")
+
     # -- Recorder protocol ------------------------------------------------------------
     def start_run(
         self,
@@ -508,11 +517,7 @@ class Store:
         return event_id
 
     def security_events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        if kind:
-            return self._rows(
-                "SELECT * FROM security_events WHERE kind = ? ORDER BY created_at", [kind]
-            )
-        return self._rows("SELECT * FROM security_events ORDER BY created_at")
+        return self._select("security_events", "created_at", "kind", kind)
 
     # -- queries ---------------------------------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
@@ -522,9 +527,7 @@ class Store:
         return self._rows("SELECT * FROM datasets ORDER BY registered_at")
 
     def runs(self, kind: str | None = None) -> list[dict[str, Any]]:
-        if kind:
-            return self._rows("SELECT * FROM runs WHERE kind = ? ORDER BY started_at", [kind])
-        return self._rows("SELECT * FROM runs ORDER BY started_at")
+        return self._select("runs", "started_at", "kind", kind)
 
     def run(self, run_id: str) -> dict[str, Any]:
         """One run with its inputs, outputs, metrics, config, pre-flights, findings and
@@ -549,11 +552,7 @@ class Store:
         return self._rows("SELECT * FROM preflights ORDER BY created_at")
 
     def findings(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        if run_id:
-            return self._rows(
-                "SELECT * FROM findings WHERE run_id = ? ORDER BY created_at, finding_id", [run_id]
-            )
-        return self._rows("SELECT * FROM findings ORDER BY created_at, finding_id")
+        return self._select("findings", "created_at, finding_id", "run_id", run_id)
 
     def overrides(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM overrides ORDER BY created_at")

@@ -37,7 +37,7 @@ def legal_basis_section(
 
 
 def obligation_sections(
-    data: ReportData, st: Any, width: float, p: Callable, table: Callable
+    data: ReportData, st: Any, width: float, p: Callable, table_or: Callable
 ) -> list:
     groups = [
         ("unmet now", [o for o in data.obligations if o.unmet]),
@@ -61,14 +61,14 @@ def obligation_sections(
             for o in items
         ]
         flow.append(
-            table(
+            table_or(
                 st,
                 ["From", "Obligation", "Licence", "Clause", "Binding"],
                 rows,
-                [w_ * width for w_ in (0.12, 0.52, 0.13, 0.12, 0.11)],
+                (0.12, 0.52, 0.13, 0.12, 0.11),
+                width,
+                "None.",
             )
-            if rows
-            else p("None.", st.body)
         )
     flow.append(st.heading("Draft NOTICE for the student"))
     notice = data.legal_basis.notice_file or "No pre-flight recorded, so no NOTICE is drafted."

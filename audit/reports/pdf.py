@@ -130,6 +130,21 @@ def _table(
     return table
 
 
+def _table_or(
+    st: _Styles,
+    header: list[str],
+    rows: Sequence[Any],
+    fractions: Sequence[float],
+    width: float,
+    none: str,
+    hash_cols: tuple[int, ...] = (),
+) -> Any:
+    """``_table`` with columns as fractions of ``width``, or the line ``none`` if no rows."""
+    if not rows:
+        return _p(none, st.body)
+    return _table(st, header, rows, [f * width for f in fractions], hash_cols=hash_cols)
+
+
 def _boxed(flowables: list, background: str, width: float) -> Any:
     from reportlab.lib import colors
     from reportlab.platypus import Table, TableStyle
@@ -238,15 +253,15 @@ def _lineage_and_parties(data: ReportData, st: _Styles, width: float, png: bytes
         for m in data.models
     ]
     flow.append(
-        _table(
+        _table_or(
             st,
             ["Role", "Name", "Licence", "Source", "Params", "Weights SHA-256"],
             rows,
-            [w_ * width for w_ in (0.1, 0.27, 0.12, 0.1, 0.11, 0.3)],
+            (0.1, 0.27, 0.12, 0.1, 0.11, 0.3),
+            width,
+            "No models recorded.",
             hash_cols=(5,),
         )
-        if rows
-        else _p("No models recorded.", st.body)
     )
     flow.append(st.heading("Datasets"))
     rows = [
@@ -261,15 +276,15 @@ def _lineage_and_parties(data: ReportData, st: _Styles, width: float, png: bytes
         for d in data.datasets
     ]
     flow.append(
-        _table(
+        _table_or(
             st,
             ["Role", "Name", "Licence", "Source", "Records", "Merkle root / file SHA-256"],
             rows,
-            [w_ * width for w_ in (0.1, 0.19, 0.12, 0.15, 0.1, 0.34)],
+            (0.1, 0.19, 0.12, 0.15, 0.1, 0.34),
+            width,
+            "No datasets recorded.",
             hash_cols=(5,),
         )
-        if rows
-        else _p("No datasets recorded.", st.body)
     )
     return flow
 
@@ -293,27 +308,27 @@ def _licence_sections(data: ReportData, st: _Styles, width: float) -> list:
         for f in data.findings
     ]
     flow.append(
-        _table(
+        _table_or(
             st,
             ["Severity", "Licence", "Clause", "Finding", "Verified"],
             rows,
-            [w_ * width for w_ in (0.11, 0.13, 0.12, 0.54, 0.10)],
+            (0.11, 0.13, 0.12, 0.54, 0.10),
+            width,
+            "No findings recorded.",
         )
-        if rows
-        else _p("No findings recorded.", st.body)
     )
-    flow += obligation_sections(data, st, width, _p, _table)
+    flow += obligation_sections(data, st, width, _p, _table_or)
     flow.append(st.heading("Overrides"))
     rows = [[_when(o.at), o.verdict or "", o.reason] for o in data.overrides]
     flow.append(
-        _table(
+        _table_or(
             st,
             ["When (UTC)", "Verdict overridden", "Reason given"],
             rows,
-            [w_ * width for w_ in (0.24, 0.18, 0.58)],
+            (0.24, 0.18, 0.58),
+            width,
+            "No overrides.",
         )
-        if rows
-        else _p("No overrides.", st.body)
     )
     return flow
 
@@ -372,9 +387,9 @@ def _evidence_sections(data: ReportData, st: _Styles, width: float) -> list:
     flow.append(st.heading("Evaluation"))
     rows = [list(r) for r in flat_metrics(data.metrics)]
     flow.append(
-        _table(st, ["Metric", "Value"], rows, [0.5 * width, 0.5 * width])
-        if rows
-        else _p("No evaluation metrics recorded.", st.body)
+        _table_or(
+            st, ["Metric", "Value"], rows, (0.5, 0.5), width, "No evaluation metrics recorded."
+        )
     )
     flow.append(st.heading("Similarity evidence"))
     rows = [
@@ -390,14 +405,14 @@ def _evidence_sections(data: ReportData, st: _Styles, width: float) -> list:
         for s in data.similarity
     ]
     flow.append(
-        _table(
+        _table_or(
             st,
             ["Reference", "Candidate", "Risk", "p-value", "Scores", "Why", "When"],
             rows,
-            [w_ * width for w_ in (0.11, 0.12, 0.07, 0.1, 0.2, 0.28, 0.12)],
+            (0.11, 0.12, 0.07, 0.1, 0.2, 0.28, 0.12),
+            width,
+            "No similarity evidence recorded.",
         )
-        if rows
-        else _p("No similarity evidence recorded.", st.body)
     )
     if data.arena:
         flow.append(st.heading("Arena (blind votes)"))

@@ -82,6 +82,47 @@ class Job:
         )
 
 
+def new_job(
+    model,
+    decode: Callable[[list[int]], str],
+    prompt_ids: list[int],
+    params: GenerationParams,
+    max_new_tokens: int,
+    alive: Callable[[], bool],
+) -> Job:
+    """A ``Job`` for one request, with its own seeded generator when it samples."""
+    import torch
+
+    generator = None
+    if params.temperature > 0 and params.seed is not None:
+        generator = torch.Generator(device=model.device).manual_seed(params.seed)
+    return Job(
+        prompt_ids=list(prompt_ids),
+        params=params,
+        max_new_tokens=max_new_tokens,
+        tracker=TextTracker(decode, params.stop),
+        generator=generator,
+        alive=alive,
+    )
+
+
+def fail_job(job: Job, error: BaseException) -> None:
+    """End ``job`` with ``error`` unless it already finished."""
+    if job.finish_reason is None:
+        job.finish_reason = "error"
+        job.outbox.put(error)
+
+
+def final_chunk(job: Job, reason: str, tokens: int, delta: str = "") -> StreamChunk:
+    """The last chunk of ``job``: ``delta`` and the text its tracker held back, the reason."""
+    return StreamChunk(
+        text=delta + job.tracker.finish(),
+        tokens=tokens,
+        finish_reason=reason,
+        prompt_tokens=len(job.prompt_ids),
+    )
+
+
 @dataclass(eq=False)
 class _LongPrefill:
     """A long prompt being prefilled piece by piece into its own cache."""
@@ -142,19 +183,7 @@ class BatchEngine:
 
     # -- callers -----------------------------------------------------------------
     def submit(self, prompt_ids: list[int], params: GenerationParams, max_new_tokens: int) -> Job:
-        import torch
-
-        generator = None
-        if params.temperature > 0 and params.seed is not None:
-            generator = torch.Generator(device=self.model.device).manual_seed(params.seed)
-        job = Job(
-            prompt_ids=list(prompt_ids),
-            params=params,
-            max_new_tokens=max_new_tokens,
-            tracker=TextTracker(self.decode, params.stop),
-            generator=generator,
-            alive=self._alive,
-        )
+        job = new_job(self.model, self.decode, prompt_ids, params, max_new_tokens, self._alive)
         self._ensure_thread()
         self._inbox.put(job)
         return job
@@ -439,14 +468,7 @@ class BatchEngine:
 
     def _finish(self, job: Job, reason: str, tokens: int, delta: str = "") -> None:
         job.finish_reason = reason
-        job.outbox.put(
-            StreamChunk(
-                text=delta + job.tracker.finish(),
-                tokens=tokens,
-                finish_reason=reason,
-                prompt_tokens=len(job.prompt_ids),
-            )
-        )
+        job.outbox.put(final_chunk(job, reason, tokens, delta))
 
     def _drop_finished(self, batch: _Batch) -> _Batch | None:
         import torch
@@ -479,9 +501,7 @@ class BatchEngine:
 
     def _fail(self, jobs: list[Job], error: BaseException) -> None:
         for job in jobs:
-            if job.finish_reason is None:
-                job.finish_reason = "error"
-                job.outbox.put(error)
+            fail_job(job, error)
 
 
 def _row_error(exc: BaseException) -> BackendError:

@@ -10,6 +10,8 @@ no room for one new token in the model's context is refused with
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
+from typing import Any
 
 from core.errors import InputError
 from core.generation import ChatRequest
@@ -35,4 +37,15 @@ def encode_chat(
             f"{context_length} (prompt and answer together)",
             hint="shorten the prompt or the conversation",
         )
+    return ids
+
+
+def eos_id_set(values: Iterable[Any]) -> set[int]:
+    """Every id in ``values``: each one an id, a list of ids, or empty (``None``)."""
+    ids: set[int] = set()
+    for value in values:
+        if isinstance(value, int):
+            ids.add(value)
+        elif value:
+            ids.update(int(v) for v in value)
     return ids

@@ -29,9 +29,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from core.backends.batching import Job, _sample_row
+from core.backends.batching import Job, _sample_row, fail_job, final_chunk, new_job
 from core.backends.protocol import StreamChunk
-from core.backends.text import TextTracker
 from core.errors import BackendError
 from core.generation import GenerationParams
 
@@ -115,19 +114,7 @@ class LibraryEngine:
 
     # -- callers -----------------------------------------------------------------
     def submit(self, prompt_ids: list[int], params: GenerationParams, max_new_tokens: int) -> Job:
-        import torch
-
-        generator = None
-        if params.temperature > 0 and params.seed is not None:
-            generator = torch.Generator(device=self.model.device).manual_seed(params.seed)
-        job = Job(
-            prompt_ids=list(prompt_ids),
-            params=params,
-            max_new_tokens=max_new_tokens,
-            tracker=TextTracker(self.decode, params.stop),
-            generator=generator,
-            alive=self._alive,
-        )
+        job = new_job(self.model, self.decode, prompt_ids, params, max_new_tokens, self._alive)
         self._ensure_started()
         slot = next(self._counter)
         request_id = f"sh-{slot}"
@@ -252,14 +239,7 @@ class LibraryEngine:
     def _finish(self, job: Job, reason: str, tokens: int, delta: str = "") -> None:
         job.finish_reason = reason
         del job.top_logprobs[len(job.tracker.ids) :]  # the EOS, or steps past a stop string
-        job.outbox.put(
-            StreamChunk(
-                text=delta + job.tracker.finish(),
-                tokens=tokens,
-                finish_reason=reason,
-                prompt_tokens=len(job.prompt_ids),
-            )
-        )
+        job.outbox.put(final_chunk(job, reason, tokens, delta))
 
     def _cancel_abandoned(self) -> None:
         with self._lock:
@@ -279,7 +259,5 @@ class LibraryEngine:
 
     def _fail(self, jobs: list[Job], error: BaseException) -> None:
         for job in jobs:
-            if job.finish_reason is None:
-                job.finish_reason = "error"
-                job.outbox.put(error)
+            fail_job(job, error)
             self._forget(job, cancel=False)

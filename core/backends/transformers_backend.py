@@ -31,7 +31,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from core.backends.chat import encode_chat
+from core.backends.chat import encode_chat, eos_id_set
 from core.backends.protocol import (
     BackendHealth,
     BackendInfo,
@@ -198,10 +198,6 @@ class TransformersBackend:
 
 def _eos_ids(model, tokenizer) -> set[int]:
     """Every id that ends an answer: the tokenizer's EOS and the generation config's."""
-    ids: set[int] = set()
-    for value in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value:
-            ids.update(int(v) for v in value)
-    return ids
+    return eos_id_set(
+        (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None))
+    )

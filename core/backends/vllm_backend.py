@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from core.backends.chat import encode_chat
+from core.backends.chat import encode_chat, eos_id_set
 from core.backends.memory import free_cuda_memory
 from core.backends.protocol import (
     BackendHealth,
@@ -425,7 +425,6 @@ def _finish(completion) -> str:
 
 def _eos_ids(path: str, tokenizer) -> set[int]:
     """The tokenizer's EOS and the generation config's (as TransformersBackend uses)."""
-    ids: set[int] = set()
     values: list[Any] = [tokenizer.eos_token_id]
     try:
         from transformers import GenerationConfig
@@ -433,12 +432,7 @@ def _eos_ids(path: str, tokenizer) -> set[int]:
         values.append(GenerationConfig.from_pretrained(path).eos_token_id)
     except Exception:  # no generation_config.json: the tokenizer's EOS alone
         pass
-    for value in values:
-        if isinstance(value, int):
-            ids.add(value)
-        elif value:
-            ids.update(int(v) for v in value)
-    return ids
+    return eos_id_set(values)
 
 
 def _shutdown(engine, owns_runtime: bool) -> None:
