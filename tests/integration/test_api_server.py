@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
@@ -28,41 +27,18 @@ from core.errors import BackendError, InputError
 from core.generation import ChatRequest, GenerationParams
 from core.models import resolve_model
 from core.specs import ModelSpec
+from tests.live_server import Server as LiveServer
+from tests.live_server import free_port
 
 pytestmark = pytest.mark.timeout(300)
 PARAMS = GenerationParams(max_new_tokens=10, temperature=1.0, seed=2)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """uvicorn serving an ASGI app in a thread on a free loopback port."""
+class Server(LiveServer):
+    """The live server with its url at the OpenAI base path, ``/v1``."""
 
     def __init__(self, app) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        super().__init__(app, path="/v1")
 
 
 def client_for(url: str, **kwargs) -> OpenAIBackend:

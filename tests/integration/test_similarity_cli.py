@@ -43,6 +43,14 @@ def inprocess(capsys, *args: str) -> tuple[int, str, str]:
     return done.value.code, out.out, out.err
 
 
+def score_inprocess(capsys, files, tmp_path, candidate, *, baseline: bool = True):
+    """``similarity score`` in-process against the reference, recorded in ``l.duckdb``."""
+    args = ["--reference", str(files["reference"]), "--candidate", str(candidate)]
+    if baseline:
+        args += ["--baseline", str(files["baseline"])]
+    return inprocess(capsys, "score", *args, "--db", str(tmp_path / "l.duckdb"), *LEXICAL)
+
+
 def test_score_json_prints_p_value_and_risk_and_records_it(files, tmp_path):
     db = tmp_path / "ledger.duckdb"
     png = tmp_path / "dist.png"
@@ -75,35 +83,13 @@ def test_score_json_prints_p_value_and_risk_and_records_it(files, tmp_path):
 
 
 def test_unrelated_answers_print_low_in_words(files, tmp_path, capsys):
-    code, out, err = inprocess(
-        capsys,
-        "score",
-        "--reference",
-        str(files["reference"]),
-        "--candidate",
-        str(files["unrelated"]),
-        "--baseline",
-        str(files["baseline"]),
-        "--db",
-        str(tmp_path / "l.duckdb"),
-        *LEXICAL,
-    )
+    code, out, err = score_inprocess(capsys, files, tmp_path, files["unrelated"])
     assert code == 0, err
     assert out.startswith("replication risk: LOW") and "threshold high:" in out
 
 
 def test_missing_baseline_scores_but_says_uncalibrated(files, tmp_path, capsys):
-    code, out, _ = inprocess(
-        capsys,
-        "score",
-        "--reference",
-        str(files["reference"]),
-        "--candidate",
-        str(files["reworded"]),
-        "--db",
-        str(tmp_path / "l.duckdb"),
-        *LEXICAL,
-    )
+    code, out, _ = score_inprocess(capsys, files, tmp_path, files["reworded"], baseline=False)
     assert code == 0
     assert "(uncalibrated)" in out.splitlines()[0] and "p-value (rougeL): n/a" in out
 
@@ -129,19 +115,7 @@ def test_bad_files_exit_2_with_one_line(files, tmp_path, capsys, problem, needle
         bad.write_text(text + "{oops\n", encoding="utf-8")
     elif problem == "duplicate":
         bad.write_text(text + text.splitlines()[0] + "\n", encoding="utf-8")
-    code, out, err = inprocess(
-        capsys,
-        "score",
-        "--reference",
-        str(files["reference"]),
-        "--candidate",
-        str(bad),
-        "--baseline",
-        str(files["baseline"]),
-        "--db",
-        str(tmp_path / "l.duckdb"),
-        *LEXICAL,
-    )
+    code, out, err = score_inprocess(capsys, files, tmp_path, bad)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
     assert (

@@ -6,57 +6,24 @@ that cancellation and fairness can be seen in step counts and wall time.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.live_server import Server, free_port
 
 
-class Server:
-    """uvicorn serving an ASGI app in a thread on a free loopback port."""
-
-    def __init__(self, app) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def backend(tiny_model_dir):
+def _tiny_backend(tiny_model_dir):
     from core.backends import backend_for
     from core.models import resolve_model
 
-    local = backend_for(resolve_model(str(tiny_model_dir)))
-    yield local
-    local.close()
+    return backend_for(resolve_model(str(tiny_model_dir)))
 
 
-@pytest.fixture(scope="module")
-def api(backend):
+@contextmanager
+def _serve_api(backend) -> Iterator[Server]:
     from core.api_server import create_app
 
     with Server(create_app(backend, model_name="tiny-llama")) as server:
@@ -64,12 +31,22 @@ def api(backend):
 
 
 @pytest.fixture(scope="module")
+def backend(tiny_model_dir):
+    local = _tiny_backend(tiny_model_dir)
+    yield local
+    local.close()
+
+
+@pytest.fixture(scope="module")
+def api(backend):
+    with _serve_api(backend) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def slow_backend(tiny_model_dir):
     """The tiny model with 20 ms added to every forward pass."""
-    from core.backends import backend_for
-    from core.models import resolve_model
-
-    local = backend_for(resolve_model(str(tiny_model_dir)))
+    local = _tiny_backend(tiny_model_dir)
     local.model.register_forward_pre_hook(lambda module, args: time.sleep(0.02))
     yield local
     local.close()
@@ -77,9 +54,7 @@ def slow_backend(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def slow_api(slow_backend):
-    from core.api_server import create_app
-
-    with Server(create_app(slow_backend, model_name="tiny-llama")) as server:
+    with _serve_api(slow_backend) as server:
         yield server
 
 

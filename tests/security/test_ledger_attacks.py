@@ -30,6 +30,18 @@ def fill(store: Store, n: int) -> None:
         store.record_report(format="json", model=f"m{index}")
 
 
+def checkpointed(tmp_path, key, capsys, n: int) -> Store:
+    """A ledger of ``n`` reports with one signed checkpoint at its head."""
+    store = Store(tmp_path / "ledger.duckdb")
+    fill(store, n)
+    cli(capsys, "audit", "checkpoint", "--db", store.path, "--key", key)
+    return store
+
+
+def verify_signed(capsys, store: Store, key) -> tuple[int, str]:
+    return cli(capsys, "audit", "verify", "--db", store.path, "--pubkey", f"{key}.pub")
+
+
 @pytest.fixture
 def key(tmp_path, capsys):
     code, text = cli(capsys, "audit", "keygen", "--out", tmp_path / "ledger.key")
@@ -55,26 +67,22 @@ def test_an_older_copy_of_the_ledger_fails_verify(tmp_path, key, capsys):
     shutil.copy(store.path, old)
     fill(store, 2)
     assert cli(capsys, "audit", "checkpoint", "--db", store.path, "--key", key)[0] == 0
-    assert cli(capsys, "audit", "verify", "--db", store.path, "--pubkey", f"{key}.pub")[0] == 0
+    assert verify_signed(capsys, store, key)[0] == 0
     shutil.copy(old, store.path)  # roll back
-    code, text = cli(capsys, "audit", "verify", "--db", store.path, "--pubkey", f"{key}.pub")
+    code, text = verify_signed(capsys, store, key)
     assert code == 1 and "checkpoint 1 (seq 5" in text and "older copy" in text
 
 
 def test_a_ledger_rebuilt_from_scratch_fails_verify(tmp_path, key, capsys):
-    store = Store(tmp_path / "ledger.duckdb")
-    fill(store, 4)
-    cli(capsys, "audit", "checkpoint", "--db", store.path, "--key", key)
+    store = checkpointed(tmp_path, key, capsys, 4)
     store.path.unlink()
     fill(Store(store.path), 6)  # same length and more, different content, every hash valid
-    code, text = cli(capsys, "audit", "verify", "--db", store.path, "--pubkey", f"{key}.pub")
+    code, text = verify_signed(capsys, store, key)
     assert code == 1 and "checkpoint 1 (seq 4" in text and "rewritten" in text
 
 
 def test_history_rewritten_with_every_hash_recomputed_fails_verify(tmp_path, key, capsys):
-    store = Store(tmp_path / "ledger.duckdb")
-    fill(store, 3)
-    cli(capsys, "audit", "checkpoint", "--db", store.path, "--key", key)
+    store = checkpointed(tmp_path, key, capsys, 3)
     con = duckdb.connect(str(store.path))
     rows = con.execute("SELECT seq, payload FROM events ORDER BY seq").fetchall()
     prev = "0" * 64
@@ -92,26 +100,22 @@ def test_history_rewritten_with_every_hash_recomputed_fails_verify(tmp_path, key
     con.close()
     # unsigned check of the default checkpoints file already catches it; the signed one too
     assert cli(capsys, "audit", "verify", "--db", store.path)[0] == 1
-    code, text = cli(capsys, "audit", "verify", "--db", store.path, "--pubkey", f"{key}.pub")
+    code, text = verify_signed(capsys, store, key)
     assert code == 1 and "checkpoint 1" in text
 
 
 def test_a_forged_checkpoint_fails_verify(tmp_path, key, capsys):
-    store = Store(tmp_path / "ledger.duckdb")
-    fill(store, 2)
-    cli(capsys, "audit", "checkpoint", "--db", store.path, "--key", key)
+    store = checkpointed(tmp_path, key, capsys, 2)
     file = tmp_path / "ledger.checkpoints.jsonl"
     file.write_text(file.read_text().replace('"seq":2', '"seq":1'))
-    code, text = cli(capsys, "audit", "verify", "--db", store.path, "--pubkey", f"{key}.pub")
+    code, text = verify_signed(capsys, store, key)
     assert code == 1 and "signature does not verify" in text
 
 
 def test_a_deleted_checkpoints_file_fails_verify_with_a_public_key(tmp_path, key, capsys):
-    store = Store(tmp_path / "ledger.duckdb")
-    fill(store, 2)
-    cli(capsys, "audit", "checkpoint", "--db", store.path, "--key", key)
+    store = checkpointed(tmp_path, key, capsys, 2)
     (tmp_path / "ledger.checkpoints.jsonl").unlink()
-    code, text = cli(capsys, "audit", "verify", "--db", store.path, "--pubkey", f"{key}.pub")
+    code, text = verify_signed(capsys, store, key)
     assert code == 1 and "deleted" in text
 
 

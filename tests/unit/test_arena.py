@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from core.arena import (
     pick_pair,
 )
 from core.errors import InputError
+from tests.unit.arena_cli import cli
 
 
 def synthetic(true: dict[str, float], n: int, seed: int) -> list[dict]:
@@ -258,15 +257,6 @@ def test_ratings_picture_is_a_png(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     with pytest.raises(InputError):
         plot_ratings([], tmp_path / "none.png")
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ui.cli", "arena", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_cli_ratings_from_a_battles_file(tmp_path):

@@ -53,30 +53,25 @@ def tiny_backend(tiny_teacher_dir):
 def test_teacher_data_is_hashed_per_record_and_reused(tiny_backend, tmp_path):
     prompts = [{"id": f"p{i}", "prompt": f"Say {i}."} for i in range(5)]
     params = GenerationParams(max_new_tokens=6)
-    first = teacher_data(
-        tiny_backend,
-        prompts,
-        params,
-        teacher_name="tiny",
-        teacher_sha256="abc",
-        batch_size=2,
-        progress=Progress(False),
-        folder=tmp_path,
-    )
+
+    def generate():
+        return teacher_data(
+            tiny_backend,
+            prompts,
+            params,
+            teacher_name="tiny",
+            teacher_sha256="abc",
+            batch_size=2,
+            progress=Progress(False),
+            folder=tmp_path,
+        )
+
+    first = generate()
     assert first.records == 5 and not first.reused
     records = read_teacher_data(first.path)
     assert [r["id"] for r in records] == [p["id"] for p in prompts]
     assert all(len(r["sha256"]) == 64 and r["teacher"] == "tiny" for r in records)
-    again = teacher_data(
-        tiny_backend,
-        prompts,
-        params,
-        teacher_name="tiny",
-        teacher_sha256="abc",
-        batch_size=2,
-        progress=Progress(False),
-        folder=tmp_path,
-    )
+    again = generate()
     assert again.reused and again.sha256 == first.sha256
     # A tampered record is caught.
     lines = first.path.read_text().splitlines()

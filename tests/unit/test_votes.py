@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +19,7 @@ from audit.ledger.votes import (
     vote_salt,
 )
 from core.errors import InputError
+from tests.unit.arena_cli import cli
 
 
 def vote(
@@ -159,63 +159,23 @@ def test_export_and_cli_ratings_from_the_ledger(store, tmp_path):
     ]
     assert export_votes(store, "jsonl", out, include_excluded=True) == 13
 
-    cli = [sys.executable, "-m", "ui.cli", "arena"]
-    done = subprocess.run(
-        [
-            *cli,
-            "export",
-            "--format",
-            "parquet",
-            "--out",
-            str(tmp_path / "v.parquet"),
-            "--db",
-            str(store.path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    def export(fmt: str) -> subprocess.CompletedProcess:
+        path = tmp_path / f"v.{fmt}"
+        return cli("export", "--format", fmt, "--out", str(path), "--db", str(store.path))
+
+    done = export("parquet")
     assert done.returncode == 0, done.stderr
     import pyarrow.parquet as pq
 
     assert pq.read_table(tmp_path / "v.parquet").num_rows == 12
-    from_db = subprocess.run(
-        [*cli, "ratings", "--db", str(store.path), "--bootstrap", "100", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    from_file = subprocess.run(
-        [*cli, "ratings", "--battles", str(out), "--bootstrap", "100", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    from_db = cli("ratings", "--db", str(store.path), "--bootstrap", "100", "--json")
+    from_file = cli("ratings", "--battles", str(out), "--bootstrap", "100", "--json")
     assert from_db.returncode == 0, from_db.stderr
     assert json.loads(from_db.stdout) == json.loads(
         from_file.stdout
     )  # --all rows marked excluded skipped
     assert json.loads(from_db.stdout)["models"][0]["model"] == "teacher"
-    bad = subprocess.run(
-        [
-            *cli,
-            "export",
-            "--format",
-            "csv",
-            "--out",
-            str(tmp_path / "v.csv"),
-            "--db",
-            str(store.path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = export("csv")
     assert bad.returncode == 2 and "csv" in bad.stderr and "Traceback" not in bad.stderr
-    missing = subprocess.run(
-        [*cli, "ratings", "--db", str(tmp_path / "none.duckdb")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    missing = cli("ratings", "--db", str(tmp_path / "none.duckdb"))
     assert missing.returncode == 2 and "no ledger" in missing.stderr

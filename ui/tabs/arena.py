@@ -11,6 +11,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.services.app import AppServices
+from ui.tabs.widgets import prompt_row
 
 EXAMPLES = [
     "Explain knowledge distillation to a ten-year-old.",
@@ -20,42 +21,28 @@ EXAMPLES = [
 ]
 
 
+def _side(label: str, elem_id: str) -> tuple[gr.Chatbot, gr.Markdown]:
+    """One model's column: its chat and, under it, its speed."""
+    with gr.Column():
+        chat = gr.Chatbot(label=label, height=420, elem_id=elem_id, buttons=["copy"])
+        stats = gr.Markdown(
+            "TTFT – · – tokens/s", elem_classes="sh-stats", elem_id=f"{elem_id}-stats"
+        )
+    return chat, stats
+
+
 def build(services: AppServices) -> None:
     gr.Markdown(
         "Ask once: the **teacher** and the **student** answer at the same time. "
         "Compare quality, time to first token and speed."
     )
     with gr.Row(equal_height=True):
-        with gr.Column():
-            chat_a = gr.Chatbot(
-                label=f"Teacher · {services.models.teacher_label()}",
-                height=420,
-                elem_id="arena-teacher",
-                buttons=["copy"],
-            )
-            stats_a = gr.Markdown(
-                "TTFT – · – tokens/s", elem_classes="sh-stats", elem_id="arena-teacher-stats"
-            )
-        with gr.Column():
-            chat_b = gr.Chatbot(
-                label=f"Student · {services.models.student_label()}",
-                height=420,
-                elem_id="arena-student",
-                buttons=["copy"],
-            )
-            stats_b = gr.Markdown(
-                "TTFT – · – tokens/s", elem_classes="sh-stats", elem_id="arena-student-stats"
-            )
+        chat_a, stats_a = _side(f"Teacher · {services.models.teacher_label()}", "arena-teacher")
+        chat_b, stats_b = _side(f"Student · {services.models.student_label()}", "arena-student")
     note = gr.Markdown("", elem_id="arena-note")
-    with gr.Row(equal_height=True):
-        prompt = gr.Textbox(
-            show_label=False,
-            placeholder="Ask both models something…",
-            scale=6,
-            elem_id="arena-prompt",
-            autofocus=True,
-        )
-        send = gr.Button("Send", variant="primary", scale=1, elem_id="arena-send")
+    prompt, send = prompt_row(
+        "Ask both models something…", "arena-prompt", "arena-send", autofocus=True
+    )
     with gr.Row():
         regenerate = gr.Button("Regenerate", size="sm", elem_id="arena-regenerate")
         clear = gr.Button("Clear", size="sm", elem_id="arena-clear")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.services.app import AppServices
+from ui.tabs.widgets import prompt_row
 
 CHOICES = (
     ("left", "A is better"),
@@ -44,14 +45,9 @@ def build(services: AppServices) -> None:
         chat_a = gr.Chatbot(label="Model A", height=360, elem_id="battle-a", buttons=["copy"])
         chat_b = gr.Chatbot(label="Model B", height=360, elem_id="battle-b", buttons=["copy"])
     notes = gr.Markdown("", elem_id="battle-notes")
-    with gr.Row(equal_height=True):
-        prompt = gr.Textbox(
-            show_label=False,
-            placeholder="Ask something to start a blind battle (or a follow-up)…",
-            scale=6,
-            elem_id="battle-prompt",
-        )
-        start = gr.Button("Send", variant="primary", scale=1, elem_id="battle-start")
+    prompt, start = prompt_row(
+        "Ask something to start a blind battle (or a follow-up)…", "battle-prompt", "battle-start"
+    )
     with gr.Row():
         buttons = [
             gr.Button(

@@ -13,6 +13,11 @@ from ui.services.app import AppServices
 from ui.services.similarity import METRIC_HEADERS
 
 
+def _answers_file(label: str, **kwargs) -> gr.File:
+    """An upload box for one (or, with ``file_count="multiple"``, several) JSONL files."""
+    return gr.File(label=label, file_types=[".jsonl"], type="filepath", height=110, **kwargs)
+
+
 def build(services: AppServices, admin: gr.State) -> None:
     gr.Markdown(
         "Did one model learn to **copy** another? Similarity is judged against *baselines* "
@@ -49,34 +54,14 @@ def build(services: AppServices, admin: gr.State) -> None:
         with gr.Tab("Score uploaded answers"):
             gr.Markdown('JSONL files of `{"prompt_id", "text"}` answers to the same prompts.')
             with gr.Row():
-                ref_file = gr.File(
-                    label="Reference answers",
-                    file_types=[".jsonl"],
-                    type="filepath",
-                    height=110,
-                    elem_id="similarity-reference",
-                )
-                cand_file = gr.File(
-                    label="Candidate answers",
-                    file_types=[".jsonl"],
-                    type="filepath",
-                    height=110,
-                    elem_id="similarity-candidate",
-                )
-                base_files = gr.File(
-                    label="Baseline answers (one or more)",
-                    file_types=[".jsonl"],
+                ref_file = _answers_file("Reference answers", elem_id="similarity-reference")
+                cand_file = _answers_file("Candidate answers", elem_id="similarity-candidate")
+                base_files = _answers_file(
+                    "Baseline answers (one or more)",
                     file_count="multiple",
-                    type="filepath",
-                    height=110,
                     elem_id="similarity-baselines",
                 )
-                protected = gr.File(
-                    label="Protected passages (optional)",
-                    file_types=[".jsonl"],
-                    type="filepath",
-                    height=110,
-                )
+                protected = _answers_file("Protected passages (optional)")
             score = gr.Button("Score files", variant="primary", elem_id="similarity-score")
     risk = gr.HTML(elem_id="similarity-risk")
     with gr.Row(equal_height=True):
