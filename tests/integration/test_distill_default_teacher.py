@@ -28,6 +28,12 @@ def test_a_few_steps_of_kd_bring_the_pruned_student_closer_to_the_teacher():
             "eval_max_len=64",
             "speed_tokens=8",
             "lr=4e-4",
+            # the old 8-layer uniform shape: small and quick, and far enough from the teacher
+            # that 12 steps must visibly close the gap
+            "prune.layers=8",
+            "prune.method=uniform",
+            "answers_per_prompt=1",
+            "heldout_prompts=null",
         ],
     )
     recorder = NullRecorder()
