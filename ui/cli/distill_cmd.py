@@ -18,23 +18,13 @@ def make_recorder(
     ``override_reason`` is given; the pre-flight, and the override, are recorded either way.
     """
     from audit.licences.gate import preflight_gate
-    from audit.licences.preflight import PreflightRequest
     from core.errors import InputError
-    from core.models import resolve_model
     from ui.cli.licenses_cmd import format_result
+    from ui.services.distill import preflight_request
 
-    teacher = resolve_model(config.teacher)
-    base = resolve_model(config.student_from).license if config.student_from else teacher.license
     if use not in ("commercial", "research"):
         raise InputError("bad_use", f"--use must be commercial or research, not {use!r}")
-    request = PreflightRequest(
-        teacher_license=teacher.license,
-        data_licenses=[config.prompts_license],
-        use=use,
-        student_name=config.student_name,
-        student_base_license=base,
-        **config.preflight.model_dump(),
-    )
+    request = preflight_request(config, use)
     gate = preflight_gate(open_ledger(db, create=True), request, override_reason)
     print(format_result(gate.result))
     if gate.refused:
