@@ -141,10 +141,14 @@ def build_topk_cache(
         samples = 0  # vLLM's prompt_logprobs give the top-k and the tail mass, no tail samples
         rows = topk_rows
     else:
+        import functools
+
         import torch
 
         generator = torch.Generator().manual_seed(seed)
-        rows = lambda batch: _teacher_topk(teacher, batch, k, samples, bf16, generator)  # noqa: E731
+        rows = functools.partial(
+            _teacher_topk, teacher, k=k, samples=samples, bf16=bf16, generator=generator
+        )
     try:
         with atomic_dir(folder) as tmp:
             shards = _write_shards(
