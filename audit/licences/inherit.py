@@ -24,9 +24,12 @@ _CITED = re.compile(
 # ``check`` below is an ``audit.licences.rules.Check`` (typed Any: rules imports this module).
 
 
+_SEPARATORS = re.compile(r"[\s_\-.]+")
+
+
 def name_complies(name: str, prefix: str) -> bool:
-    squash = lambda text: re.sub(r"[\s_\-.]+", "", text)  # noqa: E731
-    return squash(name).startswith(squash(prefix))
+    """``name`` begins with ``prefix``, ignoring spaces, dashes, dots and underscores."""
+    return _SEPARATORS.sub("", name).startswith(_SEPARATORS.sub("", prefix))
 
 
 def rule_clause(rule: ObligationRule, default: str | None) -> str | None:
