@@ -83,7 +83,6 @@ def distill(
 ) -> DistillResult:
     """Run a distillation job end to end; see the module docstring."""
     started = time.perf_counter()
-    check_inputs(config)  # bad files fail before any work
     from core.distill.data import load_heldout, load_prompts
     from core.distill.prompt_sets import prompts_file
     from core.distill.trainer import training_args
