@@ -211,6 +211,10 @@ def _write_shards(rows, vocab, sequences, tmp: Path, *, batch_size, shard_tokens
 
 
 def _teacher_topk(teacher, batch: list[Sequence], k: int, samples: int, bf16: bool, generator):
+    """Top-k rows for a batch: the teacher's body runs over every token, its head and the
+    vocabulary-wide top-k and tail sampling only over the positions the loss reads (those whose
+    next token is labelled; the others, e.g. the prompt of an answer-only run, get a copy of
+    a read row, which the loss masks out)."""
     import contextlib
 
     import torch
@@ -221,24 +225,50 @@ def _teacher_topk(teacher, batch: list[Sequence], k: int, samples: int, bf16: bo
     width = max(len(s.input_ids) for s in batch)
     ids = torch.zeros(len(batch), width, dtype=torch.long)
     mask = torch.zeros(len(batch), width, dtype=torch.long)
+    read = torch.zeros(len(batch), width, dtype=torch.bool)
     for row, seq in enumerate(batch):
-        ids[row, : len(seq.input_ids)] = torch.tensor(seq.input_ids)
-        mask[row, : len(seq.input_ids)] = 1
+        n = len(seq.input_ids)
+        ids[row, :n] = torch.tensor(seq.input_ids)
+        mask[row, :n] = 1
+        read[row, : n - 1] = torch.tensor([label != -100 for label in seq.labels[1:n]])
+    if not read.any():
+        read[0, 0] = True
     device = next(teacher.parameters()).device
     autocast = (
         torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     )
     with torch.inference_mode(), autocast:
-        logits = teacher(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        if _plain_head(teacher):
+            body, head = teacher.get_decoder(), teacher.get_output_embeddings()
+            hidden = body(input_ids=ids.to(device), attention_mask=mask.to(device))
+            logits = head(hidden.last_hidden_state[read.to(device)])
+        else:  # soft-capped or scaled logits: the model's own forward, then the read rows
+            out = teacher(input_ids=ids.to(device), attention_mask=mask.to(device))
+            logits = out.logits[read.to(device)]
     if samples:
-        columns = teacher_rows(logits.float(), k, samples, generator=generator).as_tuple()
+        picked = teacher_rows(logits.float(), k, samples, generator=generator).as_tuple()
     else:
-        columns = topk_of(logits.float(), k)
+        picked = topk_of(logits.float(), k)
+    # Scatter the read rows back to [b, s, ...]; unread positions copy the first read row.
+    where = torch.zeros(len(batch), width, dtype=torch.long)
+    where[read] = torch.arange(int(read.sum()))
+    columns = [column[where.to(column.device)] for column in picked]
     out = []
     for row, seq in enumerate(batch):
         n = len(seq.input_ids)
         out.append(tuple(column[row, :n].cpu().numpy() for column in columns))
     return out
+
+
+def _plain_head(teacher) -> bool:
+    """Are the logits just the output embedding applied to the decoder's last hidden state?"""
+    config = teacher.config
+    return (
+        callable(getattr(teacher, "get_decoder", None))
+        and teacher.get_output_embeddings() is not None
+        and not getattr(config, "final_logit_softcapping", None)
+        and getattr(config, "logit_scale", None) in (None, 1.0)
+    )
 
 
 def load_topk_cache(folder: Path) -> TopkCache:

@@ -82,6 +82,8 @@ def chunked_kd(
         )
         return kd, xe
 
+    if chunk <= 0:  # one piece, no recomputation
+        return piece(flat_h, flat_t, *flat_teacher)
     kd_sum = hidden.new_zeros((), dtype=torch.float32)
     ce_sum = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, len(rows), chunk):

@@ -75,14 +75,15 @@ def teacher_rows(teacher_logits: Tensor, k: int, samples: int, generator=None) -
     values, ids = log_p.topk(k, dim=-1)
     head = torch.logsumexp(values, dim=-1).clamp(max=-1e-7)
     log_tail = torch.log(-torch.expm1(head))
+    # Two vocabulary-wide passes, in place: p log p summed, then the tail's weights for sampling.
     p = log_p.exp()
-    in_top = torch.zeros_like(p, dtype=torch.bool).scatter_(-1, ids, True)
-    tail_p = torch.where(in_top, torch.zeros_like(p), p.clamp_min(1e-30))
+    plogp = (p * log_p).sum(-1) - (values.exp() * values).sum(-1)  # over the tail only
     # H(r) = log P - sum_tail p log p / P
-    plogp = torch.where(in_top, torch.zeros_like(p), p * log_p).sum(-1)
     entropy = (log_tail - plogp / log_tail.exp()).clamp_min(0.0)
-    flat = tail_p.reshape(-1, tail_p.shape[-1])
-    drawn = torch.multinomial(flat, samples, replacement=True, generator=generator)
+    tail_p = p.clamp_min_(1e-30).scatter_(-1, ids, 0.0)
+    drawn = torch.multinomial(
+        tail_p.reshape(-1, p.shape[-1]), samples, replacement=True, generator=generator
+    )
     sample_ids = drawn.reshape(*p.shape[:-1], samples)
     return TeacherRows(ids, values, log_tail, entropy, sample_ids, log_p.gather(-1, sample_ids))
 

@@ -9,9 +9,10 @@ Loss per optimizer step = (kd_weight * T**2 * sum KD + ce_weight * sum CE) / N, 
 number of target tokens in the whole gradient-accumulation window (over all processes under
 DDP), which ``Trainer`` passes in as ``num_items_in_batch``. Batches carry the teacher's cached
 top-k rows (offline KD); without them the trainer runs the ``teacher`` model itself (dense KD).
-With ``kd_chunk > 0`` the loss is computed from the student's last hidden state a chunk of
-positions at a time (``core.distill.chunked``), never holding the batch's full-vocabulary
-logits. Top-k ids beyond the student's vocabulary (padded teacher embeddings) are guarded.
+Against the cache, the output head and the loss run on the target positions only (from the
+student's last hidden state, ``core.distill.chunked``); with ``kd_chunk > 0`` a chunk of
+positions at a time, never holding the batch's full-vocabulary logits. Top-k ids beyond the
+student's vocabulary (padded teacher embeddings) are guarded.
 Everything else (accelerate, DDP/FSDP/DeepSpeed, bf16 autocast, gradient checkpointing,
 checkpoints, resume) is ``Trainer``'s own; ``gather_student`` has every rank take part in the
 state-dict gather of a sharded (FSDP / ZeRO-3) student before the main process saves it.
@@ -115,12 +116,12 @@ class DistillTrainer(Trainer):
         targets = labels[:, 1:]
         mask = targets != -100
         count = num_items_in_batch if num_items_in_batch is not None else mask.sum()
-        if self.kd.chunk and cached:
-            outputs, kd_sum, ce = self._chunked_sums(model, inputs, cached, targets, mask)
+        if cached:
+            outputs, kd_sum, ce = self._target_sums(model, inputs, cached, targets, mask)
         else:
             outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
             logits = outputs.logits[:, :-1]
-            kd_sum = self._kd_sum_for(logits, inputs, cached, mask)
+            kd_sum = self._dense_kd_sum(logits, inputs, mask)
             ce = None
             if self.kd.ce_weight:
                 ce = torch.nn.functional.cross_entropy(
@@ -139,39 +140,10 @@ class DistillTrainer(Trainer):
         self._kd_tokens += float(mask.sum())
         return (loss, outputs) if return_outputs else loss
 
-    def _kd_sum_for(self, logits, inputs, cached, mask):
+    def _dense_kd_sum(self, logits, inputs, mask):
+        """KD against the teacher model's full logits, run on the batch (no cache)."""
         import torch
 
-        kw = {
-            "temperature": self.kd.temperature,
-            "mask": mask,
-            "reduction": "sum",
-            "beta": self.kd.beta,
-            "alpha": self.kd.alpha,
-        }
-        if cached:
-            ids, logprobs, tail, padded = guard_vocab(
-                cached["topk_ids"][:, :-1],
-                cached["topk_logprobs"][:, :-1],
-                cached["topk_tail"][:, :-1],
-                logits.shape[-1],
-            )
-            # Sampled-tail columns (core.distill.tail); a padded vocabulary falls back to the
-            # tail bucket, since the samples may name tokens the student does not have.
-            samples = {
-                name: cached[f"topk_{name}"][:, :-1]
-                for name in ("entropy", "sample_ids", "sample_logprobs")
-                if f"topk_{name}" in cached and not padded
-            }
-            return losses.topk_loss(
-                self.kd.loss,
-                pad_column(logits) if padded else logits,
-                ids,
-                logprobs,
-                tail,
-                **kw,
-                **samples,
-            )
         if self.teacher is None:
             raise ValueError("DistillTrainer needs a teacher model or cached top-k rows")
         with torch.no_grad():
@@ -179,12 +151,21 @@ class DistillTrainer(Trainer):
                 input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
             ).logits[:, :-1]
         vocab = min(logits.shape[-1], teacher_logits.shape[-1])  # padded embedding sizes may differ
+        kw = {"beta": self.kd.beta, "alpha": self.kd.alpha}
         return losses.dense_loss(
-            self.kd.loss, logits[..., :vocab], teacher_logits[..., :vocab], **kw
+            self.kd.loss,
+            logits[..., :vocab],
+            teacher_logits[..., :vocab],
+            temperature=self.kd.temperature,
+            mask=mask,
+            reduction="sum",
+            **kw,
         )
 
-    def _chunked_sums(self, model, inputs, cached, targets, mask):
-        """KD (and CE) sums from the last hidden state, ``kd.chunk`` positions at a time."""
+    def _target_sums(self, model, inputs, cached, targets, mask):
+        """KD (and CE) sums against the cached rows, from the student's last hidden state: the
+        output head and the vocabulary-wide loss run on target positions only (an answer-only
+        run skips the prompt and the padding), ``kd.chunk`` positions at a time when set."""
         import torch
 
         empty = torch.empty(0, dtype=torch.long, device=inputs["input_ids"].device)
@@ -192,7 +173,7 @@ class DistillTrainer(Trainer):
             input_ids=inputs["input_ids"],
             attention_mask=inputs["attention_mask"],
             output_hidden_states=True,
-            logits_to_keep=empty,  # the model computes no logits; the chunks do
+            logits_to_keep=empty,  # the model computes no logits; chunked_kd does
         )
         hidden = outputs.hidden_states[-1][:, :-1]
         head = self.accelerator.unwrap_model(model).get_output_embeddings()
@@ -202,10 +183,16 @@ class DistillTrainer(Trainer):
             cached["topk_tail"][:, :-1],
             head.weight.shape[0],
         )
+        # Sampled-tail columns (core.distill.tail); a padded vocabulary falls back to the tail
+        # bucket, since the samples may name tokens the student does not have.
+        names = ("entropy", "sample_ids", "sample_logprobs")
+        sampled = not padded and all(f"topk_{n}" in cached for n in names)
+        extra = [cached[f"topk_{n}"][:, :-1] for n in names] if sampled else []
         name, kw = self.kd.loss, {"beta": self.kd.beta, "alpha": self.kd.alpha}
 
-        def kd_rows(logits, ids, logprobs, tail):
+        def kd_rows(logits, ids, logprobs, tail, *samples):
             logits = pad_column(logits) if padded else logits
+            columns = dict(zip(names, samples, strict=True)) if samples else {}
             return losses.topk_loss(
                 name,
                 logits,
@@ -213,8 +200,9 @@ class DistillTrainer(Trainer):
                 logprobs,
                 tail,
                 temperature=self.kd.temperature,
-                reduction="sum",
+                reduction="none",
                 **kw,
+                **columns,
             )
 
         kd_sum, ce = chunked_kd(
@@ -223,7 +211,7 @@ class DistillTrainer(Trainer):
             mask,
             targets.clamp(min=0),
             kd_rows,
-            teacher=(ids, logprobs, tail),
+            teacher=(ids, logprobs, tail, *extra),
             chunk=self.kd.chunk,
             ce=bool(self.kd.ce_weight),
         )
