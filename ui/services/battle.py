@@ -7,7 +7,8 @@
 
 Battles run in ``core.battle.BattleService``; every vote goes through
 ``audit.ledger.votes.record_vote`` (session and IP stored only as salted hashes,
-per-session and per-IP daily caps from the config), with the conversation as text unless
+per-session and per-IP daily caps from the config; the session is the signed visitor
+cookie of ``ui.session``, or the IP without one), with the conversation as text unless
 ``AppConfig.store_text`` is off, and a prompt category from ``core.arena_category`` (the
 bundled MiniLM, loaded in the background when the engine is made; keywords until then or
 if it cannot load).
@@ -77,19 +78,29 @@ class BattleTabService:
 
     def vote(self, battle_id: str, choice: str, request: gr.Request | None = None) -> VoteOutcome:
         """Vote once on a battle; the outcome names both models."""
-        return self.engine.vote(battle_id, choice, session_id=client_ids(request)[0])
+        return self.engine.vote(
+            battle_id, choice, session_id=client_ids(request, self.config.trusted_proxies)[0]
+        )
 
 
 def client_ids(
     request: gr.Request | None, trusted_proxies: list[str] | None = None
 ) -> tuple[str, str | None]:
-    """The browser session id and client IP of a Gradio request (``X-Forwarded-For`` only
-    from a trusted proxy: ``ui.clients.client_ip``)."""
+    """The session id and client IP of a Gradio request.
+
+    The session is the server-signed visitor cookie (``ui.session.visitor_id``), never
+    Gradio's ``session_hash``, which the client chooses. A request without a valid cookie
+    (none, forged, expired, a script that drops it) counts under its IP, so the session cap
+    still holds for it. The IP takes ``X-Forwarded-For`` only from a trusted proxy
+    (``ui.clients.client_ip``)."""
     from ui.clients import client_ip
+    from ui.session import visitor_id
 
     if request is None:
         return "anonymous", None
-    return request.session_hash or "anonymous", client_ip(request, trusted_proxies or [])
+    ip = client_ip(request, trusted_proxies or [])
+    visitor = visitor_id(request)
+    return (f"visitor:{visitor}" if visitor else f"ip:{ip or 'unknown'}"), ip
 
 
 class _Categorizer:
