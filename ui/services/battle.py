@@ -16,6 +16,8 @@ if it cannot load).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from audit.ledger.votes import VotePolicy
     from core.arena_category import CategoryClassifier
     from core.battle import Battle, BattleService, VoteOutcome
+
+POLL_S = 0.1  # how often a waiting battle handler yields, so Gradio can see the visitor left
 
 
 class BattleTabService:
@@ -75,6 +79,28 @@ class BattleTabService:
         return self.engine.follow_up(
             battle_id, prompt, session_id=client_ids(request, self.config.trusted_proxies)[0]
         )
+
+    def send_watched(
+        self, battle_id: str | None, prompt: str, request: gr.Request | None = None
+    ) -> Iterator[Battle | None]:
+        """``send`` for a Gradio generator handler: None every ``POLL_S`` while both models
+        answer, then the battle. Gradio closes the generator when the visitor leaves (it
+        checks after each yield); closing it cancels both answers at their next token."""
+        session_id, ip = client_ids(request, self.config.trusted_proxies)
+        if battle_id is None:
+            battle_id = self.engine.begin(prompt, session_id=session_id, ip=ip)
+        else:
+            self.engine.ask(battle_id, prompt, session_id=session_id)
+        deadline = time.monotonic() + self.engine.policy.timeout_s
+        battle = None
+        try:
+            while not self.engine.ready(battle_id, wait_s=POLL_S) and time.monotonic() < deadline:
+                yield None
+            battle = self.engine.result(battle_id, timeout=max(0.0, deadline - time.monotonic()))
+            yield battle
+        finally:
+            if battle is None:  # closed (or failed) before both answers came
+                self.engine.cancel(battle_id)
 
     def vote(self, battle_id: str, choice: str, request: gr.Request | None = None) -> VoteOutcome:
         """Vote once on a battle; the outcome names both models."""
