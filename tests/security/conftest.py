@@ -65,13 +65,12 @@ def launched_app(teacher, student, folder, **settings):
     from ui.app import build_app, launch_app
     from ui.config import AppConfig
 
+    defaults = {"admin_password": "correct horse battery staple", "preload": False}
     config = AppConfig(
         teacher=str(teacher),
         student=str(student),
         db_path=str(folder / "ledger.duckdb"),
-        admin_password="correct horse battery staple",
-        preload=False,
-        **settings,
+        **{**defaults, **settings},
     )
     demo = build_app(config)
     port = free_port()
