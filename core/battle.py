@@ -48,8 +48,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,7 +58,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.arena import CHOICE_TO_WINNER, CHOICES, pick_pair
-from core.backends import Backend
+from core.backends import Backend, StreamChunk
 from core.battle_leaks import names_model
 from core.conversation import context_note
 from core.errors import BackendError, InputError, NotFoundError, StillhouseError
@@ -158,6 +158,7 @@ class _State:
     prompts: list[str] = field(default_factory=list)
     status: str = "pending"  # pending -> ready -> (pending on a follow-up) -> voting -> closed
     flags: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)  # set by ``cancel``
 
 
 class BattleService:
@@ -254,6 +255,12 @@ class BattleService:
                 state.status = "ready"
         return self._battle(state)
 
+    def ready(self, battle_id: str, wait_s: float = 0.0) -> bool:
+        """Whether both answers of the current turn are complete (waiting up to ``wait_s``)."""
+        state = self._get(battle_id)
+        pending = [s.future for s in (state.left, state.right) if s.future is not None]
+        return not pending or not wait(pending, timeout=wait_s).not_done
+
     def start(self, prompt: str, session_id: str, ip: str | None = None) -> Battle:
         """``begin`` then ``result``: a battle with both answers complete."""
         return self.result(self.begin(prompt, session_id, ip))
@@ -284,6 +291,15 @@ class BattleService:
         self._close(state)
         return self._outcome(state, accepted=True, choice=picked)
 
+    def cancel(self, battle_id: str) -> None:
+        """Give up a battle nobody waits for: both answers stop after the token in progress
+        (their batch rows are freed) and the battle is closed, so no vote can follow."""
+        with self._lock:
+            state = self._battles.pop(battle_id, None)
+        if state is not None:
+            state.stop.set()
+            self._close(state)
+
     def reveal(self, battle_id: str) -> VoteOutcome:
         """Show who was who without voting; any later vote on this battle is ignored."""
         state = self._get(battle_id)
@@ -300,11 +316,16 @@ class BattleService:
         state.prompts.append(prompt)
         for side in (state.left, state.right):
             side.history.append({"role": "user", "content": prompt})
-            side.future = self._pool.submit(self._answer, side.model, list(side.history))
+            side.future = self._pool.submit(
+                self._answer, side.model, list(side.history), state.stop
+            )
 
-    def _answer(self, model: str, history: list[Message]) -> tuple[str, int, float, int]:
-        """One side's answer to its own history; older turns are left out while it does not
-        fit the context. Returns text, tokens, seconds and how many old turns were left out."""
+    def _answer(
+        self, model: str, history: list[Message], stop: threading.Event
+    ) -> tuple[str, int, float, int]:
+        """One side's answer to its own history, streamed so that ``stop`` ends it at the next
+        token; older turns are left out while it does not fit the context. Returns text,
+        tokens, seconds and how many old turns were left out."""
         start = time.perf_counter()
         dropped = 0
         while True:
@@ -312,10 +333,11 @@ class BattleService:
             messages = [ChatMessage(role="system", content=system)] if system else []
             messages += [ChatMessage.model_validate(m) for m in history[2 * dropped :]]
             try:
-                result = self.backends[model].generate(
-                    [ChatRequest(messages=messages)], self.policy.params
-                )[0]
-                return result.text, result.tokens, time.perf_counter() - start, dropped
+                chunks = self.backends[model].stream_chunks(
+                    ChatRequest(messages=messages), self.policy.params
+                )
+                text, tokens = _collect(chunks, stop)
+                return text, tokens, time.perf_counter() - start, dropped
             except InputError as error:
                 if error.code != "prompt_too_long" or 2 * (dropped + 1) >= len(history):
                     raise
@@ -419,3 +441,19 @@ class BattleService:
             model_right="" if hide else state.right.model,
             flags=list(state.flags),
         )
+
+
+def _collect(chunks: Iterator[StreamChunk], stop: threading.Event) -> tuple[str, int]:
+    """The text and token count of a streamed answer; ``stop`` abandons it (the stream is
+    closed, which frees its batch row at the engine's next step)."""
+    text: list[str] = []
+    tokens = 0
+    try:
+        for chunk in chunks:
+            if stop.is_set():
+                raise BackendError("battle_cancelled", "the battle was abandoned")
+            text.append(chunk.text)
+            tokens += chunk.tokens
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return "".join(text), tokens

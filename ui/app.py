@@ -119,13 +119,13 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, bl
     if services is not None and services.config.preload:
         services.models.warm_up()
     limit = services.config.concurrency if services is not None else 8
+    from ui.session import admin_routes, visitor_middleware
+
     routes = []
     if services is not None:  # the admin sign-in: a throttled HTTP route, not a Gradio event
-        from ui.session import admin_routes
-
         routes = admin_routes(services.access, services.config.trusted_proxies)
     return demo.queue(default_concurrency_limit=limit).launch(
-        app_kwargs={"routes": routes},
+        app_kwargs={"routes": routes, "middleware": visitor_middleware()},  # vote-cap identity
         server_name=host,
         server_port=port,
         show_error=False,  # ui.errors.guard decides what a visitor sees

@@ -58,23 +58,33 @@ def slow_api(slow_backend):
         yield server
 
 
-@pytest.fixture(scope="module")
-def live_app(tiny_model_dir, tiny_teacher_dir, tmp_path_factory):
-    """The real app (tiny teacher and student, a fresh ledger) on a free loopback port."""
+@contextmanager
+def launched_app(teacher, student, folder, **settings):
+    """The real app (a fresh ledger in ``folder``) on a free loopback port; ``settings``
+    override ``AppConfig`` fields."""
     from ui.app import build_app, launch_app
     from ui.config import AppConfig
 
-    folder = tmp_path_factory.mktemp("live-app")
+    defaults = {"admin_password": "correct horse battery staple", "preload": False}
     config = AppConfig(
-        teacher=str(tiny_teacher_dir),
-        student=str(tiny_model_dir),
+        teacher=str(teacher),
+        student=str(student),
         db_path=str(folder / "ledger.duckdb"),
-        admin_password="correct horse battery staple",
-        preload=False,
+        **{**defaults, **settings},
     )
     demo = build_app(config)
     port = free_port()
     launch_app(demo, host="127.0.0.1", port=port, block=False)
     demo.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    yield demo
-    demo.close()
+    try:
+        yield demo
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def live_app(tiny_model_dir, tiny_teacher_dir, tmp_path_factory):
+    """The real app (tiny teacher and student, a fresh ledger) on a free loopback port."""
+    folder = tmp_path_factory.mktemp("live-app")
+    with launched_app(tiny_teacher_dir, tiny_model_dir, folder) as demo:
+        yield demo

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.backends import Backend, BackendInfo, GenerationResult
+from core.backends import Backend, BackendInfo, GenerationResult, StreamChunk
 from core.battle import BattlePolicy, BattleService, VoteRecord, names_model
 from core.errors import BackendError, InputError, NotFoundError
 from core.generation import ChatRequest, GenerationParams
@@ -36,6 +36,10 @@ class Scripted:
 
     def stream(self, request: ChatRequest, params: GenerationParams) -> Iterator[str]:
         yield from self.generate([request], params)[0].text
+
+    def stream_chunks(self, request, params):
+        result = self.generate([request], params)[0]
+        yield StreamChunk(text=result.text, tokens=result.tokens, finish_reason="stop")
 
     def info(self) -> BackendInfo:
         return BackendInfo(name=self.name, engine="scripted")

@@ -8,7 +8,7 @@ import pytest
 from audit.ledger.store import Store
 from audit.ledger.votes import VotePolicy, record_vote
 from core.arena_category import CategoryClassifier
-from core.backends import BackendInfo, GenerationResult
+from core.backends import BackendInfo, GenerationResult, StreamChunk
 from core.battle import BattlePolicy, BattleService
 from core.errors import InputError
 from core.generation import ChatRequest, GenerationParams
@@ -37,6 +37,10 @@ class Echo:
 
     def stream(self, request, params):
         yield self.generate([request], params)[0].text
+
+    def stream_chunks(self, request, params):
+        result = self.generate([request], params)[0]
+        yield StreamChunk(text=result.text, tokens=result.tokens, finish_reason="stop")
 
     def info(self) -> BackendInfo:
         return BackendInfo(name=self.name, engine="scripted")

@@ -7,7 +7,8 @@
 
 Battles run in ``core.battle.BattleService``; every vote goes through
 ``audit.ledger.votes.record_vote`` (session and IP stored only as salted hashes,
-per-session and per-IP daily caps from the config), with the conversation as text unless
+per-session and per-IP daily caps from the config; the session is the signed visitor
+cookie of ``ui.session``, or the IP without one), with the conversation as text unless
 ``AppConfig.store_text`` is off, and a prompt category from ``core.arena_category`` (the
 bundled MiniLM, loaded in the background when the engine is made; keywords until then or
 if it cannot load).
@@ -15,6 +16,8 @@ if it cannot load).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from audit.ledger.votes import VotePolicy
     from core.arena_category import CategoryClassifier
     from core.battle import Battle, BattleService, VoteOutcome
+
+POLL_S = 0.1  # how often a waiting battle handler yields, so Gradio can see the visitor left
 
 
 class BattleTabService:
@@ -75,21 +80,53 @@ class BattleTabService:
             battle_id, prompt, session_id=client_ids(request, self.config.trusted_proxies)[0]
         )
 
+    def send_watched(
+        self, battle_id: str | None, prompt: str, request: gr.Request | None = None
+    ) -> Iterator[Battle | None]:
+        """``send`` for a Gradio generator handler: None every ``POLL_S`` while both models
+        answer, then the battle. Gradio closes the generator when the visitor leaves (it
+        checks after each yield); closing it cancels both answers at their next token."""
+        session_id, ip = client_ids(request, self.config.trusted_proxies)
+        if battle_id is None:
+            battle_id = self.engine.begin(prompt, session_id=session_id, ip=ip)
+        else:
+            self.engine.ask(battle_id, prompt, session_id=session_id)
+        deadline = time.monotonic() + self.engine.policy.timeout_s
+        battle = None
+        try:
+            while not self.engine.ready(battle_id, wait_s=POLL_S) and time.monotonic() < deadline:
+                yield None
+            battle = self.engine.result(battle_id, timeout=max(0.0, deadline - time.monotonic()))
+            yield battle
+        finally:
+            if battle is None:  # closed (or failed) before both answers came
+                self.engine.cancel(battle_id)
+
     def vote(self, battle_id: str, choice: str, request: gr.Request | None = None) -> VoteOutcome:
         """Vote once on a battle; the outcome names both models."""
-        return self.engine.vote(battle_id, choice, session_id=client_ids(request)[0])
+        return self.engine.vote(
+            battle_id, choice, session_id=client_ids(request, self.config.trusted_proxies)[0]
+        )
 
 
 def client_ids(
     request: gr.Request | None, trusted_proxies: list[str] | None = None
 ) -> tuple[str, str | None]:
-    """The browser session id and client IP of a Gradio request (``X-Forwarded-For`` only
-    from a trusted proxy: ``ui.clients.client_ip``)."""
+    """The session id and client IP of a Gradio request.
+
+    The session is the server-signed visitor cookie (``ui.session.visitor_id``), never
+    Gradio's ``session_hash``, which the client chooses. A request without a valid cookie
+    (none, forged, expired, a script that drops it) counts under its IP, so the session cap
+    still holds for it. The IP takes ``X-Forwarded-For`` only from a trusted proxy
+    (``ui.clients.client_ip``)."""
     from ui.clients import client_ip
+    from ui.session import visitor_id
 
     if request is None:
         return "anonymous", None
-    return request.session_hash or "anonymous", client_ip(request, trusted_proxies or [])
+    ip = client_ip(request, trusted_proxies or [])
+    visitor = visitor_id(request)
+    return (f"visitor:{visitor}" if visitor else f"ip:{ip or 'unknown'}"), ip
 
 
 class _Categorizer:

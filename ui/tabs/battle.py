@@ -64,9 +64,11 @@ def build(services: AppServices) -> None:
     def send(text: str, current: str | None, request: gr.Request):
         if not text or not text.strip():
             raise gr.Error("Type a prompt first.")
-        battle = services.battle.send(current, text, request)
+        for battle in services.battle.send_watched(current, text, request):  # closed if left
+            if battle is None:
+                yield (gr.skip(),) * len(shown)
         turn = f"Turn {battle.turns}: both answers are in. Vote now, or ask a follow-up."
-        return (
+        yield (
             battle.battle_id,
             gr.update(value=battle.conversation_left, label="Model A"),
             gr.update(value=battle.conversation_right, label="Model B"),
