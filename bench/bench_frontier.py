@@ -177,6 +177,12 @@ def main() -> None:
     if args.plot:
         plot(rows, args.plot)
         print(f"plot: {args.plot}")
+    fast = [r for r in rows if r["speedup_b1"] >= 1.4] or rows
+    best = max(fast, key=lambda r: r["quality_kept"])
+    print(  # the key figure last: the best shape at >= 1.4x (the must), or overall
+        f"best shape {best['shape']}: quality kept {best['quality_kept']:.2f} at "
+        f"{best['speedup_b1']:.2f}x batch-1 decode, perplexity {best['perplexity_ratio']:.2f}x"
+    )
 
 
 if __name__ == "__main__":
