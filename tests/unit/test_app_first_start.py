@@ -149,6 +149,7 @@ def test_progress_reads_stage_step_and_eta():
     job._set(state="running")  # what run() sets before the pre-flight
     job.report(0.5, desc="teacher answers")
     assert job.view().stage == "teacher answers" and job.view().percent == 50
+    assert job.view().line.startswith("student on its way: teacher answers 50%")
     job.report(None, desc="a note")  # notes leave the stage alone
     assert job.view().stage == "teacher answers"
     job.report(0.25, desc="training step 40")

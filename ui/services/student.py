@@ -62,9 +62,10 @@ class StudentView(BaseModel):
             return f"no student: {self.message}"
         if self.state == "idle" or not self.stage:
             return "student on its way: starting"
-        where = f"step {self.step}/{self.steps}" if self.step else f"{self.percent:.0f}%"
         left = "" if self.eta_s is None else f", about {_minutes(self.eta_s)} left"
-        return f"student {self.stage}: {where}{left}"
+        if self.step:
+            return f"student {self.stage}: step {self.step}/{self.steps}{left}"
+        return f"student on its way: {self.stage} {self.percent:.0f}%{left}"
 
 
 def _minutes(seconds: float) -> str:
