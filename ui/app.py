@@ -33,8 +33,8 @@ HEADER = """
   <div class="sh-brand"><b>{title}</b></div>
   <div class="sh-tagline">Distill a teacher into a student, compare them side by side, vote blind,
   and keep a tamper-evident ledger of what was made from what.</div>
-  <div class="sh-models">Teacher <code>{teacher}</code> · Student <code>{student}</code> · \
-dtype <code>{dtype}</code></div>
+  <div class="sh-models">Teacher <code>{teacher}</code> · Student <code>{student}</code>\
+{waiting} · dtype <code>{dtype}</code></div>
 </div>
 """
 
@@ -82,25 +82,19 @@ def build_app(config: AppConfig) -> gr.Blocks:
     from ui.tabs.login import attach_oauth, build_login
 
     services = AppServices(config)
+    dtype = serving_dtype()
     with gr.Blocks(title=f"{config.title}: distillation with a ledger", fill_width=False) as demo:
-        gr.HTML(  # names come from the operator or the ledger: escaped, never markup
-            HEADER.format(
-                title=html.escape(config.title),
-                teacher=html.escape(services.models.teacher_label()),
-                student=html.escape(services.models.student_label()),
-                dtype=html.escape(serving_dtype()),
-            )
-        )
+        header = gr.HTML(header_html(services, dtype), elem_id="sh-header-box")
         admin = build_login(services)
         with gr.Tabs():
             with gr.Tab("Arena", id="arena"):
-                arena.build(services)
+                arena_live = arena.build(services)
             with gr.Tab("Battle", id="battle"):
-                battle.build(services)
+                battle_live = battle.build(services)
             with gr.Tab("Leaderboard", id="leaderboard") as board_tab:
                 leaderboard.build(services, board_tab)
             with gr.Tab("Distill", id="distill") as distill_tab:
-                distill.build(services, admin, distill_tab)
+                distill_live = distill.build(services, admin, distill_tab)
             with gr.Tab("Audit", id="audit") as audit_tab:
                 audit.build(services, admin, audit_tab)
             with gr.Tab("Similarity", id="similarity"):
@@ -108,9 +102,43 @@ def build_app(config: AppConfig) -> gr.Blocks:
             with gr.Tab("Reports", id="reports") as reports_tab:
                 reports.build(services, admin, reports_tab)
         attach_oauth(demo, services, admin)
+        _follow_student(demo, services, dtype, header, arena_live, battle_live, distill_live)
     guard_handlers(demo)
     demo.services = services  # type: ignore[attr-defined]  # for launch_app's warm-up
     return demo
+
+
+def header_html(services, dtype: str) -> str:
+    """The header; while the student is on its way it says so, with its progress."""
+    view = services.student_view()
+    waiting = "" if view.state == "done" else f" ({html.escape(view.line)})"
+    return HEADER.format(  # names come from the operator or the ledger: escaped, never markup
+        title=html.escape(services.config.title),
+        teacher=html.escape(services.models.teacher_label()),
+        student=html.escape(services.models.student_label()),
+        waiting=waiting,
+        dtype=html.escape(dtype),
+    )
+
+
+def _follow_student(demo, services, dtype, header, *live: dict) -> None:
+    """While the student is on its way, refresh its progress on the page every 2 s (header,
+    Arena, Battle, Distill; each tab hands ``{component: render(view)}``); stop once it is
+    served or its run has ended."""
+    import gradio as gr
+
+    timer = gr.Timer(2.0, active=services.student_view().state in ("idle", "running"))
+    components = [header, *(c for parts in live for c in parts)]
+    renderers = [r for parts in live for r in parts.values()]
+
+    def refresh():
+        view = services.student_view()
+        values = [header_html(services, dtype), *(render(view) for render in renderers)]
+        return *values, gr.Timer(active=view.state in ("idle", "running"))
+
+    outputs = [*components, timer]
+    for event in (timer.tick, demo.load):
+        event(refresh, outputs=outputs, api_visibility="private", show_progress="hidden")
 
 
 def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
@@ -140,23 +168,48 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, bl
     )
 
 
-def start(config: AppConfig, *, preset: str, distill: bool, host: str, port: int) -> None:
-    """The main job: prepare the teacher, distill the student if missing, record both, serve."""
-    from ui.services.student import ensure_student
+def start(
+    config: AppConfig,
+    *,
+    preset: str,
+    distill: bool,
+    host: str,
+    port: int,
+    block: bool = True,
+    overrides: list[str] | None = None,
+):
+    """The main job: prepare the teacher, serve the page at once, and, when the student is
+    not cached, distill it in the background (licence pre-flight first, recorded in the
+    ledger); it is served as soon as it is saved. ``block=False`` returns the running demo
+    (tests); ``overrides`` are extra preset overrides for that first run."""
+    from core.errors import NotFoundError
+    from ui.services.student import prepare_teacher, student_cached
 
-    config = config.model_copy(
-        update={"student": ensure_student(config, preset=preset, distill=distill)}
-    )
+    prepare_teacher(config)
+    missing = not student_cached(config)
+    if missing and not distill:
+        raise NotFoundError(
+            "missing_student",
+            f"student '{config.student}' is not cached and --no-distill was given",
+            hint="drop --no-distill, or run `stillhouse distill` first",
+        )
     demo = build_app(config)
     services = demo.services  # type: ignore[attr-defined]
     services.register_served_models()
+    if missing:
+        services.first_distill(preset=preset, overrides=overrides)
     print(f"stillhouse: ledger {config.ledger_path()}", flush=True)
+    student = services.models.student_label() + (" (on its way)" if missing else "")
     print(
-        f"stillhouse: serving {services.models.teacher_label()} vs "
-        f"{services.models.student_label()} on http://{host}:{port}",
+        f"stillhouse: serving {services.models.teacher_label()} vs {student} "
+        f"on http://{host}:{port}",
         flush=True,
     )
+    if not block:
+        launch_app(demo, host=host, port=port, block=False)
+        return demo
     try:
         launch_app(demo, host=host, port=port)
     finally:
         services.models.close()
+    return None

@@ -12,7 +12,8 @@ histories.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -38,8 +39,9 @@ class ArenaTurn(BaseModel):
 class ArenaService:
     """Named side-by-side chat between the app's teacher and student."""
 
-    def __init__(self, models: ServedModels) -> None:
+    def __init__(self, models: ServedModels, waiting: Callable[[], str] | None = None) -> None:
         self.models = models
+        self.waiting = waiting or (lambda: "student on its way")
 
     def turn(
         self, prompt: str, history_a: list, history_b: list, params: GenerationParams
@@ -56,6 +58,9 @@ class ArenaService:
         if not prompt or not prompt.strip():
             raise InputError("empty_prompt", "the prompt is empty")
         user = {"role": "user", "content": prompt}
+        if not self.models.student_ready():
+            yield from self._teacher_alone(prompt, history_a, history_b, params)
+            return
         teacher, student = self.models.backend("teacher"), self.models.backend("student")
         request_a, dropped_a = fit_history(teacher, [*_plain(history_a), user])
         request_b, dropped_b = fit_history(student, [*_plain(history_b), user])
@@ -82,6 +87,40 @@ class ArenaService:
             if event.stats is not None:
                 history[-1] = _assistant(event.stats.text or texts[event.side])
             yield turn
+
+    def _teacher_alone(
+        self, prompt: str, history_a: list, history_b: list, params: GenerationParams
+    ) -> Iterator[ArenaTurn]:
+        """The teacher answers; the student's side says it is on its way (with progress)."""
+        from core.conversation import context_note, fit_history
+
+        user = {"role": "user", "content": prompt}
+        teacher = self.models.backend("teacher")
+        request, dropped = fit_history(teacher, [*_plain(history_a), user])
+        line = self.waiting()
+        if line.startswith("no student"):
+            waiting = f"*{line}.*"
+        else:
+            waiting = f"*The student is on its way ({line}); it answers here once it is saved.*"
+        turn = ArenaTurn(
+            history_a=[*history_a, user, _assistant("")],
+            history_b=[*history_b, user, _assistant(waiting)],
+            stats_b=waiting,
+            note=context_note("Teacher", dropped) if dropped else "",
+        )
+        text, tokens, start, first = "", 0, time.perf_counter(), None
+        for chunk in teacher.stream_chunks(request, params):
+            tokens += chunk.tokens
+            if chunk.text:
+                first = first or time.perf_counter() - start
+                text += chunk.text
+                turn.history_a[-1] = _assistant(text)
+                yield turn
+        total = time.perf_counter() - start
+        ttft = "–" if first is None else f"{first:.2f} s"
+        rate = (tokens - 1) / (total - first) if first and tokens > 1 and total > first else 0.0
+        turn.stats_a = f"TTFT **{ttft}** · **{rate:.1f}** tokens/s · {tokens} tokens"
+        yield turn
 
 
 def _plain(history: list) -> list[dict[str, str]]:

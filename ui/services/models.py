@@ -33,6 +33,8 @@ class ServedModels:
         self.config = config
         self._lock = threading.Lock()
         self._backends: dict[str, Backend] = {}
+        self._student: ModelSpec | None = None
+        self._shares: dict[str, ModelSpec] | None = None
 
     @cached_property
     def teacher_spec(self) -> ModelSpec:
@@ -40,17 +42,32 @@ class ServedModels:
 
         return resolve_model(self.config.teacher)
 
-    @cached_property
+    @property
     def student_spec(self) -> ModelSpec:
-        from core.models import resolve_model
+        """The student's spec; NotFoundError while it is not saved yet (resolved again on each
+        use until it is, so a student distilled while the app runs is served without restart)."""
+        if self._student is None:
+            from core.models import resolve_model
 
-        return resolve_model(self.config.student)
+            self._student = resolve_model(self.config.student)
+        return self._student
+
+    def student_ready(self) -> bool:
+        """Is the student saved (and so servable)?"""
+        from core.errors import NotFoundError
+
+        try:
+            _ = self.student_spec
+        except NotFoundError:
+            return False
+        return True
 
     def teacher_label(self) -> str:
         return self.teacher_spec.name
 
     def student_label(self) -> str:
-        return self.student_spec.name
+        """The student's name (the name it will have while it is on its way)."""
+        return self.student_spec.name if self.student_ready() else self.config.student
 
     def backend(self, role: str) -> Backend:
         """The loaded backend for ``teacher`` or ``student`` (loaded on first use)."""
@@ -61,17 +78,24 @@ class ServedModels:
                 self._backends[role] = backend_for(self._gpu_specs[role])
             return self._backends[role]
 
-    @cached_property
+    @property
     def _gpu_specs(self) -> dict[str, ModelSpec]:
-        """The pair with their shares of the GPU when vLLM serves both on it, else as resolved."""
+        """The pair with their shares of the GPU when vLLM serves both on it, else as resolved
+        (while the student is on its way, the teacher's share is sized as if next to itself)."""
+        if self._shares is not None:
+            return self._shares
         from core.backends import vllm_usable
 
-        specs = [self.teacher_spec, self.student_spec]
+        ready = self.student_ready()
+        specs = [self.teacher_spec, self.student_spec if ready else self.teacher_spec]
         if vllm_usable():
             from core.backends.memory import served_shares
 
             specs = served_shares(specs, self.config.gpu_memory)
-        return dict(zip(ROLES, specs, strict=True))
+        shares = dict(zip(ROLES, specs, strict=True))
+        if ready:
+            self._shares = shares
+        return shares
 
     def close(self) -> None:
         """Release both loaded models (the app calls this when its server stops)."""
@@ -91,7 +115,7 @@ class ServedModels:
         """Load both models in the background so the first chat does not wait."""
 
         def load() -> None:
-            for role in ROLES:
+            for role in ROLES if self.student_ready() else ("teacher",):
                 try:
                     self.backend(role)
                 except Exception:  # surfaced again, as gr.Error, on first use
@@ -128,18 +152,20 @@ class ServedModels:
         """The served pair's spec for its name; any other name resolved as usual."""
         from core.models import resolve_model
 
-        served = {self.teacher_label(): self.teacher_spec, self.student_label(): self.student_spec}
+        served = {self.teacher_label(): self.teacher_spec}
+        if self.student_ready():
+            served[self.student_label()] = self.student_spec
         return served.get(name) or resolve_model(name)
 
     def is_served(self, spec: ModelSpec) -> bool:
         """Is this the teacher's or the student's spec (a backend the app keeps loaded)?"""
-        return spec in (self.teacher_spec, self.student_spec)
+        return spec == self.teacher_spec or (self.student_ready() and spec == self.student_spec)
 
     def probe_backend(self, spec: ModelSpec) -> Backend:
         """The app's loaded backend for the served pair; a fresh one for any other model."""
         if spec == self.teacher_spec:
             return self.backend("teacher")
-        if spec == self.student_spec:
+        if self.student_ready() and spec == self.student_spec:
             return self.backend("student")
         from core.backends import backend_for
 
@@ -149,7 +175,8 @@ class ServedModels:
         """Record the teacher and the student in the ledger (once per weights hash)."""
         from core.models import prepare_model
 
-        for spec in (self.teacher_spec, self.student_spec):
+        specs = [self.teacher_spec] + ([self.student_spec] if self.student_ready() else [])
+        for spec in specs:
             prepared = prepare_model(spec)
             store.register_model(
                 spec.name,

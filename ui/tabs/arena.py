@@ -31,14 +31,16 @@ def _side(label: str, elem_id: str) -> tuple[gr.Chatbot, gr.Markdown]:
     return chat, stats
 
 
-def build(services: AppServices) -> None:
+def build(services: AppServices) -> dict:
+    """The tab; returns ``{component: render(student view)}`` for the app's student refresh."""
     gr.Markdown(
         "Ask once: the **teacher** and the **student** answer at the same time. "
         "Compare quality, time to first token and speed."
     )
     with gr.Row(equal_height=True):
         chat_a, stats_a = _side(f"Teacher · {services.models.teacher_label()}", "arena-teacher")
-        chat_b, stats_b = _side(f"Student · {services.models.student_label()}", "arena-student")
+        chat_b, stats_b = _side(_student_title(services), "arena-student")
+    waiting = gr.Markdown(_waiting(services.student_view()), elem_id="arena-student-waiting")
     note = gr.Markdown("", elem_id="arena-note")
     prompt, send = prompt_row(
         "Ask both models something…", "arena-prompt", "arena-send", autofocus=True
@@ -91,6 +93,24 @@ def build(services: AppServices) -> None:
         outputs=outputs,
         api_visibility="private",
     )
+    return {
+        chat_b: lambda view: gr.update(label=_student_title(services)),
+        waiting: _waiting,
+    }
+
+
+def _student_title(services: AppServices) -> str:
+    ready = "" if services.models.student_ready() else " (on its way)"
+    return f"Student · {services.models.student_label()}{ready}"
+
+
+def _waiting(view) -> str:
+    """What the Arena says while the student is missing; nothing once it is served."""
+    if view.state == "done":
+        return ""
+    if view.state in ("refused", "failed"):
+        return f"**The student is not available** ({view.message}); the teacher still answers."
+    return f"**The student is on its way** ({view.line}). Meanwhile the teacher answers."
 
 
 def _text(content) -> str:

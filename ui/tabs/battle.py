@@ -33,7 +33,8 @@ HASHES_ONLY = (
 )
 
 
-def build(services: AppServices) -> None:
+def build(services: AppServices) -> dict:
+    """The tab; returns ``{component: render(student view)}`` for the app's student refresh."""
     battle_id = gr.State(None)
     gr.Markdown(
         "Two anonymous models answer the same prompt; both answers appear **together**. "
@@ -44,6 +45,7 @@ def build(services: AppServices) -> None:
     with gr.Row(equal_height=True):
         chat_a = gr.Chatbot(label="Model A", height=360, elem_id="battle-a", buttons=["copy"])
         chat_b = gr.Chatbot(label="Model B", height=360, elem_id="battle-b", buttons=["copy"])
+    waiting = gr.Markdown(_waiting(services.student_view()), elem_id="battle-waiting")
     notes = gr.Markdown("", elem_id="battle-notes")
     prompt, start = prompt_row(
         "Ask something to start a blind battle (or a follow-up)…", "battle-prompt", "battle-start"
@@ -64,6 +66,10 @@ def build(services: AppServices) -> None:
     def send(text: str, current: str | None, request: gr.Request):
         if not text or not text.strip():
             raise gr.Error("Type a prompt first.")
+        if not services.models.student_ready():  # no pair to battle yet: say so, start nothing
+            view = _waiting(services.student_view())
+            yield (None, gr.update(), gr.update(), *[gr.update()] * len(CHOICES), view, "", text)
+            return
         for battle in services.battle.send_watched(current, text, request):  # closed if left
             if battle is None:
                 yield (gr.skip(),) * len(shown)
@@ -115,6 +121,21 @@ def build(services: AppServices) -> None:
             api_name=f"battle_vote_{choice}",
         )
     new.click(reset, outputs=shown, api_visibility="private")
+    return {waiting: _waiting}
+
+
+def _waiting(view) -> str:
+    """What Battle says while it has no student to pair with the teacher."""
+    if view.state == "done":
+        return ""
+    if view.state in ("refused", "failed"):
+        why = f"there is no student ({view.message})"
+    else:
+        why = f"the student is on its way ({view.line})"
+    return (
+        f"**Battles need two models, and {why}.** Battles open as soon as it is saved; "
+        "meanwhile you can talk to the teacher in the Arena."
+    )
 
 
 def _reveal_text(outcome) -> str:

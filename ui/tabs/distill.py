@@ -23,8 +23,10 @@ LOCKED = "Distillation needs an admin login. Nothing was started."
 TITLE = "### Scorecard: is the small model worth it?"
 
 
-def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
+def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> dict:
+    """The tab; returns ``{component: render(student view)}`` for the app's student refresh."""
     choices = distill_choices()
+    first_run = gr.HTML(first_run_html(services.student_view()), elem_id="distill-first-run")
     locked_notice("Distillation trains and saves models on this machine.", admin)
     gr.Markdown(
         "Pick a teacher, a student start point, a preset and the prompt data. The licence "
@@ -222,6 +224,27 @@ def build(services: AppServices, admin: gr.State, tab: gr.Tab) -> None:
         [verdict, findings, obligations],
         api_visibility="private",
         show_progress="hidden",
+    )
+    return {first_run: first_run_html}
+
+
+def first_run_html(view) -> str:
+    """The first start's distillation: stage, step i/N, percent and ETA, or how it ended."""
+    import html
+
+    if view.state == "done" and not view.message:
+        return ""  # the student was already cached: nothing to report
+    if view.state == "done":
+        return f"<div class='sh-verdict sh-allowed'>First start: {html.escape(view.message)}.</div>"
+    if view.state in ("refused", "failed"):
+        return (
+            "<div class='sh-verdict sh-blocked'>First start: no student was distilled "
+            f"({html.escape(view.message)}). The app serves the teacher alone.</div>"
+        )
+    return (
+        "<div class='sh-verdict sh-needs_review'>First start: distilling the student in the "
+        f"background. <b>{html.escape(view.line)}</b> ({view.percent:.0f}% of this stage)<br>"
+        f"<progress value='{view.percent:.0f}' max='100' style='width:100%'></progress></div>"
     )
 
 
