@@ -114,10 +114,11 @@ def _minilm() -> Callable[[Sequence[str]], Any] | None:
     try:
         from sentence_transformers import SentenceTransformer
 
-        from core.models import embedding_model_path, offline_env
+        from core.models import MODEL_LOAD_LOCK, embedding_model_path, offline_env
 
         offline_env()
-        model = SentenceTransformer(str(embedding_model_path()), device="cpu")
+        with MODEL_LOAD_LOCK:
+            model = SentenceTransformer(str(embedding_model_path()), device="cpu")
     except Exception:  # noqa: BLE001 - no model here: the keyword fallback runs instead
         return None
     lock = threading.Lock()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -246,15 +247,23 @@ def _converted(spec: ModelSpec, gguf: Path, *, expected_sha256: str | None) -> P
     return PreparedModel(spec, target, weights_sha)
 
 
+# transformers builds a model under process-wide patches of torch (meta-device init, weight
+# loading): two threads loading at once corrupt each other ("Cannot copy out of meta tensor").
+# Every model load in the project takes this lock: the app loads the embedder for the Battle tab
+# while its first distillation loads the teacher.
+MODEL_LOAD_LOCK = threading.RLock()
+
+
 def _load_gguf(gguf: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-        )
+        with MODEL_LOAD_LOCK:
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(
+                str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+            )
     except Exception as exc:
         raise IntegrityError("corrupt_gguf", f"cannot read GGUF file {gguf}: {exc}") from exc
     # save_pretrained refuses while the GGUF quantization config is attached.
@@ -279,10 +288,12 @@ def load_causal_lm(
     torch_dtype = getattr(torch, dtype) if dtype else torch.float32
     offline = spec.source != "hf"
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(prepared.path), local_files_only=offline)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(prepared.path), dtype=torch_dtype, local_files_only=offline
-        )
+        with MODEL_LOAD_LOCK:
+            tokenizer = AutoTokenizer.from_pretrained(str(prepared.path), local_files_only=offline)
+            model = AutoModelForCausalLM.from_pretrained(
+                str(prepared.path), dtype=torch_dtype, local_files_only=offline
+            )
+            model.to(device)  # type: ignore[arg-type]
     except OSError as exc:
         raise IntegrityError(
             "unloadable_model", f"cannot load {spec.name} from {prepared.path}: {exc}"
@@ -290,7 +301,6 @@ def load_causal_lm(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    model.to(device)  # type: ignore[arg-type]
     model.eval()
     return model, tokenizer
 

@@ -211,7 +211,10 @@ def load_embedder(
             return found
     from sentence_transformers import SentenceTransformer as Torch
 
-    return cast(Embedder, Torch(str(path), backend="torch", local_files_only=True))
+    from core.models import MODEL_LOAD_LOCK
+
+    with MODEL_LOAD_LOCK:
+        return cast(Embedder, Torch(str(path), backend="torch", local_files_only=True))
 
 
 def embed(

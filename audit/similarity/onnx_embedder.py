@@ -72,9 +72,12 @@ def export_onnx(model_dir: Path, *, force: bool = False) -> Path:
     weights = sha256_weights(model_dir)
     if not force and _manifest_ok(target, weights):
         return target
-    loaded = AutoModel.from_pretrained(
-        str(model_dir), local_files_only=True, attn_implementation="eager"
-    )
+    from core.models import MODEL_LOAD_LOCK
+
+    with MODEL_LOAD_LOCK:
+        loaded = AutoModel.from_pretrained(
+            str(model_dir), local_files_only=True, attn_implementation="eager"
+        )
     model = _Hidden(loaded.eval())
     sample = torch.ones((2, 8), dtype=torch.long)
     with atomic_dir(target) as tmp:

@@ -211,7 +211,10 @@ def apply_plan(model, plan: WidthPlan):
                 tensor = tensor.index_select(1, mlp)
             tensor = _hidden_slice(short, tensor, hidden)
             state[to + short] = tensor.contiguous()
-    student = type(model)(config)
+    from core.models import MODEL_LOAD_LOCK
+
+    with MODEL_LOAD_LOCK:  # model construction shares transformers' process-wide init patches
+        student = type(model)(config)
     student.to(next(model.parameters()).dtype)
     missing, unexpected = student.load_state_dict(state, strict=False)
     unexpected = [k for k in unexpected if "rotary" not in k]

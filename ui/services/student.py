@@ -125,6 +125,12 @@ class FirstDistill:
             return self._view.model_copy()
 
     def start(self) -> threading.Thread:
+        # Import the training stack here, on the caller's thread: transformers' lazy module is
+        # not safe to import from two threads at once (the app imports it while serving), and a
+        # first import in this thread alone failed with "cannot import name 'Trainer'".
+        import core.distill.run
+        import core.distill.trainer  # noqa: F401  (transformers.Trainer and TrainingArguments)
+
         self.thread = threading.Thread(
             target=self.run, name="stillhouse-first-distill", daemon=True
         )
