@@ -30,6 +30,7 @@ import bisect
 import hashlib
 import itertools
 import json
+import mmap
 import os
 import threading
 from pathlib import Path
@@ -46,7 +47,11 @@ LEAF_HASH = (
 )
 _PARALLEL_BYTES = 16 << 20
 _MAX_WORKERS = 8
-_BLOCK_BYTES = 8 << 20
+# Blocks of 256 KB: each block's lines and digests are freed before the next, so the memory
+# is reused while still in cache. 8 MB blocks (new pages for every block's million-odd
+# objects) cost about a quarter more CPU here.
+_BLOCK_BYTES = 256 << 10
+_BAR_BYTES = 8 << 20
 
 
 class DatasetFingerprint(BaseModel):
@@ -157,7 +162,7 @@ def merkle_root(leaves: bytes | list[bytes]) -> str:
 def _blocks_leaves(
     data: bytes, start: int, end: int, first_line: int, bar=None
 ) -> tuple[bytes, int, list[int]]:
-    """``chunk_leaves`` over ``data[start:end]`` in blocks of about 8 MB (for the progress bar)."""
+    """``chunk_leaves`` over ``data[start:end]`` in blocks of about 256 KB."""
     digests, rewritten, bad = [], 0, []
     while start < end:
         stop = data.find(b"\n", min(start + _BLOCK_BYTES, end) - 1, end) + 1 or end
@@ -171,6 +176,13 @@ def _blocks_leaves(
             bar.update(stop - start)
         start = stop
     return b"".join(digests), rewritten, bad
+
+
+def _count_lines(data: Any, start: int, end: int) -> int:
+    """Newlines in ``data[start:end]`` (a mapped file has no ``count``), a block at a time."""
+    return sum(
+        data[at : min(at + _BAR_BYTES, end)].count(b"\n") for at in range(start, end, _BAR_BYTES)
+    )
 
 
 def _split_points(data: bytes, parts: int) -> list[int]:
@@ -194,7 +206,7 @@ def _ranges_in_parallel(
     points = _split_points(data, workers)
     firsts = [1]
     for start, end in itertools.pairwise(points[:-1]):
-        firsts.append(firsts[-1] + data.count(b"\n", start, end))
+        firsts.append(firsts[-1] + _count_lines(data, start, end))
     context = multiprocessing.get_context("fork")
     children = []
     for start, end, first in zip(points[1:-1], points[2:], firsts[1:], strict=True):
@@ -244,7 +256,10 @@ def dataset_fingerprint(
     path = Path(path)
     if not path.is_file():
         raise InputError("missing_file", f"dataset file not found: {path}")
-    data = path.read_bytes()
+    with open(path, "rb") as handle:  # mapped, not read: no copy of the file in new pages
+        data: Any = (
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if path.stat().st_size else b""
+        )
     file_digest = hashlib.sha256()
     hasher = threading.Thread(target=file_digest.update, args=(data,), daemon=True)
     workers = min(os.cpu_count() or 1, _MAX_WORKERS, max(1, len(data) // _PARALLEL_BYTES))
@@ -253,7 +268,7 @@ def dataset_fingerprint(
     elif parallel is not False:  # asked for: True is at least two processes, a number that many
         workers = parallel if parallel is not True and parallel > 1 else max(2, workers)
     parallel = bool(parallel) and hasattr(os, "fork") and workers > 1
-    show = progress and len(data) > 4 * _BLOCK_BYTES
+    show = progress and len(data) > 4 * _BAR_BYTES
     with tqdm(
         total=len(data) // workers if parallel else len(data),
         unit="B",
@@ -267,6 +282,8 @@ def dataset_fingerprint(
             hasher.start()
             parts = [_blocks_leaves(data, 0, len(data), 1, bar if show else None)]
     hasher.join()
+    if isinstance(data, mmap.mmap):
+        data.close()
     bad = [n for _, _, numbers in parts for n in numbers]
     if bad:
         shown = ", ".join(str(n) for n in bad[:10]) + (" ..." if len(bad) > 10 else "")

@@ -154,8 +154,9 @@ def minhash_jaccards(
 
 
 def onnx_available() -> bool:
-    """True when the ONNX embedding backend can run here (onnxruntime and onnx installed)."""
-    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+    """True when the ONNX embedding backend can run here (onnxruntime, onnx and onnx-ir, the
+    quantizer's, installed)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx", "onnx_ir"))
 
 
 def embedding_backends() -> dict[str, str]:
@@ -204,7 +205,7 @@ def load_embedder(
     if backend != "torch" and onnx_available():
         from audit.similarity import onnx_embedder
 
-        if backend == "onnx" and not (onnx_embedder.export_path(path) / "model.onnx").is_file():
+        if backend == "onnx":  # made now when missing or stale (a no-op when it is current)
             onnx_embedder.export_onnx(path)
         found = onnx_embedder.load_onnx_embedder(path)
         if found is not None:

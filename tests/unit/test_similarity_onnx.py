@@ -102,3 +102,19 @@ def test_models_prepare_exports_the_embedding_model_once(tmp_path):
     stamp = (export / "model.onnx").stat().st_mtime_ns
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0 and (export / "model.onnx").stat().st_mtime_ns == stamp
+
+
+def test_an_export_made_by_another_recipe_is_refused_as_stale(at_onnx_home, caplog):
+    import json
+
+    from audit.similarity.onnx_embedder import MANIFEST, export_path
+
+    manifest = export_path(sm.default_embedding_path()) / MANIFEST
+    original = manifest.read_text()
+    manifest.write_text(json.dumps({**json.loads(original), "format": "float32"}))
+    try:
+        with caplog.at_level(logging.WARNING, logger="stillhouse"):
+            assert sm.load_embedder().backend == "torch"
+        assert any("stale" in r.getMessage() for r in caplog.records)
+    finally:
+        manifest.write_text(original)
