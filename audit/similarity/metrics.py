@@ -212,7 +212,7 @@ def load_embedder(
             return found
     from sentence_transformers import SentenceTransformer as Torch
 
-    from core.models import MODEL_LOAD_LOCK
+    from core.bundled import MODEL_LOAD_LOCK
 
     with MODEL_LOAD_LOCK:
         return cast(Embedder, Torch(str(path), backend="torch", local_files_only=True))

@@ -76,7 +76,7 @@ def export_onnx(model_dir: Path, *, force: bool = False) -> Path:
     weights = sha256_weights(model_dir)
     if not force and _manifest_ok(target, weights):
         return target
-    from core.models import MODEL_LOAD_LOCK
+    from core.bundled import MODEL_LOAD_LOCK
 
     with MODEL_LOAD_LOCK:
         loaded = AutoModel.from_pretrained(
