@@ -84,6 +84,13 @@ def damaged(path: Path, error: BaseException) -> IntegrityError:
     )
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 @contextlib.contextmanager
 def connect(path: Path, timeout_s: float = 60.0, *, create: bool = True) -> Iterator[Any]:
     """A short-lived connection, retried while another process holds the file's lock.
@@ -115,7 +122,12 @@ def connect(path: Path, timeout_s: float = 60.0, *, create: bool = True) -> Iter
                 break
             except duckdb.IOException as error:
                 text = str(error)
-                if "lock" not in text.lower():
+                # Another process may be creating the file right now: its header is not yet
+                # written (DuckDB's three 4 KB header blocks), so retry while it is that young.
+                being_created = create and _size(path) < 3 * 4096 and "not a valid" in text
+                if "lock" not in text.lower() and not (
+                    being_created and time.monotonic() <= deadline
+                ):
                     raise IntegrityError(
                         "not_a_ledger",
                         f"{path} is not a stillhouse ledger (DuckDB): {text.splitlines()[0]}",
