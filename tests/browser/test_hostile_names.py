@@ -13,12 +13,9 @@ import json
 
 import pytest
 
-from tests.browser.conftest import (
-    browser,  # noqa: F401  # the shared Chromium fixture
-    open_tab,
-    sign_in,
-    wait_text,
-)
+# ``browser`` is tests/browser/conftest.py's session fixture: importing it here would make a
+# second Playwright in the same thread, which the sync API refuses.
+from tests.browser.conftest import open_tab, sign_in, wait_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
