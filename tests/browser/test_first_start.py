@@ -6,35 +6,15 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import open_tab, screenshot, wait_text
-from tests.live_server import free_port
-from tests.unit.test_app_first_start import OVERRIDES, config_for
+from tests.unit.test_app_first_start import started_first_run
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def first_start_url(tiny_teacher_dir, tmp_path):
-    from ui.app import start
-
-    port = free_port()
-    config = config_for(tiny_teacher_dir, tmp_path, f"browser-first-{port}")
-    demo = start(
-        config,
-        preset="tiny",
-        distill=True,
-        host="127.0.0.1",
-        port=port,
-        block=False,
-        overrides=[*OVERRIDES, "max_steps=30"],
-    )
-    try:
-        yield f"http://127.0.0.1:{port}/", demo.services
-    finally:
-        job = demo.services.student_job
-        if job is not None and job.thread is not None:
-            job.thread.join(timeout=300)
-        demo.close()
-        demo.services.models.close()
+    with started_first_run(tiny_teacher_dir, tmp_path, "browser-first") as (demo, url):
+        yield url, demo.services
 
 
 def test_the_student_arrives_while_the_page_is_open(browser, first_start_url):

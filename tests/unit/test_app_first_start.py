@@ -3,6 +3,7 @@ and Battle say it is on its way, and once it is saved the Arena serves it with n
 
 from __future__ import annotations
 
+import contextlib
 import time
 import urllib.request
 
@@ -52,12 +53,14 @@ def config_for(teacher_dir, tmp_path, student: str):
     )
 
 
-@pytest.fixture
-def first_start(tiny_teacher_dir, tmp_path):
+@contextlib.contextmanager
+def started_first_run(tiny_teacher_dir, tmp_path, name: str):
+    """A live app on loopback whose student distills in the background (tiny preset, 30
+    steps); yields (demo, its url) and waits for the run to end on the way out."""
     from ui.app import start
 
     port = free_port()
-    config = config_for(tiny_teacher_dir, tmp_path, f"first-start-{port}")
+    config = config_for(tiny_teacher_dir, tmp_path, f"{name}-{port}")
     demo = start(
         config,
         preset="tiny",
@@ -68,13 +71,19 @@ def first_start(tiny_teacher_dir, tmp_path):
         overrides=[*OVERRIDES, "max_steps=30"],
     )
     try:
-        yield demo, demo.services, f"http://127.0.0.1:{port}/"
+        yield demo, f"http://127.0.0.1:{port}/"
     finally:
         job = demo.services.student_job
         if job is not None and job.thread is not None:
             job.thread.join(timeout=300)
         demo.close()
         demo.services.models.close()
+
+
+@pytest.fixture
+def first_start(tiny_teacher_dir, tmp_path):
+    with started_first_run(tiny_teacher_dir, tmp_path, "first-start") as (demo, url):
+        yield demo, demo.services, url
 
 
 def test_page_answers_while_the_student_trains_then_the_arena_serves_it(first_start):
