@@ -10,13 +10,18 @@ random, until the time is up. Then it checks that no vote was lost (every accept
 is in the ledger), that no request failed, and that the ledger's hash chain verifies.
 
 The baseline, run first in the same process for a quarter of the time, drives the same
-``BattleService`` directly from as many threads (no HTTP, no Gradio). The last line is the
-app's votes/s as a ratio of that baseline, with p95 latency per battle (start + vote).
+``BattleService`` directly from as many threads (no HTTP, no Gradio). The app phase then runs
+with the battle handler's disconnect watch off (one blocking wait for both answers, as
+before cancellation existed; a visitor who leaves is not noticed) and on, interleaved: off,
+on, off, on, a quarter of the time each (``--defences on`` or ``off`` runs one of them for
+the whole time). The last line is the app's votes/s as a ratio of the direct baseline, and with
+both phases the p95 latency per battle (start + vote) with the defences on over off.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import socket
@@ -61,6 +66,14 @@ class Tally:
     def error(self, text: str) -> None:
         with self.lock:
             self.errors.append(text)
+
+    def merge(self, other: Tally) -> Tally:
+        merged = Tally()
+        merged.accepted = self.accepted + other.accepted
+        merged.refused = self.refused + other.refused
+        merged.errors = self.errors + other.errors
+        merged.latencies = self.latencies + other.latencies
+        return merged
 
     def p95(self) -> float:
         return (
@@ -120,6 +133,20 @@ def direct_battle(services):
     return one
 
 
+@contextlib.contextmanager
+def watch(on: bool):
+    """The battle handler's disconnect watch on (as served) or off: one blocking wait for both
+    answers, the handler as it was before cancellation existed."""
+    from ui.services import battle
+
+    saved = battle.POLL_S
+    battle.POLL_S = saved if on else 3600.0
+    try:
+        yield
+    finally:
+        battle.POLL_S = saved
+
+
 def client_battle(url: str, voters: int):
     from gradio_client import Client
 
@@ -146,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher", help="Teacher model (default: a tiny random model).")
     parser.add_argument("--student", help="Student model (default: a tiny random model).")
     parser.add_argument("--max-new-tokens", type=int, default=16, help="Tokens per answer.")
+    parser.add_argument(
+        "--defences",
+        choices=("both", "on", "off"),
+        default="both",
+        help="Run the app phase with the disconnect watch off, on, or both side by side.",
+    )
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="stillhouse-soak-"))
@@ -172,34 +205,49 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}/"
 
     base = run_voters(args.voters, args.seconds / 4, direct_battle(services))
-    app = run_voters(args.voters, args.seconds, client_battle(url, args.voters))
+    # Both: off, on, off, on, a quarter of the time each, so a slow drift of the machine or
+    # the growing ledger hits both alike.
+    phases = ("off", "on") if args.defences == "both" else (args.defences,)
+    order = phases * 2
+    seconds = args.seconds / len(phases)
+    runs: dict[str, Tally] = {}
+    for phase in order:
+        with watch(phase == "on"):
+            part = run_voters(args.voters, seconds / 2, client_battle(url, args.voters))
+        runs[phase] = runs[phase].merge(part) if phase in runs else part
     demo.close()
 
     stored = len(services.store.votes())
-    expected = base.accepted + app.accepted
+    accepted = sum(run.accepted for run in runs.values())
+    errors = len(base.errors) + sum(len(run.errors) for run in runs.values())
+    expected = base.accepted + accepted
     verify = services.store.verify()
-    base_rate, app_rate = base.accepted / (args.seconds / 4), app.accepted / args.seconds
+    base_rate, app_rate = base.accepted / (args.seconds / 4), accepted / args.seconds
     print(
         f"direct : {base.accepted} votes, {base_rate:.2f} votes/s, p95 {base.p95():.3f} s, "
         f"{len(base.errors)} errors"
     )
-    print(
-        f"app    : {app.accepted} votes ({app.refused} refused), {app_rate:.2f} votes/s, "
-        f"p95 {app.p95():.3f} s, {len(app.errors)} errors {app.errors[:3]}"
-    )
+    for phase, run in runs.items():
+        print(
+            f"app, defences {phase:3}: {run.accepted} votes ({run.refused} refused), "
+            f"{run.accepted / seconds:.2f} votes/s, p95 {run.p95():.3f} s, "
+            f"{len(run.errors)} errors {run.errors[:3]}"
+        )
     print(
         f"ledger : {stored} votes stored of {expected} accepted; verify ok={verify.ok} "
         f"({verify.rows} events)"
     )
-    ok = (
-        stored == expected and not base.errors and not app.errors and verify.ok and app.accepted > 0
+    ok = stored == expected and not errors and verify.ok and accepted > 0
+    p95 = (
+        f"p95 on/off {runs['on'].p95() / runs['off'].p95():.2f}x"
+        if len(runs) == 2
+        else f"p95 {runs[phases[0]].p95():.3f} s per battle"
     )
     print(
         f"soak_arena {'PASS' if ok else 'FAIL'}: {args.voters} voters, {app_rate:.2f} votes/s "
         "through the app "
         f"= {app_rate / base_rate if base_rate else float('nan'):.2f}x direct BattleService; "
-        f"p95 {app.p95():.3f} s per battle; lost {expected - stored}; errors "
-        f"{len(base.errors) + len(app.errors)}"
+        f"lost {expected - stored}; errors {errors}; {p95}"
     )
     return 0 if ok else 1
 

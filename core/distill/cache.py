@@ -47,13 +47,29 @@ class Sequence:
 
 
 def tokenize_records(
-    tokenizer, records: list[dict[str, Any]], *, max_len: int, train_on_prompt: bool
+    tokenizer,
+    records: list[dict[str, Any]],
+    *,
+    max_len: int,
+    train_on_prompt: bool,
+    plain_share: float = 0.0,
+    seed: int = 0,
 ) -> list[Sequence]:
     """Chat-template each (prompt, response) pair into ids; label the answer (and prompt if
-    asked)."""
+    asked). A seeded ``plain_share`` of the records becomes plain text instead: prompt, blank
+    line, answer, no chat template, every token a target."""
+    import random
+
     sequences = []
     eos = tokenizer.eos_token or ""
-    for record in records:
+    count = round(plain_share * len(records))
+    plain = set(random.Random(seed).sample(range(len(records)), count))
+    for index, record in enumerate(records):
+        if index in plain:
+            text = f"{record['prompt']}\n\n{record['response']}"
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"][:max_len]
+            sequences.append(Sequence(ids, list(ids)))
+            continue
         messages = [{"role": "system", "content": record["system"]}] if record.get("system") else []
         messages.append({"role": "user", "content": record["prompt"]})
         prompt_text = tokenizer.apply_chat_template(

@@ -40,11 +40,13 @@ class PruneConfig(BaseModel):
     layers: int | None = Field(
         default=None, ge=1, description="Decoder layers the student keeps (None: all of them)."
     )
-    method: Literal["uniform", "angular", "block_influence"] = Field(
+    method: Literal["uniform", "angular", "block_influence", "greedy_kl"] = Field(
         default="angular",
         description="Which layers: uniform (evenly spaced, first and last kept), angular "
         "(drop the contiguous block whose input and output hidden states differ least), "
-        "block_influence (drop the layers with the lowest 1 - cos(input, output)).",
+        "block_influence (drop the layers with the lowest 1 - cos(input, output)), greedy_kl "
+        "(drop one layer at a time, the one whose removal raises the output KL on calibration "
+        "text least; slow).",
     )
     keep_layers: list[int] | None = Field(
         default=None,
@@ -200,6 +202,14 @@ class DistillConfig(BaseModel):
         default=False,
         description="Distil on prompt tokens too, not only the teacher's answer "
         "(off: the loss covers answer tokens only).",
+    )
+    plain_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the teacher-data records trained as plain text (prompt, blank "
+        "line, answer; no chat template; every token a target), so the student keeps "
+        "modelling ordinary prose, not only chat turns (0: all in chat form).",
     )
     # -- training ---------------------------------------------------------------------
     max_seq_len: int = Field(

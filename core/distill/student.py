@@ -14,6 +14,9 @@ of the Deeper Layers"): those layers change the representation least.
 ``block_influence`` drops the layers with the lowest block influence, 1 - cos(input, output)
 of each layer on calibration text (ShortGPT; the depth score of Minitron), not necessarily
 contiguous.
+``greedy_kl`` drops one layer at a time, each time the one whose removal raises the KL
+divergence of the output distribution on calibration text least (slow: about
+layers^2 / 2 forward passes of the calibration batch).
 
 Width (``core.distill.width``): MLP neurons, attention heads (GQA-aware) and hidden channels
 ranked by activation importance on the same calibration text, Minitron-style. The student is
@@ -102,6 +105,38 @@ def block_influence_layers(states: list[Tensor], weights: Tensor, n_keep: int) -
     return sorted(keep)
 
 
+def greedy_kl_layers(model, n_keep: int, ids: Tensor, mask: Tensor) -> list[int]:
+    """Drop layers one at a time, each time the one whose removal raises KL(model || pruned) on
+    the calibration batch least (Shortened-LLaMA-style, by the output distribution rather
+    than hidden-state angles); keep the first layer. bf16 autocast forwards on a copy, so
+    ``model`` is never touched."""
+    import torch
+
+    work = copy.deepcopy(model)
+    inner, layers = _layers(work)
+    valid = mask.bool()
+
+    def log_probs(keep: list[int]) -> Tensor:
+        inner.layers = torch.nn.ModuleList([layers[i] for i in keep])
+        work.config.num_hidden_layers = len(keep)
+        device = ids.device.type
+        with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16):
+            logits = work(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        return torch.log_softmax(logits.float(), -1)[valid]
+
+    reference = log_probs(list(range(len(layers))))
+    weights = reference.exp()
+
+    def kl(keep: list[int]) -> float:
+        return float((weights * (reference - log_probs(keep))).sum(-1).mean())
+
+    keep = list(range(len(layers)))
+    while len(keep) > n_keep:
+        _, drop = min((kl([j for j in keep if j != i]), i) for i in keep[1:])
+        keep.remove(drop)
+    return keep
+
+
 def angular_from_states(states: list[Tensor], weights: Tensor, n_keep: int) -> list[int]:
     """``angular_layers`` from hidden states already captured (``states[i]`` enters layer i)."""
     import torch
@@ -177,6 +212,8 @@ def prune_student(model, tokenizer, prune, texts: list[str]):
         layers = uniform_layers(n_total, n_keep)
     elif prune.method == "angular":
         layers = angular_from_states(scores.states, mask, n_keep)
+    elif prune.method == "greedy_kl":
+        layers = greedy_kl_layers(model, n_keep, ids, mask)
     else:
         layers = block_influence_layers(scores.states, mask, n_keep)
     if not narrow:

@@ -119,7 +119,12 @@ def build_dataset(ctx: RunContext):
 
     records = read_teacher_data(data.path)
     sequences = tokenize_records(
-        tokenizer, records, max_len=config.max_seq_len, train_on_prompt=config.train_on_prompt
+        tokenizer,
+        records,
+        max_len=config.max_seq_len,
+        train_on_prompt=config.train_on_prompt,
+        plain_share=config.plain_share,
+        seed=config.seed,
     )
     if config.topk == 0:
         return DistillDataset(sequences)
@@ -232,7 +237,7 @@ def loss_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
 
 def finish(ctx: RunContext, trainer) -> DistillResult:
     """Save the student, evaluate it against the teacher, write the files, record the run."""
-    from core.models import prepare_model, resolve_model, save_model
+    from core.models import load_causal_lm, prepare_model, resolve_model, save_model
     from core.specs import ModelSpec
 
     config, folder, student, tokenizer = ctx.config, ctx.folder, ctx.student, ctx.tokenizer
@@ -250,10 +255,19 @@ def finish(ctx: RunContext, trainer) -> DistillResult:
         description=f"distilled from {teacher_spec.name} ({layers}, {config.loss}, "
         f"{config.max_steps} steps)",
     )
+    student.config.use_cache = True  # training turned it off; a served model wants its KV cache
     saved = save_model(student, tokenizer, spec)
+    # Evaluate the saved weights, as the app will serve them: the trained model in memory still
+    # carries the trainer's bf16 autocast wrapper, which casts every weight on every forward
+    # and made its decode 2x slower than the teacher's in the run's own timing.
+    served, _ = load_causal_lm(
+        saved.spec,
+        device=str(next(student.parameters()).device),
+        dtype=str(next(student.parameters()).dtype).removeprefix("torch."),
+    )
     report = evaluate_pair(
         Subject(teacher_spec.name, ctx.teacher, tokenizer, prepare_model(teacher_spec).path),
-        Subject(config.student_name, student, tokenizer, saved.path),
+        Subject(config.student_name, served, tokenizer, saved.path),
         ctx.heldout,
         max_len=config.eval_max_len,
         batch_size=config.eval_batch_size,

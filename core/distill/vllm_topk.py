@@ -85,6 +85,8 @@ def cache_with_vllm(engine, teacher_spec, config, data, progress):
         read_teacher_data(data.path),
         max_len=config.max_seq_len,
         train_on_prompt=config.train_on_prompt,
+        plain_share=config.plain_share,
+        seed=config.seed,
     )
     folder = topk_cache_folder(config, data, sequences)
     if (folder / MANIFEST).is_file():

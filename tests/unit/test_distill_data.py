@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import resource
 import signal
 
@@ -113,6 +114,27 @@ def test_no_eos_after_an_answer_cut_by_max_new_tokens(teacher_and_sequences):
     assert cut.input_ids[-1] != tokenizer.eos_token_id
     assert tokenizer.eos_token_id not in cut.labels
     assert ended.input_ids[:-1] == cut.input_ids
+
+
+def test_plain_share_trains_that_share_of_records_as_plain_text(teacher_and_sequences):
+    """plain_share=0.5 turns half the records (seeded) into plain prose without the chat
+    template, every token a target; the other half stay chat turns with answer-only labels."""
+    _, tokenizer, _ = teacher_and_sequences
+    records = [{"prompt": f"Say {i}.", "response": f"I say {i}."} for i in range(10)]
+    mixed = tokenize_records(
+        tokenizer, records, max_len=64, train_on_prompt=False, plain_share=0.5, seed=3
+    )
+    plain = [s for s in mixed if -100 not in s.labels]
+    assert len(plain) == 5
+    for seq in plain:
+        assert re.fullmatch(r"Say (\d)\.\n\nI say \1\.", tokenizer.decode(seq.input_ids))
+        assert seq.labels == seq.input_ids
+    chat = [s for s in mixed if -100 in s.labels]
+    assert all("assistant" in tokenizer.decode(s.input_ids) for s in chat)
+    again = tokenize_records(
+        tokenizer, records, max_len=64, train_on_prompt=False, plain_share=0.5, seed=3
+    )
+    assert [s.input_ids for s in again] == [s.input_ids for s in mixed]
 
 
 def test_the_loss_covers_answer_tokens_only(teacher_and_sequences, tmp_path):

@@ -213,3 +213,23 @@ def test_prune_settings_that_leave_nothing_are_all_reported_at_once(gqa_teacher)
     assert "more than the teacher's 6 heads" in message
     with pytest.raises(InputError, match="one of 2, 3, 4, 6"):
         check_prune(PruneConfig(heads_keep=5), model.config)
+
+
+def test_greedy_kl_drops_a_layer_that_changes_nothing_and_leaves_the_teacher_alone(teacher):
+    """A layer whose attention and MLP outputs are zeroed passes its input through unchanged:
+    removing it leaves the output distribution exactly as it was, so greedy_kl drops it first."""
+    import copy
+
+    from core.distill.student import greedy_kl_layers
+
+    model, tokenizer = teacher
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        model.model.layers[2].self_attn.o_proj.weight.zero_()
+        model.model.layers[2].mlp.down_proj.weight.zero_()
+    enc = tokenizer(["the fox runs far", "a dog sleeps"], return_tensors="pt", padding=True)
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    assert greedy_kl_layers(model, 3, ids, mask) == [0, 1, 3]
+    two = greedy_kl_layers(model, 2, ids, mask)
+    assert len(two) == 2 and two[0] == 0 and 2 not in two
+    assert len(model.model.layers) == 4 and model.config.num_hidden_layers == 4
