@@ -38,7 +38,10 @@ SHAPES: dict[str, dict] = {
     "d20-mlp75": {"layers": 20, "method": "angular", "mlp_keep": 0.75},
     "d8u": {"layers": 8, "method": "uniform"},  # the old 8-layer student
 }
-DEFAULT_SHAPES = "d22,d18,w-mlp50-h6,d22-mlp75,d8u"
+# The quick preset's layers: greedy removal by output KL (core.distill.student.greedy_kl_layers).
+GREEDY_20 = [0, 1, 2, 8, 9, 10, 11, 12, 13, 15, 19, 20, 21, 22, 23, 24, 25, 27, 28, 29]
+SHAPES["d20-greedy"] = {"keep_layers": GREEDY_20}
+DEFAULT_SHAPES = "d22,d20-bi,d20-greedy,w-mlp50-h6,d22-mlp75,d8u"
 
 
 def distill_shape(name: str, prune: dict, budget: float, extra: list[str]):

@@ -11,7 +11,9 @@ from core.errors import InputError, NotFoundError
 def test_quick_preset_is_the_default_teacher_to_a_pruned_student():
     config = load_preset("quick")
     assert config.teacher == "smollm2-135m-instruct"
-    assert config.prune.layers and 8 < config.prune.layers < 30
+    kept = config.prune.keep_layers or []
+    assert 8 < len(kept) < 30 and kept == sorted(set(kept)) and kept[-1] < 30
+    assert config.plain_share > 0 and config.answers_per_prompt > 1
     assert config.student_name == "smollm2-distilled"
     assert config.topk + config.tail_samples > 0 and not config.train_on_prompt
 

@@ -5,7 +5,6 @@
     job = FirstDistill(config, store, preset="quick")
     job.start()                                                # a thread; the page serves on
     job.view().line        # "student training: step 80/160, about 3 min left"
-    ensure_student(config, preset="quick", distill=True)       # the same, in the foreground
 
 ``stillhouse app`` and the Space entry (root ``app.py``) prepare the teacher, serve the page,
 and, when the student is not cached, run ``FirstDistill`` in a thread: the same licence
@@ -222,26 +221,3 @@ class FirstDistill:
             log.warning(line)
             print("stillhouse: serving the teacher alone until a student is saved", flush=True)
         self._set(state=state, message=message, eta_s=None)
-
-
-def ensure_student(config: AppConfig, *, preset: str, distill: bool) -> str:
-    """Prepare the teacher; distill the student with ``preset`` unless it is already there
-    (in the foreground; raises if the pre-flight refuses or the run fails)."""
-    from audit.ledger.store import Store
-
-    prepare_teacher(config)
-    if student_cached(config):
-        return config.student
-    if not distill:
-        raise _no_distill(config)
-    result = FirstDistill(config, Store(config.ledger_path()), preset=preset)._distill()
-    print(f"stillhouse: student saved in {result.student_dir} (run {result.run_id})", flush=True)
-    return result.student_name
-
-
-def _no_distill(config: AppConfig) -> NotFoundError:
-    return NotFoundError(
-        "missing_student",
-        f"student '{config.student}' is not cached and --no-distill was given",
-        hint="drop --no-distill, or run `stillhouse distill` first",
-    )
