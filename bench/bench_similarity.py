@@ -6,8 +6,9 @@ Prints pairs/s for a full ``score_texts`` (all five metrics, verbatim and near-d
 findings, default embedding backend), the time of each metric, then, side by side and
 interleaved in this process (best of ``--repeats``): a bare torch
 ``SentenceTransformer.encode`` of the 2,000 texts, our embedding stage
-(``embedding_cosines``: dedupe, encode, cosine) on torch, and the same stage on ONNX
-Runtime (the ``onnx`` extra; the export is made first if missing). The last line is
+(``embedding_cosines``: dedupe, encode, cosine) on torch, the same stage on torch under bf16
+autocast (the default on a CPU with native bf16) and on ONNX Runtime (the ``onnx`` extra; the
+export is made first if missing). The last line is
 ``onnx/torch speed: R.Rx``: bare torch encode time over our ONNX stage's time (must >= 2x).
 
 Texts: 100-word windows of CPython's help topics (``pydoc_data``), the candidate window
@@ -52,6 +53,12 @@ def best_of(repeats: int, fn) -> float:
     return min(timed(fn) for _ in range(repeats))
 
 
+def embedding_note() -> str:
+    from core.dtype import native_bf16
+
+    return "native bf16" if native_bf16("cpu") else "bf16 emulated: no native bf16 here"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=1000, help="Pairs of answers (default 1000).")
@@ -65,6 +72,8 @@ def main() -> None:
     embedder = sm.load_embedder(None, "torch")
     embedder.encode(refs[:32], batch_size=32)  # warm-up
     onnx_model = sm.load_embedder(None, "onnx") if sm.onnx_available() else None
+    bf16_model = sm.load_embedder(None, "torch-bf16")
+    default = sm.load_embedder()
     print(
         f"pairs: {args.pairs}, ~{sum(len(t.split()) for t in refs) / len(refs):.0f} words per "
         "answer, "
@@ -73,8 +82,8 @@ def main() -> None:
 
     total = timed(lambda: score_texts(ref_rows, cand_rows, None, config=SimilarityConfig()))
     print(
-        f"all metrics (score_texts, no baseline, embeddings on "
-        f"{'onnx' if onnx_model is not None else 'torch'}): {total:.1f} s, "
+        f"all metrics (score_texts, no baseline, embeddings on the default "
+        f"{getattr(default, 'backend', 'torch')}): {total:.1f} s, "
         f"{args.pairs / total:.1f} pairs/s"
     )
     ref_t, cand_t = [sm.tokenize(t) for t in refs], [sm.tokenize(t) for t in cands]
@@ -91,10 +100,11 @@ def main() -> None:
     texts = refs + cands
     if onnx_model is None:
         print(f"onnx: not measured, backend {sm.embedding_backends()['onnx']}")
-    bare, ours, onnx = [], [], []
+    bare, ours, onnx, bf16 = [], [], [], []
     for _ in range(args.repeats):  # interleaved, so load on a shared machine hits all alike
         bare.append(timed(lambda: embedder.encode(texts, batch_size=32, normalize_embeddings=True)))
         ours.append(timed(lambda: sm.embedding_cosines(embedder, refs, [cands], batch_size=32)))
+        bf16.append(timed(lambda: sm.embedding_cosines(bf16_model, refs, [cands], batch_size=32)))
         if onnx_model is not None:
             onnx.append(
                 timed(lambda: sm.embedding_cosines(onnx_model, refs, [cands], batch_size=32))
@@ -104,6 +114,12 @@ def main() -> None:
         f"({len(texts) / min(bare):.0f} texts/s)"
     )
     print(f"ratio ours/bare SentenceTransformer.encode: {min(ours) / min(bare):.3f} (time)")
+    print(
+        f"embedding stage on torch under bf16 autocast: {min(bf16):.1f} s "
+        f"({len(texts) / min(bf16):.0f} texts/s; {embedding_note()}): "
+        f"torch-bf16/torch speed: {min(bare) / min(bf16):.1f}x"
+    )
+    print(f"default backend here: {getattr(default, 'backend', 'torch')}")
     if onnx_model is not None:
         print(
             f"embedding stage on ONNX Runtime: {min(onnx):.1f} s "

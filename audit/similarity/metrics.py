@@ -18,10 +18,13 @@ Tokens, for ``longest_run`` and the shingles, are words and punctuation marks
 (Unicode regex ``\\w+|[^\\w\\s]+``: a run of punctuation is one token), case-folded; spans are cut
 from the original text.
 
-Embeddings run on ONNX Runtime when the ``onnx`` extra is installed and the model's export
-(made once by ``stillhouse models prepare all-minilm-l6-v2``, checked by SHA-256 at load,
-``audit.similarity.onnx_embedder``) is there; otherwise on torch. ``backend="auto"`` (the
-default) picks so; ``"torch"`` and ``"onnx"`` force one.
+Embeddings run on torch under bf16 autocast on a CPU that computes bf16 natively (AMX or
+AVX512-BF16: 2.5x float32 torch on this machine, pair cosines within 0.002); elsewhere on ONNX
+Runtime when the ``onnx`` extra is installed and the model's export (made once by ``stillhouse
+models prepare all-minilm-l6-v2``, checked by SHA-256 at load, ``audit.similarity.
+onnx_embedder``) is there; otherwise on float32 torch. ``backend="auto"`` (the default) picks
+so; ``"torch"``, ``"torch-bf16"`` and ``"onnx"`` force one. On the quiet AMX machine the int8
+ONNX export ran 0.76x float32 torch (docs/similarity.md), so it is not the pick there.
 """
 
 from __future__ import annotations
@@ -161,12 +164,31 @@ def onnx_available() -> bool:
 
 def embedding_backends() -> dict[str, str]:
     """Each embedding backend and whether it is usable here, in words (for --help and the UI)."""
+    from core.dtype import native_bf16
+
     onnx = (
         "available"
         if onnx_available()
         else "unavailable: install the onnx extra (pip install -e '.[onnx]')"
     )
-    return {"torch": "available", "onnx": onnx}
+    bf16 = "available" if native_bf16("cpu") else "available, emulated (no native bf16: slow)"
+    return {"torch": "available", "torch-bf16": bf16, "onnx": onnx}
+
+
+class Bf16Embedder:
+    """A sentence-transformers model whose ``encode`` runs under CPU bf16 autocast (float32
+    results)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.device = f"{model.device} (bf16 autocast)"
+        self.backend = "torch-bf16"
+
+    def encode(self, sentences: list[str], **kwargs: Any) -> Any:
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return self.model.encode(sentences, **kwargs)
 
 
 def default_embedding_path() -> Path:
@@ -176,22 +198,26 @@ def default_embedding_path() -> Path:
     return embedding_model_path()
 
 
+Backend = Literal["auto", "torch", "torch-bf16", "onnx"]
+
+
 @functools.lru_cache(maxsize=4)
-def load_embedder(
-    model: str | None = None, backend: Literal["auto", "torch", "onnx"] = "auto"
-) -> Embedder:
+def load_embedder(model: str | None = None, backend: Backend = "auto") -> Embedder:
     """Load an embedder once per process (offline; bundled model by default).
 
-    ``auto``: the checked ONNX export when onnxruntime is installed and the export exists,
-    else torch. ``onnx``: export now if needed. A corrupt export falls back to torch with a
-    warning either way.
+    ``auto``: torch under bf16 autocast on a CPU with native bf16 (and no GPU); else the
+    checked ONNX export when onnxruntime is installed and the export exists; else torch.
+    ``onnx``: export now if needed. A corrupt export falls back to torch with a warning.
     """
     import os
 
-    if backend not in ("auto", "torch", "onnx"):
+    if backend not in ("auto", "torch", "torch-bf16", "onnx"):
         raise InputError(
-            "bad_embedding_backend", f"unknown embedding backend '{backend}' (auto, torch or onnx)"
+            "bad_embedding_backend",
+            f"unknown embedding backend '{backend}' (auto, torch, torch-bf16 or onnx)",
         )
+    if backend == "auto" and _bf16_cpu():
+        backend = "torch-bf16"
     if backend == "onnx" and not onnx_available():
         raise InputError(
             "onnx_unavailable",
@@ -202,7 +228,7 @@ def load_embedder(
     if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
         raise NotFoundError("missing_embedding", f"no sentence-transformers model in {path}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if backend != "torch" and onnx_available():
+    if backend not in ("torch", "torch-bf16") and onnx_available():
         from audit.similarity import onnx_embedder
 
         if backend == "onnx":  # made now when missing or stale (a no-op when it is current)
@@ -215,7 +241,17 @@ def load_embedder(
     from core.bundled import MODEL_LOAD_LOCK
 
     with MODEL_LOAD_LOCK:
-        return cast(Embedder, Torch(str(path), backend="torch", local_files_only=True))
+        loaded = Torch(str(path), backend="torch", local_files_only=True)
+    return cast(Embedder, Bf16Embedder(loaded) if backend == "torch-bf16" else loaded)
+
+
+def _bf16_cpu() -> bool:
+    """A CPU-only machine whose CPU computes bf16 natively."""
+    import torch
+
+    from core.dtype import native_bf16
+
+    return not torch.cuda.is_available() and native_bf16("cpu")
 
 
 def embed(

@@ -101,10 +101,11 @@ class SimilarityConfig(BaseModel):
         default=None,
         description="sentence-transformers model folder; default the bundled all-MiniLM-L6-v2.",
     )
-    embedding_backend: Literal["auto", "torch", "onnx"] = Field(
+    embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx"] = Field(
         default="auto",
-        description="auto (ONNX Runtime when the onnx extra and the model's export are there, "
-        "else torch), torch, or onnx.",
+        description="auto (torch under bf16 autocast on a CPU with native bf16, else ONNX "
+        "Runtime when the onnx extra and the model's export are there, else torch), torch, "
+        "torch-bf16, or onnx.",
     )
     batch_size: int = Field(default=32, ge=1, description="Embedding batch size.")
 

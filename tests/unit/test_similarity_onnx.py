@@ -34,7 +34,9 @@ def onnx_home(tmp_path_factory):
 
 @pytest.fixture
 def at_onnx_home(onnx_home, monkeypatch):
+    """The ONNX home on a CPU without native bf16, where ``auto`` picks ONNX Runtime."""
     monkeypatch.setenv("STILLHOUSE_HOME", str(onnx_home))
+    monkeypatch.setattr(sm, "_bf16_cpu", lambda: False)
     sm.load_embedder.cache_clear()
     yield onnx_home
     sm.load_embedder.cache_clear()
@@ -77,9 +79,24 @@ def test_a_corrupt_export_is_refused_and_torch_is_used_with_a_warning(at_onnx_ho
         onnx_file.write_bytes(original)
 
 
+def test_on_a_native_bf16_cpu_auto_takes_torch_under_bf16_with_the_same_cosines(
+    at_onnx_home, monkeypatch
+):
+    monkeypatch.setattr(sm, "_bf16_cpu", lambda: True)
+    texts = real_texts(200)
+    fast = sm.load_embedder()
+    exact = sm.load_embedder(None, "torch")
+    assert fast.backend == "torch-bf16" and exact.backend == "torch"
+    refs, cands = texts[:100], texts[100:]
+    got = sm.embedding_cosines(fast, refs, [cands])[0]
+    want = sm.embedding_cosines(exact, refs, [cands])[0]
+    assert got.dtype == want.dtype and np.abs(got - want).max() < 0.01
+
+
 def test_without_an_export_auto_uses_torch(tmp_path, monkeypatch):
     (tmp_path / "models").mkdir()
     monkeypatch.setenv("STILLHOUSE_HOME", str(tmp_path))
+    monkeypatch.setattr(sm, "_bf16_cpu", lambda: False)
     sm.load_embedder.cache_clear()
     try:
         assert sm.load_embedder().backend == "torch"

@@ -100,8 +100,8 @@ _MIN_MATCH = typer.Option(
 _BACKEND = typer.Option(
     "auto",
     "--embedding-backend",
-    help="auto (ONNX Runtime when the onnx extra and the model's export are there, else "
-    "torch), torch, or onnx.",
+    help="auto (torch under bf16 autocast on a CPU with native bf16, else ONNX Runtime when "
+    "the onnx extra and the model's export are there, else torch), torch, torch-bf16, or onnx.",
 )
 _METRICS = typer.Option(
     None, "--metrics", help="Comma-separated subset of embedding,rougeL,chrF,minhash,longest_run."
