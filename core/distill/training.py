@@ -112,20 +112,12 @@ def baseline(ctx: RunContext) -> dict[str, float]:
 
 def build_dataset(ctx: RunContext):
     """Tokenize the teacher data and (for top-k) build or reuse the teacher's top-k cache."""
-    from core.distill.cache import DistillDataset, build_topk_cache, tokenize_records
+    from core.distill.cache import DistillDataset, build_topk_cache
     from core.distill.data import read_teacher_data
 
     config, tokenizer, data, prog = ctx.config, ctx.tokenizer, ctx.data, ctx.progress
 
-    records = read_teacher_data(data.path)
-    sequences = tokenize_records(
-        tokenizer,
-        records,
-        max_len=config.max_seq_len,
-        train_on_prompt=config.train_on_prompt,
-        plain_share=config.plain_share,
-        seed=config.seed,
-    )
+    sequences = training_sequences(config, tokenizer, read_teacher_data(data.path))
     if config.topk == 0:
         return DistillDataset(sequences)
     from core.distill.cache import MANIFEST
@@ -151,6 +143,20 @@ def build_dataset(ctx: RunContext):
         f"({time.perf_counter() - started:.1f} s) in {folder}"
     )
     return DistillDataset(sequences, cache)
+
+
+def training_sequences(config, tokenizer, records):
+    """The run's training sequences from teacher-data records, as its settings say."""
+    from core.distill.cache import tokenize_records
+
+    return tokenize_records(
+        tokenizer,
+        records,
+        max_len=config.max_seq_len,
+        train_on_prompt=config.train_on_prompt,
+        plain_share=config.plain_share,
+        seed=config.seed,
+    )
 
 
 def topk_cache_folder(config, data, sequences) -> Path:

@@ -74,20 +74,13 @@ def cache_with_vllm(engine, teacher_spec, config, data, progress):
     second run, find it complete and start no engine)."""
     import time
 
-    from core.distill.cache import MANIFEST, build_topk_cache, tokenize_records
+    from core.distill.cache import MANIFEST, build_topk_cache
     from core.distill.data import read_teacher_data
     from core.distill.placement import teacher_tokenizer
-    from core.distill.training import topk_cache_folder
+    from core.distill.training import topk_cache_folder, training_sequences
 
     tokenizer = teacher_tokenizer(teacher_spec)
-    sequences = tokenize_records(
-        tokenizer,
-        read_teacher_data(data.path),
-        max_len=config.max_seq_len,
-        train_on_prompt=config.train_on_prompt,
-        plain_share=config.plain_share,
-        seed=config.seed,
-    )
+    sequences = training_sequences(config, tokenizer, read_teacher_data(data.path))
     folder = topk_cache_folder(config, data, sequences)
     if (folder / MANIFEST).is_file():
         return None
