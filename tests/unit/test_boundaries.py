@@ -19,6 +19,7 @@ PACKAGES = ("core", "audit", "ui")
 AUDIT_MAY_USE = {
     "core",
     "core.bundled",
+    "core.dtype",  # hardware facts (does this CPU compute bf16?): cpuinfo flags, no models
     "core.errors",
     "core.hashing",
     "core.licence_facts",
