@@ -119,7 +119,7 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"teacher: {r['teacher_parameters'] / 1e6:.1f}M parameters, perplexity "
             f"{r['teacher_perplexity']:.2f}; speed-ups are student/teacher decode tokens/s, "
-            "timed interleaved (measured under load)"
+            "timed interleaved"
         )
     return "\n".join(lines)
 

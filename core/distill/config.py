@@ -358,6 +358,12 @@ def load_preset(name: str = "quick", overrides: list[str] | None = None) -> Dist
     if not isinstance(data, dict):
         raise InputError("bad_preset", f"preset {path} must be a mapping of settings")
     values, problems = parse_overrides(list(overrides or []))
+    if {"prune.layers", "prune.method"} & set(values) and "prune.keep_layers" not in values:
+        # A preset's pinned layers give way to an override that asks for another depth or way
+        # of choosing (``--set prune.layers=18`` on quick means 18 layers, not its pinned 20).
+        prune = data.get("prune")
+        if isinstance(prune, dict):
+            data["prune"] = {k: v for k, v in prune.items() if k != "keep_layers"}
     for key, value in values.items():
         head, dot, rest = key.partition(".")
         if dot and isinstance(data.get(head, {}), dict):

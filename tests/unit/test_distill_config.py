@@ -73,3 +73,13 @@ def test_every_setting_is_described_and_documented():
     for name, field in DistillConfig.model_fields.items():
         assert field.description, name
         assert f"`{name}`" in doc, f"{name} missing from docs/distill.md"
+
+
+def test_a_depth_override_replaces_the_presets_pinned_layers():
+    """quick pins its 20 layers; ``prune.layers=18`` must mean 18, not be silently ignored."""
+    assert load_preset("quick").prune.keep_layers
+    deeper = load_preset("quick", ["prune.layers=18", "prune.method=angular"])
+    assert deeper.prune.keep_layers is None and deeper.prune.layers == 18
+    assert load_preset("quick", ["prune.layers=18"]).prune.keep_layers is None
+    pinned = load_preset("quick", ["prune.layers=18", "prune.keep_layers=[0, 29]"])
+    assert pinned.prune.keep_layers == [0, 29]
