@@ -53,12 +53,6 @@ def best_of(repeats: int, fn) -> float:
     return min(timed(fn) for _ in range(repeats))
 
 
-def embedding_note() -> str:
-    from core.dtype import native_bf16
-
-    return "native bf16" if native_bf16("cpu") else "bf16 emulated: no native bf16 here"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=1000, help="Pairs of answers (default 1000).")
@@ -114,9 +108,10 @@ def main() -> None:
         f"({len(texts) / min(bare):.0f} texts/s)"
     )
     print(f"ratio ours/bare SentenceTransformer.encode: {min(ours) / min(bare):.3f} (time)")
+    bf16_note = sm.embedding_backends()["torch-bf16"]
     print(
         f"embedding stage on torch under bf16 autocast: {min(bf16):.1f} s "
-        f"({len(texts) / min(bf16):.0f} texts/s; {embedding_note()}): "
+        f"({len(texts) / min(bf16):.0f} texts/s; torch-bf16 {bf16_note}): "
         f"torch-bf16/torch speed: {min(bare) / min(bf16):.1f}x"
     )
     print(f"default backend here: {getattr(default, 'backend', 'torch')}")

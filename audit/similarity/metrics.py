@@ -36,7 +36,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast, get_args
 
 import numpy as np
 
@@ -211,7 +211,7 @@ def load_embedder(model: str | None = None, backend: Backend = "auto") -> Embedd
     """
     import os
 
-    if backend not in ("auto", "torch", "torch-bf16", "onnx"):
+    if backend not in get_args(Backend):
         raise InputError(
             "bad_embedding_backend",
             f"unknown embedding backend '{backend}' (auto, torch, torch-bf16 or onnx)",
