@@ -85,6 +85,16 @@ def tokenize_records(
     return sequences
 
 
+def tokenize_texts(tokenizer, texts: list[str], *, max_len: int) -> list[Sequence]:
+    """Ready text as plain sequences: no template, every token a target (cut at ``max_len``)."""
+    sequences = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:max_len]
+        if len(ids) > 1:
+            sequences.append(Sequence(ids, list(ids)))
+    return sequences
+
+
 def sequences_sha(sequences: list[Sequence]) -> str:
     from core.hashing import canonical_json, sha256_text
 

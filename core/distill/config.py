@@ -211,6 +211,21 @@ class DistillConfig(BaseModel):
         "line, answer; no chat template; every token a target), so the student keeps "
         "modelling ordinary prose, not only chat turns (0: all in chat form).",
     )
+    texts: str | None = Field(
+        default=None,
+        description="Ready text trained on beside the teacher data (teacher-forced KD: the "
+        'teacher only scores it, in the top-k cache pass): a JSONL file of {"id", "text"} '
+        "records, or python-stdlib (small functions and reference prose of this "
+        "interpreter's own standard library, PSF-2.0; core/distill/texts.py). None: none.",
+    )
+    texts_license: str | None = Field(
+        default=None,
+        description="Licence id of a texts file, recorded in the ledger (required with a "
+        "file; python-stdlib is psf-2.0).",
+    )
+    max_texts: int = Field(
+        default=400, ge=1, description="Most ready-text records used (python-stdlib: made)."
+    )
     # -- training ---------------------------------------------------------------------
     max_seq_len: int = Field(
         default=160, ge=8, description="Tokens per training sequence (truncated)."
@@ -301,6 +316,12 @@ class DistillConfig(BaseModel):
             )
         if self.kd_weight == 0 and self.ce_weight == 0:
             raise ValueError("kd_weight and ce_weight are both 0: nothing to train")
+        if self.texts and self.texts != "python-stdlib" and not self.texts_license:
+            raise ValueError(
+                "texts is a file: set texts_license to its licence id (it goes in the ledger)"
+            )
+        if self.texts and self.topk == 0:
+            raise ValueError("texts needs the top-k cache (topk > 0): the cache pass scores them")
         return self
 
 

@@ -127,6 +127,13 @@ def distill(
         _dataset_ref("teacher_data", data.path, data.records, teacher_spec.license),
         _dataset_ref("heldout", heldout_path, len(heldout), config.heldout_license),
     ]
+    from core.distill.texts import load_texts, texts_file
+
+    with args.main_process_first(desc="ready text"):
+        ready = texts_file(config)  # bad files fail here, before the run is recorded
+    if ready:
+        n_texts = len(load_texts(ready[0], config.max_texts))
+        inputs.append(_dataset_ref("texts", ready[0], n_texts, ready[1]))
     run_id = recorder.start_run(
         "distill",
         config=config.model_dump(),

@@ -146,10 +146,11 @@ def build_dataset(ctx: RunContext):
 
 
 def training_sequences(config, tokenizer, records):
-    """The run's training sequences from teacher-data records, as its settings say."""
-    from core.distill.cache import tokenize_records
+    """The run's training sequences, as its settings say: the teacher-data records, then the
+    ready text (``texts``), if any."""
+    from core.distill.cache import tokenize_records, tokenize_texts
 
-    return tokenize_records(
+    sequences = tokenize_records(
         tokenizer,
         records,
         max_len=config.max_seq_len,
@@ -157,6 +158,13 @@ def training_sequences(config, tokenizer, records):
         plain_share=config.plain_share,
         seed=config.seed,
     )
+    from core.distill.texts import load_texts, texts_file
+
+    found = texts_file(config)
+    if found:
+        texts = [r["text"] for r in load_texts(found[0], config.max_texts)]
+        sequences += tokenize_texts(tokenizer, texts, max_len=config.max_seq_len)
+    return sequences
 
 
 def topk_cache_folder(config, data, sequences) -> Path:
