@@ -67,8 +67,7 @@ def tokenize_records(
     for index, record in enumerate(records):
         if index in plain:
             text = f"{record['prompt']}\n\n{record['response']}"
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"][:max_len]
-            sequences.append(Sequence(ids, list(ids)))
+            sequences.append(plain_sequence(tokenizer, text, max_len))
             continue
         messages = [{"role": "system", "content": record["system"]}] if record.get("system") else []
         messages.append({"role": "user", "content": record["prompt"]})
@@ -85,14 +84,16 @@ def tokenize_records(
     return sequences
 
 
+def plain_sequence(tokenizer, text: str, max_len: int) -> Sequence:
+    """Text as one plain sequence: no template, every token a target (cut at ``max_len``)."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"][:max_len]
+    return Sequence(ids, list(ids))
+
+
 def tokenize_texts(tokenizer, texts: list[str], *, max_len: int) -> list[Sequence]:
-    """Ready text as plain sequences: no template, every token a target (cut at ``max_len``)."""
-    sequences = []
-    for text in texts:
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:max_len]
-        if len(ids) > 1:
-            sequences.append(Sequence(ids, list(ids)))
-    return sequences
+    """Ready text as plain sequences (one-token texts, with nothing to predict, left out)."""
+    sequences = [plain_sequence(tokenizer, text, max_len) for text in texts]
+    return [s for s in sequences if len(s.input_ids) > 1]
 
 
 def sequences_sha(sequences: list[Sequence]) -> str:

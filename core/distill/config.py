@@ -28,6 +28,7 @@ from core.licence_facts import PreflightFacts
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PRESETS_DIR = PROJECT_ROOT / "data" / "presets"
+STDLIB = "python-stdlib"  # texts made from the standard library (core/distill/texts.py)
 
 LossName = Literal["forward_kl", "reverse_kl", "generalized_jsd", "skew_kl"]
 
@@ -316,7 +317,7 @@ class DistillConfig(BaseModel):
             )
         if self.kd_weight == 0 and self.ce_weight == 0:
             raise ValueError("kd_weight and ce_weight are both 0: nothing to train")
-        if self.texts and self.texts != "python-stdlib" and not self.texts_license:
+        if self.texts and self.texts != STDLIB and not self.texts_license:
             raise ValueError(
                 "texts is a file: set texts_license to its licence id (it goes in the ledger)"
             )

@@ -30,9 +30,9 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+from core.distill.config import STDLIB, data_path
 from core.paths import atomic_file, stillhouse_home
 
-STDLIB = "python-stdlib"
 STDLIB_LICENSE = "psf-2.0"
 # Modules whose small functions read like everyday code (file, text and number handling).
 _SOURCES = (
@@ -86,8 +86,6 @@ def texts_file(config) -> tuple[Path, str] | None:
         return None
     if config.texts == STDLIB:
         return stdlib_texts(config.max_texts, config.seed), STDLIB_LICENSE
-    from core.distill.config import data_path
-
     return data_path(config.texts), str(config.texts_license)
 
 
