@@ -80,13 +80,20 @@ _SOURCES = (
 _MIN_CHARS, _MAX_CHARS = 160, 700
 
 
+def texts_license(config) -> str | None:
+    """The licence id of the run's ready text (None: the run sets no ``texts``); makes nothing."""
+    if not config.texts:
+        return None
+    return STDLIB_LICENSE if config.texts == STDLIB else str(config.texts_license)
+
+
 def texts_file(config) -> tuple[Path, str] | None:
     """(path, licence) of the run's ready text, making the standard-library file if needed."""
     if not config.texts:
         return None
     if config.texts == STDLIB:
         return stdlib_texts(config.max_texts, config.seed), STDLIB_LICENSE
-    return data_path(config.texts), str(config.texts_license)
+    return data_path(config.texts), str(texts_license(config))
 
 
 def load_texts(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -103,7 +110,11 @@ def stdlib_texts(count: int, seed: int) -> Path:
     if path.is_file():
         return path
     rng = random.Random(seed)
-    code, prose = _code_blocks(), _reference_paragraphs()
+    # the same text can stand in two places (a helper copied between modules): keep it once
+    code, prose = (
+        list({t: (s, t) for s, t in part}.values())
+        for part in (_code_blocks(), _reference_paragraphs())
+    )
     rng.shuffle(code)
     rng.shuffle(prose)
     n_code = min(len(code), count // 2)
@@ -130,20 +141,19 @@ def _code_blocks() -> list[tuple[str, str]]:
             tree = ast.parse(source)
         except SyntaxError:
             continue
+        lines = source.splitlines(keepends=True)
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                text = ast.get_source_segment(source, node)
-                if text and _MIN_CHARS <= len(text) <= _MAX_CHARS:
-                    blocks.append((f"stdlib:{name}", _dedent(text)))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno:
+                text = _dedent(lines[node.lineno - 1 : node.end_lineno], node.col_offset)
+                if _MIN_CHARS <= len(text) <= _MAX_CHARS:
+                    blocks.append((f"stdlib:{name}", text))
     return blocks
 
 
-def _dedent(text: str) -> str:
-    """A method's source with its first line's indentation taken off every line."""
-    lines = text.splitlines()
-    indent = min((len(line) - len(line.lstrip()) for line in lines[1:] if line.strip()), default=4)
-    shift = max(0, indent - 4)
-    return "\n".join([lines[0]] + [line[shift:] for line in lines[1:]]) + "\n"
+def _dedent(lines: list[str], indent: int) -> str:
+    """A function's lines with its own indentation taken off (lines indented less, such as
+    the inside of a multi-line string, kept as they are)."""
+    return "".join(line[indent:] if line[:indent].isspace() else line for line in lines)
 
 
 def _reference_paragraphs() -> list[tuple[str, str]]:

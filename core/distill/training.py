@@ -195,6 +195,8 @@ def make_trainer(ctx: RunContext, dataset):
     config, tokenizer = ctx.config, ctx.tokenizer
     stopper = StopOnSignal()
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    if config.freeze_embeddings:  # a tied output head is the same tensor, frozen with them
+        ctx.student.get_input_embeddings().weight.requires_grad_(False)
     trainer = DistillTrainer(
         model=ctx.student,
         args=ctx.args,

@@ -109,13 +109,15 @@ def distill_config(preset: str, overrides: dict[str, Any]) -> DistillConfig:
 def preflight_request(config: DistillConfig, use: str) -> PreflightRequest:
     """The licence question for a config: teacher, data and student base licences, and the use."""
     from audit.licences.preflight import PreflightRequest
+    from core.distill.texts import texts_license
     from core.models import resolve_model
 
     teacher = resolve_model(config.teacher)
     base = resolve_model(config.student_from).license if config.student_from else teacher.license
+    data = [config.prompts_license, texts_license(config)]  # what the student trains on
     return PreflightRequest(
         teacher_license=teacher.license,
-        data_licenses=[config.prompts_license],
+        data_licenses=[license for license in dict.fromkeys(data) if license],
         use=use,
         student_name=config.student_name,
         student_base_license=base,
