@@ -136,15 +136,21 @@ def direct_battle(services):
 @contextlib.contextmanager
 def watch(on: bool):
     """The battle handler's disconnect watch on (as served) or off: one blocking wait for both
-    answers, the handler as it was before cancellation existed."""
+    answers and Gradio's own 15 s heartbeat, the handler as it was before cancellation
+    existed."""
+    from ui.app import HEARTBEAT_S
     from ui.services import battle
 
-    saved = battle.POLL_S
-    battle.POLL_S = saved if on else 3600.0
+    saved = battle.WATCH
+    battle.WATCH = on
+    # with the watch goes the app's 1 s heartbeat that wakes it; off is Gradio's 15 s default
+    # (read by each new event stream)
+    os.environ["GRADIO_HEARTBEAT_INTERVAL"] = str(HEARTBEAT_S if on else 15.0)
     try:
         yield
     finally:
-        battle.POLL_S = saved
+        battle.WATCH = saved
+        os.environ["GRADIO_HEARTBEAT_INTERVAL"] = str(HEARTBEAT_S)
 
 
 def client_battle(url: str, voters: int):

@@ -17,6 +17,7 @@ report export ask for the admin password (``STILLHOUSE_ADMIN_PASSWORD``).
 from __future__ import annotations
 
 import html
+import os
 from typing import TYPE_CHECKING
 
 from ui.config import AppConfig
@@ -141,6 +142,9 @@ def _follow_student(demo, services, dtype, header, *live: dict) -> None:
         event(refresh, outputs=outputs, api_visibility="private", show_progress="hidden")
 
 
+HEARTBEAT_S = 1.0
+
+
 def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
     """Serve ``demo`` with the app's theme; ``block=False`` returns at once (tests, soak)."""
     services = getattr(demo, "services", None)
@@ -149,6 +153,10 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, bl
     limit = services.config.concurrency if services is not None else 8
     from ui.session import admin_routes, visitor_middleware
 
+    # Gradio notices a visitor's closed page when its event stream next wakes: a heartbeat
+    # each HEARTBEAT_S (its default is 15 s) lets a waiting Battle see within about a second
+    # that its visitor left (ui.services.battle._connected), at one tiny message a second.
+    os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", str(HEARTBEAT_S))
     routes = []
     if services is not None:  # the admin sign-in: a throttled HTTP route, not a Gradio event
         routes = admin_routes(services.access, services.config.trusted_proxies)

@@ -193,3 +193,21 @@ def test_pairs_and_sides_vary_with_weights():
     assert seen == {("a", "b"), ("b", "a")}
     with pytest.raises(InputError, match="two models"):
         BattleService({"a": backends["a"]})
+
+
+def test_the_battle_watch_reads_gradios_record_or_falls_back_to_yields():
+    from types import SimpleNamespace
+
+    from ui.services.battle import _connected
+
+    assert _connected(None) is None  # no Gradio queue to read: the handler yields instead
+    event = SimpleNamespace(session_hash="s1", alive=True)
+    other = SimpleNamespace(session_hash="s2", alive=False)
+    queue = SimpleNamespace(active_jobs=[None, [event, other]])
+    blocks = SimpleNamespace(_queue=queue)
+    app = SimpleNamespace(get_blocks=lambda: blocks)
+    request = SimpleNamespace(request=SimpleNamespace(app=app), session_hash="s1")
+    alive = _connected(request)
+    assert alive is not None and alive()  # another visitor leaving is not this one
+    event.alive = False  # Gradio's queue saw this visitor's stream drop
+    assert not alive()

@@ -17,7 +17,7 @@ if it cannot load).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
@@ -32,11 +32,43 @@ if TYPE_CHECKING:
     from core.arena_category import CategoryClassifier
     from core.battle import Battle, BattleService, VoteOutcome
 
-# How often a waiting battle handler yields, so Gradio can see the visitor left (it closes a
-# generator only after a yield). Each yield is a message to every waiting visitor: in the
-# 50-voter soak a 0.1 s poll made the p95 battle 10.8x slower than no watch, 1 s 1.4x, 2 s
-# 1.16x (docs/security.md). A visitor who leaves costs at most this long of generation.
+# A waiting battle handler reads Gradio's own record of whether its visitor is still there
+# every WATCH_S: no message to anyone (``_connected``). Where that record cannot be read it
+# yields every POLL_S instead, so Gradio can see the visitor left (it closes a generator only
+# after a yield); each yield is a message to every waiting visitor: in the 50-voter soak a
+# 0.1 s poll made the p95 battle 10.8x slower than no watch, 1 s 1.4x, 2 s 1.16x
+# (docs/security.md). WATCH off (the soak's baseline) waits without either.
+WATCH = True
+WATCH_S = 0.25
 POLL_S = 2.0
+
+
+def _connected(request: gr.Request | None) -> Callable[[], bool] | None:
+    """``alive()`` for the Gradio event behind ``request``: False once Gradio has marked the
+    event's job dead, which it does as soon as the visitor's event stream drops
+    (``Queue.clean_events``, for the page's stream and for ``/gradio_api/call``'s alike).
+    None where the request carries no Gradio queue to read (a direct call, or a Gradio
+    without that record)."""
+    try:
+        queue = request.request.app.get_blocks()._queue  # type: ignore[union-attr]
+        session = request.session_hash  # type: ignore[union-attr]
+        queue.active_jobs  # noqa: B018 (the record this reads; absent: no watch)
+    except AttributeError:
+        return None
+    if not session:
+        return None
+
+    def alive() -> bool:
+        mine = [
+            event
+            for job in list(queue.active_jobs)
+            if job
+            for event in job
+            if event.session_hash == session
+        ]
+        return not mine or any(getattr(event, "alive", True) for event in mine)
+
+    return alive
 
 
 class BattleTabService:
@@ -87,19 +119,26 @@ class BattleTabService:
     def send_watched(
         self, battle_id: str | None, prompt: str, request: gr.Request | None = None
     ) -> Iterator[Battle | None]:
-        """``send`` for a Gradio generator handler: None every ``POLL_S`` while both models
-        answer, then the battle. Gradio closes the generator when the visitor leaves (it
-        checks after each yield); closing it cancels both answers at their next token."""
+        """``send`` for a Gradio generator handler: the battle once both models have answered.
+        A visitor who leaves cancels both answers at their next token: seen within
+        ``WATCH_S`` from Gradio's queue, or, where that cannot be read, by yielding None every
+        ``POLL_S`` (Gradio closes the generator at the yield after the visitor left)."""
         session_id, ip = client_ids(request, self.config.trusted_proxies)
         if battle_id is None:
             battle_id = self.engine.begin(prompt, session_id=session_id, ip=ip)
         else:
             self.engine.ask(battle_id, prompt, session_id=session_id)
         deadline = time.monotonic() + self.engine.policy.timeout_s
+        alive = _connected(request) if WATCH else None
         battle = None
         try:
-            while not self.engine.ready(battle_id, wait_s=POLL_S) and time.monotonic() < deadline:
-                yield None
+            while not self.engine.ready(battle_id, wait_s=WATCH_S if alive else POLL_S):
+                if time.monotonic() >= deadline:
+                    break
+                if alive is not None and not alive():
+                    return  # the visitor left: the finally cancels both answers
+                if alive is None and WATCH:
+                    yield None
             battle = self.engine.result(battle_id, timeout=max(0.0, deadline - time.monotonic()))
             yield battle
         finally:

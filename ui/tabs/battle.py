@@ -70,9 +70,12 @@ def build(services: AppServices) -> dict:
             view = _waiting(services.student_view())
             yield (None, gr.update(), gr.update(), *[gr.update()] * len(CHOICES), view, "", text)
             return
-        for battle in services.battle.send_watched(current, text, request):  # closed if left
+        battle = None
+        for battle in services.battle.send_watched(current, text, request):  # ends if left
             if battle is None:
                 yield (gr.skip(),) * len(shown)
+        if battle is None:  # the visitor left before both answers came: nothing to show
+            return
         turn = f"Turn {battle.turns}: both answers are in. Vote now, or ask a follow-up."
         yield (
             battle.battle_id,
