@@ -141,7 +141,7 @@ def watch(on: bool):
     from ui.app import HEARTBEAT_S
     from ui.services import battle
 
-    saved = battle.WATCH
+    saved, heartbeat = battle.WATCH, os.environ.get("GRADIO_HEARTBEAT_INTERVAL")
     battle.WATCH = on
     # with the watch goes the app's 1 s heartbeat that wakes it; off is Gradio's 15 s default
     # (read by each new event stream)
@@ -150,7 +150,10 @@ def watch(on: bool):
         yield
     finally:
         battle.WATCH = saved
-        os.environ["GRADIO_HEARTBEAT_INTERVAL"] = str(HEARTBEAT_S)
+        if heartbeat is None:
+            os.environ.pop("GRADIO_HEARTBEAT_INTERVAL", None)
+        else:
+            os.environ["GRADIO_HEARTBEAT_INTERVAL"] = heartbeat
 
 
 def client_battle(url: str, voters: int):

@@ -89,11 +89,12 @@ def texts_license(config) -> str | None:
 
 def texts_file(config) -> tuple[Path, str] | None:
     """(path, licence) of the run's ready text, making the standard-library file if needed."""
-    if not config.texts:
+    license = texts_license(config)
+    if license is None:
         return None
     if config.texts == STDLIB:
-        return stdlib_texts(config.max_texts, config.seed), STDLIB_LICENSE
-    return data_path(config.texts), str(texts_license(config))
+        return stdlib_texts(config.max_texts, config.seed), license
+    return data_path(config.texts), license
 
 
 def load_texts(path: Path, limit: int | None = None) -> list[dict[str, Any]]:

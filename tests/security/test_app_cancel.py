@@ -80,7 +80,6 @@ def test_leaving_a_battle_before_the_answers_stops_both_models(slow_app):
     time.sleep(0.5)  # the battle has started and been abandoned
     end = settled(slow_app, wait_s=0.2)
     bound = 2 * 50 * (HEARTBEAT_S + WATCH_S + 1.0)
-    print(f"{end - start} decode steps after leaving (bound {bound:.0f})")
     assert end - start < bound, f"{end - start} decode steps for a battle nobody waits for"
     assert time.monotonic() - gone < HEARTBEAT_S + 3
 

@@ -45,7 +45,8 @@ POLL_S = 2.0
 
 def _connected(request: gr.Request | None) -> Callable[[], bool] | None:
     """``alive()`` for the Gradio event behind ``request``: False once Gradio has marked the
-    event's job dead, which it does as soon as the visitor's event stream drops
+    event's job dead, which it does when the visitor's event stream, next woken (at the
+    latest by the app's heartbeat, ``ui.app.HEARTBEAT_S``), finds it dropped
     (``Queue.clean_events``, for the page's stream and for ``/gradio_api/call``'s alike).
     None where the request carries no Gradio queue to read (a direct call, or a Gradio
     without that record)."""
