@@ -43,6 +43,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
+from core.backends.threads import in_fresh_thread  # noqa: E402
 from core.backends.transformers_backend import (  # noqa: E402
     DEFAULT_BATCHING,
     TransformersBackend,
@@ -144,6 +145,20 @@ def by_hand(model, tok, requests, new_tokens: int, batch: bool) -> dict:
         "ttft": ttfts,
         "prompt_tokens": prompt_tokens,
     }
+
+
+def serve_once(model, tok, batching: str, requests, new_tokens: int) -> dict:
+    """One run of ``concurrent`` on a fresh, warmed-up backend, closed afterwards, so that
+    its threads (and their OpenMP workers) do not outlive the run and slow the next side.
+    Its bf16 weights are packed as loading a spec does (``core.backends.prepack``)."""
+    backend = TransformersBackend.from_model(
+        model, tok, name=DEFAULT_TEACHER, batching=batching, prepack=True
+    )
+    try:
+        backend.generate(requests[:1], GenerationParams(max_new_tokens=4))  # warm
+        return concurrent(backend, requests, new_tokens)
+    finally:
+        backend.close()
 
 
 def concurrent(backend: TransformersBackend, requests, new_tokens: int) -> dict:
@@ -270,7 +285,12 @@ def main() -> None:
         "--solo", action="store_true", help="Also time (a), one prompt at a time (slow)."
     )
     args = parser.parse_args()
-    model, tok = load_causal_lm(resolve_model(DEFAULT_TEACHER), device="cpu", dtype="float32")
+    # Every torch computation of this process runs in a thread that ends afterwards
+    # (in_fresh_thread), as the backend does: an idle OpenMP pool left in this thread would
+    # slow whichever side runs next (core.backends.threads).
+    model, tok = in_fresh_thread(
+        load_causal_lm, resolve_model(DEFAULT_TEACHER), device="cpu", dtype="float32"
+    )
     requests = prompts(args.prompts)
     n_params, n_embed = model.num_parameters(), model.get_input_embeddings().weight.numel()
     # Per prompt token: every matmul but the output head; per answer token: all of them.
@@ -287,7 +307,10 @@ def main() -> None:
         f"batching '{DEFAULT_BATCHING}'",
         flush=True,
     )
-    peaks = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
+    peaks = {
+        "float32": in_fresh_thread(matmul_peak, torch.float32),
+        "bfloat16": in_fresh_thread(matmul_peak, torch.bfloat16),
+    }
     print(
         f"matmul peak now: float32 {peaks['float32']:.0f} GFLOP/s, "
         f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s",
@@ -296,23 +319,21 @@ def main() -> None:
     if args.solo:
         report(
             "(a) one at a time, model.generate",
-            by_hand(model, tok, requests, args.new_tokens, False),
+            in_fresh_thread(by_hand, model, tok, requests, args.new_tokens, False),
         )
-    served = model if default == "float32" else copy.deepcopy(model).to(getattr(torch, default))
+    served = (
+        model
+        if default == "float32"
+        else in_fresh_thread(lambda: copy.deepcopy(model).to(getattr(torch, default)))
+    )
+    pair = in_fresh_thread(lambda: (copy.deepcopy(served), student_of(served)))  # unpacked
     other = "library" if DEFAULT_BATCHING == "ours" else "ours"
-    engines = {
-        DEFAULT_BATCHING: TransformersBackend.from_model(
-            served, tok, name=DEFAULT_TEACHER, batching=DEFAULT_BATCHING
-        ),
-        other: TransformersBackend.from_model(
-            copy.deepcopy(served), tok, name=DEFAULT_TEACHER, batching=other
-        ),
-    }
+    weights = {DEFAULT_BATCHING: served, other: in_fresh_thread(lambda: copy.deepcopy(served))}
     runs: dict[str, list[dict]] = {"b": [], DEFAULT_BATCHING: [], other: []}
     for _ in range(args.repeats):  # interleaved, best of each: the CPU is shared and noisy
-        runs["b"].append(by_hand(model, tok, requests, args.new_tokens, True))
-        for name, backend in engines.items():
-            runs[name].append(concurrent(backend, requests, args.new_tokens))
+        runs["b"].append(in_fresh_thread(by_hand, model, tok, requests, args.new_tokens, True))
+        for name, weights_of in weights.items():
+            runs[name].append(serve_once(weights_of, tok, name, requests, args.new_tokens))
     rate_b = report(
         "(b) padded batch, model.generate fp32", fastest(runs["b"]), flops, peaks["float32"]
     )
@@ -324,10 +345,8 @@ def main() -> None:
             flops,
             peaks[default],
         )
-        for name in engines
+        for name in weights
     }
-    for backend in engines.values():
-        backend.close()
     best = max(rates.values())
     print(
         f"library/ours, same dtype ({default}): {rates['library'] / rates['ours']:.2f}x;  "
@@ -344,8 +363,8 @@ def main() -> None:
         )
         print(f"old default (float32 ours)/batched-fp32: {rate32 / rate_b:.1f}x", flush=True)
         fp32.close()
-    teacher = TransformersBackend.from_model(served, tok, name=DEFAULT_TEACHER)
-    student = TransformersBackend.from_model(student_of(served), tok, name="student-8-layers")
+    teacher = TransformersBackend.from_model(pair[0], tok, name=DEFAULT_TEACHER, prepack=True)
+    student = TransformersBackend.from_model(pair[1], tok, name="student-8-layers", prepack=True)
     pair_ttfts(teacher, student, args.new_tokens)
     print(f"default/batched-fp32: {rates[DEFAULT_BATCHING] / rate_b:.1f}x")
 

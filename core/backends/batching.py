@@ -16,6 +16,9 @@ computed once and kept for later groups (``core.backends.prefix``);
 (2) runs one decode step for every row, (3) samples each row with its own
 parameters and seeded generator, and (4) drops finished rows from the cache and
 trims padding columns no row needs any more, so the batch never carries dead rows.
+The KV cache grows in place (``core.backends.kvcache``). After ``idle_exit_s`` with
+nothing to do the scheduler thread ends, so that its OpenMP workers do not slow other
+threads' torch work (``core.backends.threads``); the next ``submit`` starts a new one.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from core.errors import BackendError
 from core.generation import GenerationParams
 
 _STOP = object()
+_IDLE = object()  # what _collect returns when nothing arrived for idle_exit_s
 
 
 @dataclass(eq=False)
@@ -159,6 +163,7 @@ class BatchEngine:
         gather_s: float = 0.01,
         share_prefix: bool = True,
         prefill_chunk: int = 512,
+        idle_exit_s: float = 1.0,
     ) -> None:
         from core.backends.prefix import PrefixCache
 
@@ -169,6 +174,7 @@ class BatchEngine:
         self.decode = decode
         self.max_batch = max_batch
         self.gather_s = gather_s
+        self.idle_exit_s = idle_exit_s  # the scheduler thread ends after this long idle
         self.prefill_chunk = prefill_chunk  # longer prompts are prefilled this many at a time
         self._long: list[_LongPrefill] = []  # long prompts being prefilled, oldest first
         self._next_chunk_at = 0.0  # while rows decode, the next chunk waits until then
@@ -184,8 +190,9 @@ class BatchEngine:
     # -- callers -----------------------------------------------------------------
     def submit(self, prompt_ids: list[int], params: GenerationParams, max_new_tokens: int) -> Job:
         job = new_job(self.model, self.decode, prompt_ids, params, max_new_tokens, self._alive)
-        self._ensure_thread()
-        self._inbox.put(job)
+        with self._start_lock:  # never between an idle thread's last look and its exit
+            self._ensure_thread()
+            self._inbox.put(job)
         return job
 
     def close(self) -> None:
@@ -197,12 +204,21 @@ class BatchEngine:
         return self._thread is not None and self._thread.is_alive()
 
     def _ensure_thread(self) -> None:
+        """Start the scheduler thread unless it runs (the caller holds ``_start_lock``)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._loop, name="stillhouse-batcher", daemon=True
+            )
+            self._thread.start()
+
+    def _retire(self) -> bool:
+        """End the idle scheduler thread unless work arrived meanwhile: its OpenMP workers
+        leave with it (``core.backends.threads``); the next ``submit`` starts a new one."""
         with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._loop, name="stillhouse-batcher", daemon=True
-                )
-                self._thread.start()
+            if not self._inbox.empty():
+                return False
+            self._thread = None
+            return True
 
     # -- scheduler thread ---------------------------------------------------------
     def _loop(self) -> None:
@@ -211,6 +227,10 @@ class BatchEngine:
         batch: _Batch | None = None
         while True:
             arrived = self._collect(block=batch is None and not self._long)
+            if arrived is _IDLE:
+                if self._retire():
+                    return
+                continue
             if arrived is None:
                 self._fail(
                     batch.jobs if batch else [], BackendError("backend_closed", "backend closed")
@@ -224,13 +244,14 @@ class BatchEngine:
                 self._fail(jobs, BackendError("generation_failed", f"generation failed: {exc}"))
                 batch = None
 
-    def _collect(self, *, block: bool) -> list[Job] | None:
-        """New jobs; when idle, wait for one, then gather arrivals for up to ``gather_s``."""
+    def _collect(self, *, block: bool) -> Any:
+        """New jobs; when idle, wait for one (``_IDLE`` after ``idle_exit_s`` without one),
+        then gather arrivals for up to ``gather_s``. ``None`` when the engine closes."""
         jobs: list[Job] = []
         try:
-            item = self._inbox.get() if block else self._inbox.get_nowait()
+            item = self._inbox.get(timeout=self.idle_exit_s) if block else self._inbox.get_nowait()
         except queue.Empty:
-            return jobs
+            return _IDLE if block else jobs
         deadline = time.monotonic() + (self.gather_s if block else 0)
         while True:
             if item is _STOP:
@@ -274,9 +295,9 @@ class BatchEngine:
     def _chunkable(self) -> bool:
         """Long prompts can be prefilled in pieces only into plain dynamic caches."""
         if not hasattr(self, "_can_chunk"):
-            from transformers import DynamicCache
+            from core.backends.kvcache import growing_cache
 
-            self._can_chunk = _mergeable(DynamicCache(config=self.model.config))
+            self._can_chunk = _mergeable(growing_cache(self.model.config))
         return self._can_chunk
 
     def _long_chunk(self, *, decoding: bool) -> _Batch | None:
@@ -316,11 +337,12 @@ class BatchEngine:
 
     def _prefill_piece(self, item: _LongPrefill) -> _Batch | None:
         import torch
-        from transformers import DynamicCache
+
+        from core.backends.kvcache import growing_cache
 
         device = self.model.device
         if item.cache is None:
-            item.cache = DynamicCache(config=self.model.config)
+            item.cache = growing_cache(self.model.config)
         ids = item.job.prompt_ids
         end = min(len(ids), item.done + self._piece)
         out = self.model(
@@ -365,10 +387,11 @@ class BatchEngine:
         """Prefill new rows as ``[shared prefix][padding][own prompt]``; sample their first
         token."""
         import torch
-        from transformers import DynamicCache
+
+        from core.backends.kvcache import growing_cache
 
         device = self.model.device
-        cache = DynamicCache(config=self.model.config)
+        cache = growing_cache(self.model.config)
         prefix: list[int] = []
         if _mergeable(cache) and self.prefixes is not None:
             prefix = self.prefixes.choose([j.prompt_ids for j in jobs])
@@ -525,7 +548,9 @@ def _mergeable(cache) -> bool:
     """Rows can be added or padding trimmed only on plain (non-sliding) dynamic layers."""
     from transformers.cache_utils import DynamicLayer
 
-    return all(type(layer) is DynamicLayer for layer in cache.layers)
+    from core.backends.kvcache import GrowingLayer
+
+    return all(type(layer) in (DynamicLayer, GrowingLayer) for layer in cache.layers)
 
 
 def _merge(batch: _Batch, fresh: _Batch) -> _Batch:

@@ -62,12 +62,17 @@ class TransformersBackend:
         gather_s: float = 0.01,
         batching: str = DEFAULT_BATCHING,
     ) -> None:
+        from core.backends.prepack import prepack_linears
+        from core.backends.threads import in_fresh_thread
         from core.dtype import default_device, serving_dtype
         from core.models import load_causal_lm
 
         device = device or default_device()
         dtype = serving_dtype(dtype, device)
-        model, tokenizer = load_causal_lm(spec, device=device, dtype=dtype)
+        # Loaded in a thread that ends, so that no idle OpenMP pool slows the scheduler
+        # thread's decode steps (core.backends.threads).
+        model, tokenizer = in_fresh_thread(load_causal_lm, spec, device=device, dtype=dtype)
+        self.prepacked = in_fresh_thread(prepack_linears, model)  # bf16 on CPU: packed once
         self._setup(
             spec, model, tokenizer, max_batch=max_batch, gather_s=gather_s, batching=batching
         )
@@ -83,12 +88,20 @@ class TransformersBackend:
         max_batch: int = 64,
         gather_s: float = 0.01,
         batching: str = DEFAULT_BATCHING,
+        prepack: bool = False,
     ) -> TransformersBackend:
-        """Serve an already loaded model (a student in training, a model made in a test)."""
+        """Serve an already loaded model (a student in training, a model made in a test).
+
+        ``prepack=True`` packs its bf16 weights as loading a spec does
+        (``core.backends.prepack``): only for a model whose weights no longer change."""
+        from core.backends.prepack import prepack_linears
+        from core.backends.threads import in_fresh_thread
+
         spec = spec or ModelSpec(name=name or "in-memory", source="local")
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         backend = cls.__new__(cls)
+        backend.prepacked = in_fresh_thread(prepack_linears, model) if prepack else 0
         backend._setup(
             spec, model.eval(), tokenizer, max_batch=max_batch, gather_s=gather_s, batching=batching
         )
