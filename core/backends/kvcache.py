@@ -63,12 +63,13 @@ class GrowingLayer(DynamicLayer):
         )
 
     def _length(self) -> int:
-        return self.keys.shape[-2] if self.keys.numel() else 0
+        keys = self.keys
+        return keys.shape[-2] if keys is not None and keys.numel() else 0
 
     def _rebuffer(self, key_states, value_states, room: int) -> None:
         """Copy the cached positions into fresh buffers with ``room`` positions to spare."""
         used = self._length()
-        shape = list(self.keys.shape if used else key_states.shape)
+        shape = list(self.keys.shape if used and self.keys is not None else key_states.shape)
         shape[-2] = used + room
         keys, values = key_states.new_empty(shape), value_states.new_empty(shape)
         if used:
