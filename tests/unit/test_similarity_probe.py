@@ -77,4 +77,5 @@ def test_probe_releases_each_model_after_answering(tiny_model_dir):
     )
     assert len(answers.candidate) == 2 and answers.models["candidate"]["info"]["parameters"] > 0
     left = {t for t in threading.enumerate() if t.name.startswith("stillh")} - threads
-    assert loaded() == before and not [t for t in left if t.is_alive()]
+    # <=: an earlier test's model may be freed meanwhile (an idle engine thread ends)
+    assert loaded() <= before and not [t for t in left if t.is_alive()]
