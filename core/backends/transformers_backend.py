@@ -62,17 +62,14 @@ class TransformersBackend:
         gather_s: float = 0.01,
         batching: str = DEFAULT_BATCHING,
     ) -> None:
-        from core.backends.prepack import prepack_linears
         from core.backends.threads import in_fresh_thread
         from core.dtype import default_device, serving_dtype
-        from core.models import load_causal_lm
 
         device = device or default_device()
         dtype = serving_dtype(dtype, device)
         # Loaded in a thread that ends, so that no idle OpenMP pool slows the scheduler
         # thread's decode steps (core.backends.threads).
-        model, tokenizer = in_fresh_thread(load_causal_lm, spec, device=device, dtype=dtype)
-        self.prepacked = in_fresh_thread(prepack_linears, model)  # bf16 on CPU: packed once
+        model, tokenizer, self.prepacked = in_fresh_thread(_load_packed, spec, device, dtype)
         self._setup(
             spec, model, tokenizer, max_batch=max_batch, gather_s=gather_s, batching=batching
         )
@@ -207,6 +204,16 @@ class TransformersBackend:
 
     def _decode(self, ids: list[int]) -> str:
         return self._detokenizer(ids)
+
+
+def _load_packed(spec: ModelSpec, device: str, dtype: str):
+    """The model and tokenizer of ``spec``, bf16 weights packed once for CPU serving
+    (``core.backends.prepack``), and how many layers were packed."""
+    from core.backends.prepack import prepack_linears
+    from core.models import load_causal_lm
+
+    model, tokenizer = load_causal_lm(spec, device=device, dtype=dtype)
+    return model, tokenizer, prepack_linears(model)
 
 
 def _eos_ids(model, tokenizer) -> set[int]:
